@@ -1,0 +1,41 @@
+# make run   - virtualenv, install, migrate the SQLite database in instance/, demo data, serve
+# make test  - install the test dependencies and run every test
+# make bench - benchmarks against the local PostgreSQL (writes bench/RESULTS.md)
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+FLASK   = $(VENV)/bin/flask --app wsgi
+STAMP   = $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: install run test bench lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,postgres]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	mkdir -p instance
+	$(FLASK) db upgrade
+	@if $(FLASK) pipeline seed-demo --prospects $${DEMO_PROSPECTS:-2000} | grep -q '"created": true'; then \
+	  echo "Demo data created."; else echo "Database already has data; demo not re-seeded."; fi
+	@echo "Sign in at http://$(HOST):$(PORT)/ as supervisor@demo.bank, lead1@demo.bank or manager1@demo.bank (password: demo-password)"
+	PIPELINE_SCHEDULER=1 $(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install
+	bash scripts/test.sh
+
+bench: install
+	$(PY) -m bench
+
+lint: install
+	$(PY) -m pip install --quiet ruff
+	$(VENV)/bin/ruff check pipeline tests bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,271 @@
+"""Request schemas (they validate the API's input) and the OpenAPI document built from them."""
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import RAISE, Schema, fields, validate
+
+from pipeline.engine import EVENTS
+from pipeline.engine.records import StrictInteger, StrictNumber, StrictString, record_schema
+from pipeline.prospects.models import STATUSES, TIERS
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ProspectCreate(_Strict):
+    name = StrictString(required=True, validate=validate.Length(min=1, max=200))
+    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
+    owner = fields.Email(load_default=None, metadata={"description": "manager's e-mail; "
+                                                      "default: the caller"})
+    id_number = StrictString(load_default=None, validate=validate.Length(max=40))
+    phone = StrictString(load_default=None, validate=validate.Length(max=40))
+    assets = StrictNumber(load_default=None, validate=validate.Range(min=0))
+    workflow = fields.String(load_default=None)
+
+
+class EventRequest(_Strict):
+    event = fields.String(required=True, validate=validate.OneOf(EVENTS),
+                          metadata={"description": "one of " + ", ".join(EVENTS)})
+    reason = fields.String(load_default=None, allow_none=True,
+                           validate=validate.Length(max=2000))
+    version = StrictInteger(load_default=None, allow_none=True,
+                            metadata={"description": "the version as last read; "
+                                      "a stale one is refused with 409"})
+    new_owner = fields.Email(load_default=None, allow_none=True,
+                             metadata={"description": "reopen only: the new owner's e-mail"})
+
+
+class DecisionRequest(_Strict):
+    decision = fields.String(required=True,
+                             validate=validate.OneOf(("continue", "reassign", "abandon")))
+    extend_days = StrictInteger(load_default=None, allow_none=True,
+                                validate=validate.Range(min=1, max=90))
+    new_owner = fields.Email(load_default=None, allow_none=True)
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
+
+
+class ListQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=None, validate=validate.Range(min=1, max=500))
+
+
+class ProspectListQuery(ListQuery):
+    stage = fields.String(load_default=None)
+    owner = fields.String(load_default=None)
+    team = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    tier = fields.String(load_default=None, validate=validate.OneOf(TIERS))
+    overdue = fields.Boolean(load_default=False)
+    q = fields.String(load_default=None)
+
+
+class EscalationListQuery(ListQuery):
+    status = fields.String(load_default=None, validate=validate.OneOf(("open", "resolved")))
+    level = fields.Integer(load_default=None, validate=validate.OneOf((1, 2)))
+    prospect = fields.Integer(load_default=None)
+    kind = fields.String(load_default=None)
+
+
+class FunnelQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    team = fields.String(load_default=None)
+    owner = fields.String(load_default=None)
+    tier = fields.String(load_default=None, validate=validate.OneOf(TIERS))
+    from_ = fields.Date(load_default=None, data_key="from")
+    to = fields.Date(load_default=None)
+
+
+# ---------------------------------------------------------------- responses (documentation)
+
+class ErrorBody(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Dict()
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class Problem(Schema):
+    code = fields.String()
+    message = fields.String()
+    record = fields.String()
+    field = fields.String()
+
+
+class HistoryItem(Schema):
+    seq = fields.Integer()
+    event = fields.String()
+    from_stage = fields.String(allow_none=True)
+    to_stage = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    actor = fields.String(allow_none=True)
+    at = fields.DateTime()
+    reason = fields.String(allow_none=True)
+
+
+class Prospect(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    tier = fields.String(validate=validate.OneOf(TIERS))
+    owner = fields.String()
+    team = fields.String(allow_none=True)
+    stage = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    stage_entered_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Boolean()
+    version = fields.Integer()
+    missing_records = fields.List(fields.String())
+    missing = fields.List(fields.Nested(Problem))
+    available_events = fields.List(fields.String())
+    history = fields.List(fields.Nested(HistoryItem))
+
+
+class ProspectPage(Schema):
+    items = fields.List(fields.Nested(Prospect))
+    next = fields.String(allow_none=True)
+
+
+class RecordSaved(Schema):
+    record = fields.String()
+    complete = fields.Boolean()
+    completeness = fields.Float()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    data = fields.Dict()
+
+
+class Escalation(Schema):
+    id = fields.Integer()
+    prospect_id = fields.Integer()
+    kind = fields.String()
+    level = fields.Integer()
+    status = fields.String()
+    stage = fields.String()
+    opened_at = fields.DateTime()
+    raised_at = fields.DateTime(allow_none=True)
+    decision = fields.String(allow_none=True)
+
+
+class EscalationPage(Schema):
+    items = fields.List(fields.Nested(Escalation))
+    next = fields.String(allow_none=True)
+
+
+class FunnelStage(Schema):
+    key = fields.String()
+    entered = fields.Integer()
+    current = fields.Integer()
+    advanced = fields.Integer()
+    lost = fields.Integer()
+    conversion = fields.Float(allow_none=True)
+    median_days = fields.Float(allow_none=True)
+    p90_days = fields.Float(allow_none=True)
+
+
+class Funnel(Schema):
+    stages = fields.List(fields.Nested(FunnelStage))
+
+
+# ---------------------------------------------------------------- the OpenAPI document
+
+def _error_responses(*codes: int) -> dict[str, Any]:
+    text = {400: "malformed request", 401: "no or bad token", 403: "not allowed",
+            404: "not found or not visible", 409: "stale version or conflicting state",
+            422: "invalid input or refused transition (details say what is missing)"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": "Error"}}}
+            for c in codes}
+
+
+def _json(schema: Any) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def build_openapi(workflow_engines: dict) -> dict[str, Any]:
+    """The OpenAPI 3 document, generated from the schemas above and the workflows' records."""
+    plugin = MarshmallowPlugin()
+    spec = APISpec(title="Bank pipeline API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[plugin])
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    for name, schema in [("Error", Error), ("Prospect", Prospect), ("ProspectPage", ProspectPage),
+                         ("ProspectCreate", ProspectCreate), ("EventRequest", EventRequest),
+                         ("RecordSaved", RecordSaved), ("Escalation", Escalation),
+                         ("EscalationPage", EscalationPage), ("DecisionRequest", DecisionRequest),
+                         ("Funnel", Funnel)]:
+        spec.components.schema(name, schema=schema)
+    record_refs = []
+    record_keys: list[str] = []
+    for engine in workflow_engines.values():
+        for stage in engine.workflow.stages:
+            for record in stage.records:
+                schema_name = type(record_schema(record)).__name__
+                spec.components.schema(schema_name, schema=record_schema(record))
+                record_refs.append({"$ref": f"#/components/schemas/{schema_name}"})
+                record_keys.append(record.key)
+    pid = {"name": "prospect_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    spec.path("/api/v1/workflows/{key}", operations={"get": {
+        "summary": "The workflow definition",
+        "parameters": [{"name": "key", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "stages, limits and records"},
+                      **_error_responses(401, 404)}}})
+    spec.path("/api/v1/prospects", operations={
+        "get": {"summary": "List the prospects the caller may see",
+                "parameters": [{"in": "query", "schema": ProspectListQuery}],
+                "responses": {"200": _json("ProspectPage") | {"description": "a page"},
+                              **_error_responses(401, 422)}},
+        "post": {"summary": "Create a prospect in the first stage",
+                 "requestBody": _json("ProspectCreate") | {"required": True},
+                 "responses": {"201": _json("Prospect") | {"description": "created"},
+                               **_error_responses(400, 401, 403, 422)}}})
+    spec.path("/api/v1/prospects/{prospect_id}", operations={"get": {
+        "summary": "One prospect with its history, missing records and available events",
+        "parameters": [pid],
+        "responses": {"200": _json("Prospect") | {"description": "the prospect"},
+                      **_error_responses(401, 404)}}})
+    spec.path("/api/v1/prospects/{prospect_id}/records/{record_key}", operations={"put": {
+        "summary": "Save (merge) a stage record; null clears a field",
+        "parameters": [pid, {"name": "record_key", "in": "path", "required": True,
+                             "schema": {"type": "string", "enum": record_keys}}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"oneOf": record_refs}}}},
+        "responses": {"200": _json("RecordSaved") | {"description": "saved"},
+                      **_error_responses(400, 401, 404, 409, 422)}}})
+    spec.path("/api/v1/prospects/{prospect_id}/events", operations={"post": {
+        "summary": "Fire an event (advance, win, lose, no_meeting, back, pause, resume, reopen)",
+        "parameters": [pid],
+        "requestBody": _json("EventRequest") | {"required": True},
+        "responses": {"200": _json("Prospect") | {"description": "the prospect after the event"},
+                      **_error_responses(400, 401, 404, 409, 422)}}})
+    spec.path("/api/v1/escalations", operations={"get": {
+        "summary": "Escalations the caller may see",
+        "parameters": [{"in": "query", "schema": EscalationListQuery}],
+        "responses": {"200": _json("EscalationPage") | {"description": "a page"},
+                      **_error_responses(401, 422)}}})
+    spec.path("/api/v1/escalations/{escalation_id}/decision", operations={"post": {
+        "summary": "Decide an escalation: continue, reassign or abandon",
+        "parameters": [{"name": "escalation_id", "in": "path", "required": True,
+                        "schema": {"type": "integer"}}],
+        "requestBody": _json("DecisionRequest") | {"required": True},
+        "responses": {"200": _json("Escalation") | {"description": "decided"},
+                      **_error_responses(400, 401, 403, 404, 409, 422)}}})
+    spec.path("/api/v1/funnel", operations={"get": {
+        "summary": "The stage funnel",
+        "parameters": [{"in": "query", "schema": FunnelQuery}],
+        "responses": {"200": _json("Funnel") | {"description": "per stage"},
+                      **_error_responses(401, 422)}}})
+    doc = spec.to_dict()
+    doc["security"] = [{"bearer": []}]
+    return doc

@@ -1,0 +1,311 @@
+"""The JSON API (``/api/v1``): bearer tokens, role scoping, JSON errors.
+
+Handlers parse and validate input with the schemas, call one service, and serialise;
+they never commit.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from pipeline import clock, workflows
+from pipeline.api import schemas
+from pipeline.auth.models import Team, User
+from pipeline.auth.services import user_for_token
+from pipeline.db import get_session
+from pipeline.errors import BadRequest, Invalid, NotFound, ServiceError, Unauthorized
+from pipeline.prospects import queries
+from pipeline.prospects import services as prospect_services
+from pipeline.prospects.models import Prospect
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+# ---------------------------------------------------------------- plumbing
+
+@bp.before_request
+def _authenticate() -> None:
+    if request.endpoint == "api.openapi":
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <token>")
+    user = user_for_token(get_session(), token.strip())
+    if user is None:
+        raise Unauthorized("the token is not valid")
+    g.api_user = user
+
+
+def api_user() -> User:
+    return g.api_user
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError):  # noqa: ANN202
+    return jsonify(exc.as_dict()), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):  # noqa: ANN202
+    code = (exc.name or "error").lower().replace(" ", "_")
+    body = {"error": {"code": code, "message": exc.description or exc.name, "details": {}}}
+    return jsonify(body), exc.code or 500
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):  # noqa: ANN202
+    current_app.logger.exception("unhandled API error")
+    body = {"error": {"code": "internal_error", "message": "internal error", "details": {}}}
+    return jsonify(body), 500
+
+
+def json_body() -> dict[str, Any]:
+    raw = request.get_data(cache=True)
+    if not raw:
+        raise BadRequest("the request needs a JSON body", code="malformed_json")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", code="malformed_json")
+    return body
+
+
+def load(schema: type[Schema], data: Any) -> dict[str, Any]:
+    try:
+        return schema().load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise Invalid("invalid input: " + ", ".join(sorted(messages)), details=messages) from None
+
+
+def query_args(schema: type[Schema]) -> dict[str, Any]:
+    return load(schema, request.args.to_dict())
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": last_id}).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
+        if isinstance(value, int):
+            return value
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise Invalid("the cursor is not valid", details={"cursor": ["Invalid cursor."]})
+
+
+def page_limit(limit: int | None) -> int:
+    return min(limit or current_app.config["API_PAGE_SIZE"], current_app.config["API_MAX_PAGE_SIZE"])
+
+
+# ---------------------------------------------------------------- serialisation
+
+def mask(value: str | None) -> str | None:
+    """Keep the first 3 and last 4 characters of an ID or phone number."""
+    if not value:
+        return value
+    if len(value) <= 7:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+
+
+def sees_personal_data(viewer: User, prospect: Prospect) -> bool:
+    """Only the owner and the owner's team lead see ID and phone numbers in full."""
+    if viewer.id == prospect.owner_id:
+        return True
+    return viewer.role == "team_lead" and viewer.team_id == prospect.team_id
+
+
+def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
+                  records: dict[str, dict], owners: dict[int, str], teams: dict[int, str],
+                  history: list | None = None, full: bool = False) -> dict[str, Any]:
+    engine = prospect_services.engine_of(prospect)
+    state = prospect_services.state_of(prospect)
+    missing = engine.missing(state, records)
+    now = clock.now()
+    show = full and sees_personal_data(viewer, prospect)
+    out: dict[str, Any] = {
+        "id": prospect.id,
+        "name": prospect.name,
+        "tier": prospect.tier,
+        "owner": owners.get(prospect.owner_id),
+        "team": teams.get(prospect.team_id) if prospect.team_id else None,
+        "workflow": prospect.workflow_key,
+        "stage": prospect.stage,
+        "status": prospect.status,
+        "stage_entered_at": iso(prospect.stage_entered_at),
+        "due_at": iso(prospect.due_at),
+        "overdue": bool(prospect.status == "active" and prospect.due_at and prospect.due_at < now),
+        "paused_at": iso(prospect.paused_at),
+        "lost_reason": prospect.lost_reason,
+        "id_number": prospect.id_number if show else mask(prospect.id_number),
+        "phone": prospect.phone if show else mask(prospect.phone),
+        "version": prospect.version,
+        "missing_records": sorted({p.record for p in missing if p.record}),
+        "missing": [p.as_dict() for p in missing],
+        "available_events": engine.available_events(state, records),
+    }
+    if full:
+        out["records"] = {
+            key: prospect_services.record_status(engine, key, data).as_dict()
+            for key, data in records.items()
+        }
+    if history is not None:
+        out["history"] = [{
+            "seq": h.seq, "event": h.event, "from_stage": h.from_stage, "to_stage": h.to_stage,
+            "from_status": h.from_status, "to_status": h.to_status,
+            "actor": owners.get(h.actor_id) if h.actor_id else None,
+            "at": iso(h.at), "reason": h.reason,
+        } for h in history]
+    return out
+
+
+def names(session: Session, user_ids: set[int], team_ids: set[int]) -> tuple[dict, dict]:
+    owners = dict(session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+                  .all()) if user_ids else {}
+    teams = dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
+                 .all()) if team_ids else {}
+    return owners, teams
+
+
+def one_prospect_json(session: Session, prospect: Prospect, viewer: User) -> dict[str, Any]:
+    history = queries.history_of(session, prospect.id)
+    owners, teams = names(session, {prospect.owner_id} | {h.actor_id for h in history
+                                                          if h.actor_id},
+                          {prospect.team_id} if prospect.team_id else set())
+    return prospect_json(session, prospect, viewer,
+                         records=queries.records_of(session, [prospect.id])[prospect.id],
+                         owners=owners, teams=teams, history=history, full=True)
+
+
+# ---------------------------------------------------------------- endpoints
+
+@bp.get("/openapi.json")
+def openapi():  # noqa: ANN201
+    return jsonify(schemas.build_openapi(workflows.all_engines()))
+
+
+@bp.get("/workflows/<key>")
+def get_workflow(key: str):  # noqa: ANN201
+    wf = workflows.workflow(key)
+    return jsonify({
+        "key": wf.key,
+        "name": wf.name.as_dict(),
+        "calendar": wf.calendar,
+        "stages": [{
+            "key": s.key,
+            "name": s.name.as_dict(),
+            "limit_days": wf.limit_days(s.key),
+            "budget": s.budget,
+            "records": [{
+                "key": r.key,
+                "name": r.name.as_dict(),
+                "fields": [{
+                    "key": f.key, "type": f.type, "label": f.label.as_dict(),
+                    **({"choices": list(f.choices)} if f.choices else {}),
+                    **({"suggestions": list(f.suggestions)} if f.suggestions else {}),
+                } for f in r.fields],
+            } for r in s.records],
+            **({"cadence": [{"key": c.key, "name": c.name.as_dict(), "after": c.after,
+                             "offset_hours": c.offset_hours, "assignee": c.assignee}
+                            for c in s.cadence]} if s.cadence else {}),
+            **({"contact_frequency": {tier: {"period": f.period, "require": dict(f.require)}
+                                      for tier, f in s.contact_frequency.items()}}
+               if s.contact_frequency else {}),
+        } for s in wf.stages],
+        "transitions": [{"event": t.event, "from": t.source, "to": t.dest,
+                         "guards": list(t.guards)} for t in wf.transitions],
+        "escalation": {
+            "warn_at": wf.escalation.warn_at,
+            "level2_after_days": wf.escalation.level2_after_days,
+            "continue_days": wf.escalation.continue_days,
+        },
+    })
+
+
+@bp.get("/prospects")
+def list_prospects():  # noqa: ANN201
+    args = query_args(schemas.ProspectListQuery)
+    session = get_session()
+    viewer = api_user()
+    stmt = queries.filtered(viewer, stage=args["stage"], owner=args["owner"], team=args["team"],
+                            status=args["status"], tier=args["tier"], overdue=args["overdue"],
+                            q=args["q"])
+    after = decode_cursor(args["cursor"])
+    if after is not None:
+        stmt = stmt.where(Prospect.id > after)
+    limit = page_limit(args["limit"])
+    rows = list(session.scalars(stmt.order_by(Prospect.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    records = queries.records_of(session, [p.id for p in rows])
+    owners, teams = names(session, {p.owner_id for p in rows},
+                          {p.team_id for p in rows if p.team_id})
+    return jsonify({
+        "items": [prospect_json(session, p, viewer, records=records[p.id], owners=owners,
+                                teams=teams) for p in rows],
+        "next": encode_cursor(rows[-1].id) if more else None,
+    })
+
+
+@bp.post("/prospects")
+def create_prospect():  # noqa: ANN201
+    data = load(schemas.ProspectCreate, json_body())
+    session = get_session()
+    prospect = prospect_services.create_prospect(session, actor=api_user(), data=data)
+    return jsonify(one_prospect_json(session, prospect, api_user())), 201
+
+
+@bp.get("/prospects/<prospect_id>")
+def get_prospect(prospect_id: str):  # noqa: ANN201
+    session = get_session()
+    prospect = queries.get_visible(session, api_user(), prospect_id)
+    return jsonify(one_prospect_json(session, prospect, api_user()))
+
+
+@bp.put("/prospects/<prospect_id>/records/<record_key>")
+def save_record(prospect_id: str, record_key: str):  # noqa: ANN201
+    body = json_body()
+    version = body.pop("version", None)  # the prospect's version; no record has such a field
+    session = get_session()
+    result = prospect_services.save_record(session, prospect_id, record_key, actor=api_user(),
+                                           data=body, version=version)
+    return jsonify(result.as_dict())
+
+
+
+@bp.post("/prospects/<prospect_id>/events")
+def fire_event(prospect_id: str):  # noqa: ANN201
+    body = json_body()
+    if "event" in body and isinstance(body["event"], str) and body["event"] not in schemas.EVENTS:
+        raise Invalid(f"unknown event {body['event']!r}", code="unknown_event",
+                      details={"event": [f"Must be one of: {', '.join(schemas.EVENTS)}."]})
+    data = load(schemas.EventRequest, body)
+    session = get_session()
+    prospect = prospect_services.advance_prospect(
+        session, prospect_id, data["event"], actor=api_user(), reason=data["reason"],
+        version=data["version"], new_owner=data["new_owner"])
+    return jsonify(one_prospect_json(session, prospect, api_user()))
+
+
+
+from pipeline.api import escalations  # noqa: E402,F401  (registers its routes on bp)

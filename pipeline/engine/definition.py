@@ -1,0 +1,473 @@
+"""Load and validate workflow files (``workflows/*.yaml``) into frozen dataclasses.
+
+Every error names the file and the key at fault; nothing half-valid is returned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "reopen")
+STATUSES = ("active", "paused", "won", "lost")
+TIERS = ("diamond", "black_gold", "platinum", "gold")
+FIELD_TYPES = (
+    "string", "text", "integer", "number", "boolean", "date", "datetime",
+    "choice", "string_list", "list",
+)
+CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
+PERIODS = ("month", "quarter")
+CALENDARS = ("calendar_days", "working_days")
+LANGS = ("en", "zh_CN")
+
+
+class WorkflowError(ValueError):
+    """A workflow file is invalid; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source, self.key, self.problem = source, key, message
+        super().__init__(f"{source}: {key}: {message}")
+
+
+@dataclass(frozen=True)
+class Text:
+    en: str
+    zh_CN: str
+
+    def get(self, locale: str | None) -> str:
+        return self.zh_CN if (locale or "").startswith("zh") else self.en
+
+    def as_dict(self) -> dict[str, str]:
+        return {"en": self.en, "zh_CN": self.zh_CN}
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    type: str
+    label: Text
+    choices: tuple[str, ...] | None = None
+    suggestions: tuple[str, ...] | None = None
+    personal: bool = False  # masked outside the owner's own view
+    counts: bool = True  # counts towards the record's completeness
+    max_items: int | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    name: Text
+    fields: tuple[Field, ...]
+    complete_when: str
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def field(self, key: str) -> Field | None:
+        for f in self.fields:
+            if f.key == key:
+                return f
+        return None
+
+
+@dataclass(frozen=True)
+class CadenceStep:
+    key: str
+    name: Text
+    after: str | None  # the step whose time this one counts from (None: stage entry)
+    offset_hours: int
+    assignee: str  # institution | owner | team_lead
+    done_field: str | None  # contact_log field that marks it done
+
+
+@dataclass(frozen=True)
+class Frequency:
+    period: str  # month | quarter
+    require: Mapping[str, int]  # contact kind (or "any") -> minimum count
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    name: Text
+    limit_days: int | None
+    budget: str | None
+    records: tuple[Record, ...]
+    cadence: tuple[CadenceStep, ...] = ()
+    contact_frequency: Mapping[str, Frequency] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+
+@dataclass(frozen=True)
+class Transition:
+    event: str
+    source: str
+    dest: str | None  # None: internal (the stage stays)
+    guards: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    warn_at: float = 0.8
+    level2_after_days: int = 2
+    continue_days: int = 7
+    lead_call_after_days: int = 2
+    max_active_per_manager: int = 250
+
+
+@dataclass(frozen=True)
+class Workflow:
+    key: str
+    name: Text
+    source: str
+    calendar: str
+    holiday_country: str
+    timezone: str
+    stages: tuple[Stage, ...]
+    budgets: Mapping[str, int]
+    transitions: tuple[Transition, ...]
+    escalation: EscalationPolicy
+
+    @property
+    def stage_keys(self) -> tuple[str, ...]:
+        return tuple(s.key for s in self.stages)
+
+    def stage(self, key: str) -> Stage:
+        for s in self.stages:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+    def index(self, key: str) -> int:
+        return self.stage_keys.index(key)
+
+    def limit_days(self, stage_key: str) -> int | None:
+        """The days of the clock a stage runs on (its shared budget's, if it has one)."""
+        stage = self.stage(stage_key)
+        if stage.budget:
+            return self.budgets[stage.budget]
+        return stage.limit_days
+
+    def record(self, key: str) -> Record | None:
+        for s in self.stages:
+            for r in s.records:
+                if r.key == key:
+                    return r
+        return None
+
+    def stage_of_record(self, key: str) -> Stage | None:
+        for s in self.stages:
+            if any(r.key == key for r in s.records):
+                return s
+        return None
+
+    def transitions_for(self, event: str, source: str) -> tuple[Transition, ...]:
+        return tuple(t for t in self.transitions if t.event == event and t.source == source)
+
+
+# --------------------------------------------------------------------------- loading
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> WorkflowError:
+        return WorkflowError(self.source, key, message)
+
+    def mapping(self, value: Any, key: str) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a mapping")
+        return value
+
+    def seq(self, value: Any, key: str) -> list:
+        if not isinstance(value, list):
+            raise self.fail(key, "must be a list")
+        return value
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "must be a non-empty string")
+        return value
+
+    def text(self, value: Any, key: str) -> Text:
+        if isinstance(value, str):
+            return Text(value, value)
+        m = self.mapping(value, key)
+        missing = [lang for lang in LANGS if not isinstance(m.get(lang), str) or not m[lang]]
+        if missing:
+            raise self.fail(key, f"needs a name in {', '.join(missing)}")
+        return Text(m["en"], m["zh_CN"])
+
+    def positive_int(self, value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.fail(key, f"must be a positive number of days, not {value!r}")
+        return value
+
+    def only(self, m: dict, allowed: set[str], key: str) -> None:
+        unknown = sorted(set(m) - allowed)
+        if unknown:
+            raise self.fail(f"{key}.{unknown[0]}", "is not a known key")
+
+
+def load_workflow(path: str | Path, guards: Mapping[str, Any] | None = None) -> Workflow:
+    """Read and validate one workflow file.
+
+    Raises WorkflowError naming the file and key for anything invalid: YAML syntax, an
+    unknown guard, stage, field type or event, a limit that is not a positive number of
+    days, a transition to nowhere.
+    """
+    from pipeline.engine.guards import GUARDS
+
+    guards = GUARDS if guards is None else guards
+    path = Path(path)
+    r = _Reader(str(path))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise r.fail("(file)", "does not exist") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise r.fail(where, f"is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_workflow(raw, str(path), guards)
+
+
+def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow:
+    r = _Reader(source)
+    top = r.mapping(raw, "(top)")
+    r.only(top, {"key", "name", "calendar", "holiday_country", "timezone", "budgets",
+                 "stages", "transitions", "escalation"}, "(top)")
+    key = r.string(top.get("key"), "key")
+    calendar = top.get("calendar", "calendar_days")
+    if calendar not in CALENDARS:
+        raise r.fail("calendar", f"must be one of {', '.join(CALENDARS)}")
+    budgets = {
+        r.string(k, "budgets"): r.positive_int(v, f"budgets.{k}")
+        for k, v in r.mapping(top.get("budgets", {}), "budgets").items()
+    }
+    stages_raw = r.seq(top.get("stages"), "stages")
+    if not stages_raw:
+        raise r.fail("stages", "needs at least one stage")
+    stages: list[Stage] = []
+    seen_records: set[str] = set()
+    for i, s in enumerate(stages_raw):
+        stages.append(_stage(r, s, f"stages[{i}]", budgets, guards, seen_records))
+    keys = [s.key for s in stages]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise r.fail("stages", f"stage key {sorted(dup)[0]!r} appears twice")
+    used_budgets = {s.budget for s in stages if s.budget}
+    for b in budgets:
+        if b not in used_budgets:
+            raise r.fail(f"budgets.{b}", "is not used by any stage")
+    transitions = _transitions(r, top.get("transitions"), keys, guards)
+    esc = r.mapping(top.get("escalation", {}), "escalation")
+    r.only(esc, {"warn_at", "level2_after_days", "continue_days", "lead_call_after_days",
+                 "max_active_per_manager"}, "escalation")
+    warn_at = esc.get("warn_at", 0.8)
+    if isinstance(warn_at, bool) or not isinstance(warn_at, (int, float)) or not 0 < warn_at < 1:
+        raise r.fail("escalation.warn_at", "must be a share between 0 and 1")
+    policy = EscalationPolicy(
+        warn_at=float(warn_at),
+        level2_after_days=r.positive_int(esc.get("level2_after_days", 2),
+                                         "escalation.level2_after_days"),
+        continue_days=r.positive_int(esc.get("continue_days", 7), "escalation.continue_days"),
+        lead_call_after_days=r.positive_int(esc.get("lead_call_after_days", 2),
+                                            "escalation.lead_call_after_days"),
+        max_active_per_manager=r.positive_int(esc.get("max_active_per_manager", 250),
+                                              "escalation.max_active_per_manager"),
+    )
+    return Workflow(
+        key=key,
+        name=r.text(top.get("name", key), "name"),
+        source=source,
+        calendar=calendar,
+        holiday_country=str(top.get("holiday_country", "CN")),
+        timezone=str(top.get("timezone", "Asia/Shanghai")),
+        stages=tuple(stages),
+        budgets=MappingProxyType(budgets),
+        transitions=transitions,
+        escalation=policy,
+    )
+
+
+def _stage(r: _Reader, raw: Any, where: str, budgets: dict, guards: Mapping,
+           seen_records: set[str]) -> Stage:
+    s = r.mapping(raw, where)
+    r.only(s, {"key", "name", "limit_days", "budget", "records", "cadence",
+               "contact_frequency"}, where)
+    key = r.string(s.get("key"), f"{where}.key")
+    where = f"stages.{key}"
+    limit = s.get("limit_days")
+    budget = s.get("budget")
+    if budget is not None:
+        if budget not in budgets:
+            raise r.fail(f"{where}.budget", f"unknown budget {budget!r}")
+        if limit is not None:
+            raise r.fail(f"{where}.limit_days", "a stage on a shared budget has no own limit")
+    elif limit is not None:
+        limit = r.positive_int(limit, f"{where}.limit_days")
+    records = []
+    for j, rec in enumerate(r.seq(s.get("records", []), f"{where}.records")):
+        record = _record(r, rec, f"{where}.records[{j}]", guards)
+        if record.key in seen_records:
+            raise r.fail(f"{where}.records.{record.key}", "record key appears twice")
+        seen_records.add(record.key)
+        records.append(record)
+    cadence = []
+    cadence_keys: set[str] = set()
+    for j, c in enumerate(r.seq(s.get("cadence", []), f"{where}.cadence")):
+        cm = r.mapping(c, f"{where}.cadence[{j}]")
+        ckey = r.string(cm.get("key"), f"{where}.cadence[{j}].key")
+        cw = f"{where}.cadence.{ckey}"
+        r.only(cm, {"key", "name", "after", "offset_hours", "assignee", "done_field"}, cw)
+        after = cm.get("after")
+        if after is not None and after not in cadence_keys:
+            raise r.fail(f"{cw}.after", f"unknown or later cadence step {after!r}")
+        offset = cm.get("offset_hours", 0)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise r.fail(f"{cw}.offset_hours", "must be a whole number of hours ≥ 0")
+        assignee = cm.get("assignee", "owner")
+        if assignee not in ("institution", "owner", "team_lead"):
+            raise r.fail(f"{cw}.assignee", "must be institution, owner or team_lead")
+        done_field = cm.get("done_field")
+        if done_field is not None and not any(rec.field(done_field) for rec in records):
+            raise r.fail(f"{cw}.done_field", f"unknown field {done_field!r} in this stage")
+        cadence_keys.add(ckey)
+        cadence.append(CadenceStep(ckey, r.text(cm.get("name", ckey), f"{cw}.name"), after,
+                                   offset, assignee, done_field))
+    freq: dict[str, Frequency] = {}
+    for tier, spec in r.mapping(s.get("contact_frequency", {}),
+                                f"{where}.contact_frequency").items():
+        fw = f"{where}.contact_frequency.{tier}"
+        if tier not in TIERS:
+            raise r.fail(fw, f"unknown tier (known: {', '.join(TIERS)})")
+        fm = r.mapping(spec, fw)
+        r.only(fm, {"period", "require"}, fw)
+        if fm.get("period") not in PERIODS:
+            raise r.fail(f"{fw}.period", f"must be one of {', '.join(PERIODS)}")
+        req = r.mapping(fm.get("require"), f"{fw}.require")
+        for kind, n in req.items():
+            if kind != "any" and kind not in CONTACT_KINDS:
+                raise r.fail(f"{fw}.require.{kind}", "unknown contact kind")
+            r.positive_int(n, f"{fw}.require.{kind}")
+        freq[tier] = Frequency(fm["period"], MappingProxyType(dict(req)))
+    return Stage(
+        key=key,
+        name=r.text(s.get("name", key), f"{where}.name"),
+        limit_days=limit,
+        budget=budget,
+        records=tuple(records),
+        cadence=tuple(cadence),
+        contact_frequency=MappingProxyType(freq),
+    )
+
+
+def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
+    m = r.mapping(raw, where)
+    key = r.string(m.get("key"), f"{where}.key")
+    where = where.rsplit(".records", 1)[0] + f".records.{key}"
+    r.only(m, {"key", "name", "fields", "complete_when", "params"}, where)
+    complete_when = r.string(m.get("complete_when"), f"{where}.complete_when")
+    if getattr(guards.get(complete_when), "kind", None) != "record":
+        raise r.fail(f"{where}.complete_when", f"unknown record guard {complete_when!r}")
+    fields = []
+    for k, f in enumerate(r.seq(m.get("fields"), f"{where}.fields")):
+        fm = r.mapping(f, f"{where}.fields[{k}]")
+        fkey = r.string(fm.get("key"), f"{where}.fields[{k}].key")
+        fw = f"{where}.fields.{fkey}"
+        r.only(fm, {"key", "type", "label", "choices", "suggestions", "personal", "counts",
+                    "max_items"}, fw)
+        ftype = fm.get("type")
+        if ftype not in FIELD_TYPES:
+            raise r.fail(f"{fw}.type", f"unknown field type {ftype!r}")
+        choices = fm.get("choices")
+        if ftype == "choice":
+            choices = r.seq(choices, f"{fw}.choices")
+            if not choices or not all(isinstance(c, str) for c in choices):
+                raise r.fail(f"{fw}.choices", "a choice field needs a list of strings")
+        elif choices is not None:
+            raise r.fail(f"{fw}.choices", "only a choice field has choices")
+        sugg = fm.get("suggestions")
+        if sugg is not None:
+            sugg = tuple(r.seq(sugg, f"{fw}.suggestions"))
+        max_items = fm.get("max_items")
+        if max_items is not None:
+            max_items = r.positive_int(max_items, f"{fw}.max_items")
+        if any(x.key == fkey for x in fields):
+            raise r.fail(fw, "field key appears twice")
+        fields.append(Field(
+            key=fkey, type=ftype, label=r.text(fm.get("label", fkey), f"{fw}.label"),
+            choices=tuple(choices) if choices else None, suggestions=sugg,
+            personal=bool(fm.get("personal", False)), counts=bool(fm.get("counts", True)),
+            max_items=max_items,
+        ))
+    record = Record(key=key, name=r.text(m.get("name", key), f"{where}.name"),
+                    fields=tuple(fields), complete_when=complete_when,
+                    params=MappingProxyType(dict(r.mapping(m.get("params", {}),
+                                                           f"{where}.params"))))
+    check = getattr(guards[complete_when], "check_params", None)
+    if check is not None:
+        problem = check(record)
+        if problem:
+            raise r.fail(f"{where}.params", problem)
+    return record
+
+
+def _transitions(r: _Reader, raw: Any, keys: list[str], guards: Mapping) -> tuple:
+    out: list[Transition] = []
+    for i, t in enumerate(r.seq(raw, "transitions")):
+        tm = r.mapping(t, f"transitions[{i}]")
+        event = tm.get("event")
+        where = f"transitions[{i}]"
+        r.only(tm, {"event", "from", "to", "guards"}, where)
+        if event not in EVENTS:
+            raise r.fail(f"{where}.event", f"unknown event {event!r} (known: {', '.join(EVENTS)})")
+        where = f"transitions[{i}] ({event})"
+        sources = tm.get("from")
+        if sources == "*":
+            sources = list(keys)
+        elif isinstance(sources, str):
+            sources = [sources]
+        sources = r.seq(sources, f"{where}.from")
+        for g in r.seq(tm.get("guards", []), f"{where}.guards"):
+            if getattr(guards.get(g), "kind", None) != "transition":
+                raise r.fail(f"{where}.guards", f"unknown transition guard {g!r}")
+        gs = tuple(tm.get("guards", []))
+        to = tm.get("to")
+        for src in sources:
+            if src not in keys:
+                raise r.fail(f"{where}.from", f"unknown stage {src!r}")
+            if to is None:
+                dest = None
+            elif to == "next":
+                idx = keys.index(src)
+                if idx + 1 >= len(keys):
+                    raise r.fail(f"{where}.to", f"stage {src!r} has no next stage")
+                dest = keys[idx + 1]
+            elif to == "previous":
+                idx = keys.index(src)
+                if idx == 0:
+                    raise r.fail(f"{where}.to", f"stage {src!r} has no previous stage")
+                dest = keys[idx - 1]
+            elif to in keys:
+                dest = to
+            else:
+                raise r.fail(f"{where}.to", f"transition to unknown stage {to!r}")
+            if any(x.event == event and x.source == src for x in out):
+                raise r.fail(where, f"event {event!r} from {src!r} is defined twice")
+            out.append(Transition(event, src, dest, gs))
+    return tuple(out)
+
+
+def load_workflows(directory: str | Path) -> dict[str, Workflow]:
+    """Load every ``*.yaml`` in ``directory``; keys must be unique."""
+    out: dict[str, Workflow] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        wf = load_workflow(path)
+        if wf.key in out:
+            raise WorkflowError(str(path), "key", f"workflow key {wf.key!r} is used twice")
+        out[wf.key] = wf
+    return out

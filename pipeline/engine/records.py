@@ -1,0 +1,194 @@
+"""Stage records: validation of submitted fields and completeness.
+
+Each record of a workflow gets a marshmallow schema built from its field list; the same
+schema validates API and form input and documents the API (OpenAPI).
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields
+
+from pipeline import clock
+from pipeline.engine.definition import Field, Record
+
+
+class StrictString(fields.String):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Must be a string.")
+        value = value.strip()
+        return value or None
+
+
+class StrictBoolean(fields.Boolean):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+class StrictInteger(fields.Integer):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError("Must be a whole number.")
+        return value
+
+
+class StrictNumber(fields.Float):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Must be a number.")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError("Must be a finite number.")
+        return value
+
+
+class ISODateTime(fields.DateTime):
+    """An ISO-8601 date-time; stored as an ISO string in UTC."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Must be an ISO-8601 date-time.")
+        try:
+            return clock.parse(value).isoformat()
+        except ValueError:
+            raise ValidationError("Must be an ISO-8601 date-time.") from None
+
+
+class ISODate(fields.Date):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Must be an ISO-8601 date (YYYY-MM-DD).")
+        try:
+            return date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise ValidationError("Must be an ISO-8601 date (YYYY-MM-DD).") from None
+
+
+class Choice(fields.String):
+    def __init__(self, choices: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.choices = choices
+        self.metadata.setdefault("enum", list(choices))
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if value not in self.choices:
+            raise ValidationError(f"Must be one of: {', '.join(self.choices)}.")
+        return value
+
+
+class StringList(fields.List):
+    def __init__(self, max_items: int | None = None, **kwargs: Any) -> None:
+        super().__init__(StrictString(), **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValidationError("Must be a list of strings.")
+        if self.max_items is not None and len(value) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} items.")
+        out = []
+        for item in value:
+            if not isinstance(item, str):
+                raise ValidationError("Must be a list of strings.")
+            if item.strip():
+                out.append(item.strip())
+        return out
+
+
+class AnyList(fields.List):
+    """A list of strings or objects (for example allocation proposals)."""
+
+    def __init__(self, max_items: int | None = None, **kwargs: Any) -> None:
+        super().__init__(fields.Raw(), **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValidationError("Must be a list.")
+        if self.max_items is not None and len(value) > self.max_items:
+            raise ValidationError(f"At most {self.max_items} items.")
+        for item in value:
+            if not isinstance(item, (str, dict)) or item in ("", {}):
+                raise ValidationError("Each item must be a non-empty string or object.")
+        return value
+
+
+_SIMPLE = {
+    "string": StrictString,
+    "text": StrictString,
+    "integer": StrictInteger,
+    "number": StrictNumber,
+    "boolean": StrictBoolean,
+    "date": ISODate,
+    "datetime": ISODateTime,
+}
+
+
+def marshmallow_field(f: Field) -> fields.Field:
+    meta = {"description": f.label.en}
+    if f.type == "choice":
+        return Choice(f.choices or (), allow_none=True, metadata=meta)
+    if f.type == "string_list":
+        return StringList(f.max_items, allow_none=True, metadata=meta)
+    if f.type == "list":
+        return AnyList(f.max_items, allow_none=True, metadata=meta)
+    return _SIMPLE[f.type](allow_none=True, metadata=meta)
+
+
+_schemas: dict[int, tuple[Record, Schema]] = {}
+
+
+def record_schema(record: Record) -> Schema:
+    """The marshmallow schema of a record (built once per record definition)."""
+    cached = _schemas.get(id(record))
+    if cached is not None and cached[0] is record:
+        return cached[1]
+    cls = Schema.from_dict(
+        {f.key: marshmallow_field(f) for f in record.fields},
+        name="".join(p.title() for p in record.key.split("_")) + "Record",
+    )
+    schema = cls(unknown=RAISE)
+    _schemas[id(record)] = (record, schema)
+    return schema
+
+
+def validate_record(record: Record, data: Any) -> dict[str, Any]:
+    """Validate a (partial) record submission.
+
+    Returns the normalised values; raises ValidationError whose ``messages`` map each
+    bad or unknown field to its messages.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError({"_schema": ["A record must be a JSON object."]})
+    return record_schema(record).load(data, partial=True)
+
+
+def is_filled(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, (str, list, dict)):
+        return len(value) > 0
+    return True
+
+
+def completeness(record: Record, data: dict[str, Any]) -> float:
+    """The share of the record's counted fields that are filled (0..1)."""
+    counted = [f for f in record.fields if f.counts]
+    if not counted:
+        return 1.0
+    filled = sum(1 for f in counted if is_filled(data.get(f.key)))
+    return round(filled / len(counted), 4)
+
+
+def merge(existing: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A partial save: given fields replace, ``null`` clears."""
+    out = dict(existing)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out

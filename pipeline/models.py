@@ -1,0 +1,17 @@
+"""Import every model so the metadata is complete (Alembic, tests)."""
+from pipeline.auth.models import ApiToken, AuditEntry, Team, User  # noqa: F401
+from pipeline.db import Base  # noqa: F401
+from pipeline.escalations.models import (  # noqa: F401
+    Escalation,
+    Handover,
+    Notification,
+    OutboxMessage,
+)
+from pipeline.prospects.models import (  # noqa: F401
+    CadenceTask,
+    Contact,
+    Prospect,
+    StageEvent,
+    StageRecord,
+)
+from pipeline.reports.models import WeeklyLog  # noqa: F401

@@ -1,0 +1,158 @@
+"""Prospects, their immutable stage-event history, stage records, cadence tasks, contacts."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from pipeline import clock
+from pipeline.auth.models import Team, User
+from pipeline.db import Base, JSONData, UTCDateTime
+
+TIERS = ("diamond", "black_gold", "platinum", "gold")
+STATUSES = ("active", "paused", "won", "lost")
+CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
+
+
+class Prospect(Base):
+    __tablename__ = "prospects"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'paused', 'won', 'lost')", name="status"),
+        CheckConstraint("tier IN ('diamond', 'black_gold', 'platinum', 'gold')", name="tier"),
+        CheckConstraint(
+            "(status = 'lost') = (lost_reason IS NOT NULL AND lost_reason <> '')",
+            name="lost_has_reason"),
+        CheckConstraint("(status = 'paused') = (paused_at IS NOT NULL)", name="paused_since"),
+        Index("ix_prospects_owner_board", "owner_id", "status", "stage"),
+        Index("ix_prospects_team_board", "team_id", "status", "stage"),
+        Index("ix_prospects_status_due", "status", "due_at"),
+        Index("ix_prospects_status_warn", "status", "warn_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_key: Mapped[str] = mapped_column(String(64), default="seven_step")
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    tier: Mapped[str] = mapped_column(String(20))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    stage: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    clock_started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_seconds: Mapped[int] = mapped_column(default=0)
+    clock_no: Mapped[int] = mapped_column(default=1)
+    warned_clock_no: Mapped[int] = mapped_column(default=0)
+    lost_reason: Mapped[str | None] = mapped_column(Text)
+    id_number: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    assets: Mapped[float | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    version: Mapped[int] = mapped_column(default=1)
+
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return f"<Prospect {self.id} {self.stage}/{self.status}>"
+
+
+class StageEvent(Base):
+    """One row per event fired on a prospect; never updated or deleted."""
+
+    __tablename__ = "stage_events"
+    __table_args__ = (
+        UniqueConstraint("prospect_id", "seq", name="uq_stage_events_prospect_seq"),
+        Index("ix_stage_events_to_stage_at", "to_stage", "at"),
+        Index("ix_stage_events_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column()
+    event: Mapped[str] = mapped_column(String(32))
+    from_stage: Mapped[str | None] = mapped_column(String(64))
+    to_stage: Mapped[str] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(10))
+    to_status: Mapped[str] = mapped_column(String(10))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JSONData())
+
+    actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
+
+
+@event.listens_for(StageEvent, "before_update")
+@event.listens_for(StageEvent, "before_delete")
+def _history_is_immutable(_mapper, _conn, target: StageEvent) -> None:
+    raise ValueError(f"stage event {target.id} is immutable")
+
+
+class StageRecord(Base):
+    __tablename__ = "stage_records"
+    __table_args__ = (
+        UniqueConstraint("prospect_id", "record_key", name="uq_stage_records_prospect_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    record_key: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSONData(), default=dict)
+    completeness: Mapped[float] = mapped_column(default=0.0)
+    complete: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CadenceTask(Base):
+    """A first-contact touch (or the lead's follow-up call) due at a time."""
+
+    __tablename__ = "cadence_tasks"
+    __table_args__ = (
+        UniqueConstraint("prospect_id", "key", "clock_no", name="uq_cadence_tasks_step"),
+        Index("ix_cadence_tasks_open_due", "done_at", "due_at"),
+        Index("ix_cadence_tasks_assignee", "assignee_id", "done_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"),
+                                             index=True)
+    key: Mapped[str] = mapped_column(String(64))
+    assignee_kind: Mapped[str] = mapped_column(String(20))  # institution | owner | team_lead
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    clock_no: Mapped[int] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+
+class Contact(Base):
+    """A touch with the customer: call, SMS, visit, meeting… (feeds after-sale and activity)."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('call', 'sms', 'visit', 'meeting', 'wechat', 'email')", name="kind"),
+        Index("ix_contacts_prospect_at", "prospect_id", "at"),
+        Index("ix_contacts_user_at", "user_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -1,0 +1,337 @@
+"""Writes on prospects. Each public function is one unit of work: it commits what it did,
+or rolls everything back and raises a :class:`pipeline.errors.ServiceError`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from pipeline import clock, workflows
+from pipeline.auth.models import User
+from pipeline.db import unit_of_work
+from pipeline.engine import EventNotAllowed, ProspectState, TransitionRefused, UnknownEvent
+from pipeline.engine.machine import Engine, EngineError
+from pipeline.engine.records import completeness, merge, validate_record
+from pipeline.errors import Conflict, Forbidden, Invalid, NotFound
+from pipeline.prospects import queries
+from pipeline.prospects.models import (
+    TIERS,
+    CadenceTask,
+    Prospect,
+    StageEvent,
+    StageRecord,
+)
+
+STATE_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
+                "paused_at", "paused_seconds", "clock_no", "lost_reason")
+
+
+def state_of(prospect: Prospect) -> ProspectState:
+    return ProspectState(**{f: getattr(prospect, f) for f in STATE_FIELDS})
+
+
+def apply_state(prospect: Prospect, state: ProspectState) -> None:
+    for f in STATE_FIELDS:
+        setattr(prospect, f, getattr(state, f))
+
+
+def engine_of(prospect: Prospect) -> Engine:
+    return workflows.engine(prospect.workflow_key)
+
+
+def check_version(prospect: Prospect, version: Any) -> None:
+    if version is None:
+        return
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise Invalid("version must be a whole number", details={"version": ["Must be an integer."]})
+    if version != prospect.version:
+        raise Conflict(
+            f"the prospect has changed (version {prospect.version}, you had {version})",
+            code="stale_version", details={"current_version": prospect.version})
+
+
+def write_history(session: Session, prospect: Prospect, event: str, *, at: datetime,
+                  actor: User | None, from_stage: str | None, from_status: str | None,
+                  reason: str | None = None, data: Mapping[str, Any] | None = None) -> StageEvent:
+    """Append one immutable history row for ``prospect``'s current state."""
+    seq = session.scalar(select(func.coalesce(func.max(StageEvent.seq), 0))
+                         .where(StageEvent.prospect_id == prospect.id)) + 1
+    row = StageEvent(
+        prospect_id=prospect.id, seq=seq, event=event, from_stage=from_stage,
+        to_stage=prospect.stage, from_status=from_status, to_status=prospect.status,
+        actor_id=actor.id if actor else None, owner_id=prospect.owner_id,
+        team_id=prospect.team_id, at=at, reason=reason, data=dict(data) if data else None)
+    session.add(row)
+    return row
+
+
+def load_records(session: Session, prospect: Prospect) -> dict[str, dict]:
+    return queries.records_of(session, [prospect.id])[prospect.id]
+
+
+def _owner_for(session: Session, actor: User, email: str | None) -> User:
+    if not email:
+        owner = actor
+    else:
+        if not isinstance(email, str):
+            raise Invalid("owner must be an e-mail address", details={"owner": ["Must be a string."]})
+        owner = session.scalars(select(User).where(func.lower(User.email) == email.lower())).first()
+        if owner is None:
+            raise Invalid(f"no user {email}", details={"owner": ["Unknown user."]})
+    if owner.role != "manager" or not owner.active:
+        raise Invalid(f"{owner.email} is not an active customer manager",
+                      details={"owner": ["Must be an active customer manager."]})
+    if owner.id != actor.id:
+        allowed = actor.role in ("supervisor", "admin") or (
+            actor.role == "team_lead" and actor.team_id is not None
+            and actor.team_id == owner.team_id)
+        if not allowed:
+            raise Forbidden("you may not give prospects to another manager")
+    return owner
+
+
+def active_count(session: Session, owner_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Prospect).where(
+        Prospect.owner_id == owner_id, Prospect.status.in_(("active", "paused"))))
+
+
+def check_capacity(session: Session, owner: User, engine: Engine) -> None:
+    cap = engine.workflow.escalation.max_active_per_manager
+    if active_count(session, owner.id) >= cap:
+        raise Invalid(f"{owner.email} already has {cap} active prospects",
+                      code="owner_full", details={"owner": [f"Has {cap} active prospects."]})
+
+
+def create_cadence_tasks(session: Session, prospect: Prospect, engine: Engine,
+                         now: datetime) -> None:
+    """The stage's cadence steps as tasks, due from the stage entry (one set per visit)."""
+    stage = engine.workflow.stage(prospect.stage)
+    due: dict[str, datetime] = {}
+    for step in stage.cadence:
+        base = due[step.after] if step.after else now
+        due[step.key] = base + timedelta(hours=step.offset_hours)
+        session.add(CadenceTask(
+            prospect_id=prospect.id, key=step.key, assignee_kind=step.assignee,
+            assignee_id=prospect.owner_id if step.assignee == "owner" else None,
+            clock_no=prospect.clock_no, due_at=due[step.key]))
+
+
+def sync_cadence(session: Session, prospect: Prospect, engine: Engine, data: Mapping[str, Any],
+                 actor: User | None, now: datetime) -> None:
+    """Mark cadence tasks done from the contact log and re-time the steps that follow."""
+    stage = engine.workflow.stage(prospect.stage)
+    if not stage.cadence:
+        return
+    tasks = {t.key: t for t in session.scalars(select(CadenceTask).where(
+        CadenceTask.prospect_id == prospect.id, CadenceTask.clock_no == prospect.clock_no))}
+    anchor: dict[str, datetime] = {}
+    for step in stage.cadence:
+        task = tasks.get(step.key)
+        if task is None:
+            continue
+        if step.after and step.after in anchor:
+            task.due_at = anchor[step.after] + timedelta(hours=step.offset_hours)
+        done_value = data.get(step.done_field) if step.done_field else None
+        if done_value:
+            done_time = clock.parse(done_value)
+            anchor[step.key] = done_time
+            if task.done_at is None:
+                task.done_at = min(done_time, now)
+                task.done_by_id = actor.id if actor else None
+        else:
+            anchor[step.key] = task.due_at
+            if task.done_at is not None and step.done_field:
+                task.done_at = None
+                task.done_by_id = None
+
+
+# ------------------------------------------------------------------------ create
+
+def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -> Prospect:
+    """Create a prospect in the workflow's first stage, with its history row and cadence.
+
+    ``data``: name, tier, owner (e-mail; default the actor), id_number, phone, assets,
+    workflow (default ``seven_step``). Raises Invalid (422) for bad fields, Forbidden (403)
+    when the actor may not give prospects to that owner. One transaction.
+    """
+    with unit_of_work(session):
+        errors: dict[str, list[str]] = {}
+        name = data.get("name")
+        if not isinstance(name, str) or not name.strip():
+            errors["name"] = ["Required."]
+        elif len(name.strip()) > 200:
+            errors["name"] = ["At most 200 characters."]
+        tier = data.get("tier")
+        if tier not in TIERS:
+            errors["tier"] = [f"Must be one of: {', '.join(TIERS)}."]
+        for key in ("id_number", "phone"):
+            value = data.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > 40):
+                errors[key] = ["Must be a string of at most 40 characters."]
+        assets = data.get("assets")
+        if assets is not None and (isinstance(assets, bool) or not isinstance(assets, (int, float))
+                                   or assets < 0):
+            errors["assets"] = ["Must be a number ≥ 0."]
+        if errors:
+            raise Invalid("the prospect is not valid", details=errors)
+        engine = workflows.engine(data.get("workflow") or workflows.DEFAULT_KEY)
+        owner = _owner_for(session, actor, data.get("owner"))
+        check_capacity(session, owner, engine)
+        now = clock.now()
+        state = engine.start(now)
+        prospect = Prospect(
+            workflow_key=engine.workflow.key, name=name.strip(), tier=tier,
+            owner_id=owner.id, team_id=owner.team_id, id_number=data.get("id_number"),
+            phone=data.get("phone"), assets=assets, created_at=now, updated_at=now)
+        apply_state(prospect, state)
+        session.add(prospect)
+        session.flush()
+        write_history(session, prospect, "create", at=now, actor=actor, from_stage=None,
+                      from_status=None)
+        create_cadence_tasks(session, prospect, engine, now)
+    return prospect
+
+
+# ------------------------------------------------------------------------ records
+
+@dataclass
+class RecordResult:
+    record_key: str
+    complete: bool
+    completeness: float
+    errors: dict[str, list[str]]
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"record": self.record_key, "complete": self.complete,
+                "completeness": self.completeness, "errors": self.errors, "data": self.data}
+
+
+def record_status(engine: Engine, record_key: str, data: Mapping[str, Any]) -> RecordResult:
+    from pipeline.engine.guards import GUARDS
+
+    record = engine.workflow.record(record_key)
+    problems = GUARDS[record.complete_when](record, data)
+    errors: dict[str, list[str]] = {}
+    for p in problems:
+        errors.setdefault(p.field or "_record", []).append(p.message)
+    return RecordResult(record_key, not problems, completeness(record, dict(data)), errors,
+                        dict(data))
+
+
+def save_record(session: Session, prospect_id: Any, record_key: str, *, actor: User,
+                data: Any, version: Any = None) -> RecordResult:
+    """Save (merge) fields of a stage record; ``null`` clears a field.
+
+    Raises NotFound (unknown prospect or record), Conflict (stale version, lost prospect),
+    Invalid with a message per bad or unknown field (nothing is saved). One transaction;
+    marks first-contact cadence tasks done from the contact log.
+    """
+    with unit_of_work(session):
+        prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        engine = engine_of(prospect)
+        record = engine.workflow.record(record_key)
+        if record is None:
+            raise NotFound(f"no record {record_key!r} in workflow {engine.workflow.key}",
+                           code="unknown_record")
+        check_version(prospect, version)
+        if prospect.status == "lost":
+            raise Conflict("the prospect is lost; reopen it first", code="prospect_lost")
+        try:
+            values = validate_record(record, data)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            raise Invalid("the record is not valid: " + ", ".join(sorted(messages)),
+                          code="invalid_record", details=messages) from None
+        row = session.scalars(select(StageRecord).where(
+            StageRecord.prospect_id == prospect.id, StageRecord.record_key == record_key)).first()
+        now = clock.now()
+        if row is None:
+            row = StageRecord(prospect_id=prospect.id, record_key=record_key, data={})
+            session.add(row)
+        merged = merge(row.data or {}, values)
+        result = record_status(engine, record_key, merged)
+        row.data = merged
+        row.completeness = result.completeness
+        row.complete = result.complete
+        row.updated_at = now
+        row.updated_by_id = actor.id
+        if engine.workflow.stage(prospect.stage).key == engine.workflow.stage_of_record(
+                record_key).key:
+            sync_cadence(session, prospect, engine, merged, actor, now)
+    return result
+
+
+# ------------------------------------------------------------------------ events
+
+def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: User,
+                     reason: Any = None, data: Mapping[str, Any] | None = None,
+                     version: Any = None, new_owner: str | None = None) -> Prospect:
+    """Fire ``event`` on a prospect: guards, new stage and clock, history row, cadence tasks
+    and escalations, all in one transaction.
+
+    Raises NotFound, Conflict (stale ``version``: nothing changes), Invalid with
+    ``details.missing`` listing what the guards found missing, or code ``unknown_event`` /
+    ``event_not_allowed``.
+    """
+    from pipeline.escalations import services as escalations
+
+    if reason is not None and not isinstance(reason, str):
+        raise Invalid("reason must be a string", details={"reason": ["Must be a string."]})
+    if not isinstance(event, str):
+        raise Invalid("event must be a string", code="unknown_event",
+                      details={"event": ["Must be a string."]})
+    with unit_of_work(session):
+        prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        check_version(prospect, version)
+        engine = engine_of(prospect)
+        records = load_records(session, prospect)
+        before = state_of(prospect)
+        now = clock.now()
+        try:
+            outcome = engine.fire(before, event, now=now, records=records, reason=reason,
+                                  data=data)
+        except TransitionRefused as exc:
+            raise Invalid(exc.message, code="transition_refused",
+                          details={"missing": [p.as_dict() for p in exc.problems]}) from None
+        except (UnknownEvent, EventNotAllowed) as exc:
+            raise Invalid(exc.message, code=exc.code,
+                          details={"event": event, "stage": before.stage,
+                                   "status": before.status,
+                                   "available_events": engine.available_events(before, records)}
+                          ) from None
+        except EngineError as exc:  # pragma: no cover - every engine error is one of the above
+            raise Invalid(exc.message, code=exc.code) from None
+        history_data: dict[str, Any] = {}
+        if event == "reopen" and new_owner:
+            owner = _owner_for(session, actor, new_owner)
+            if owner.id != prospect.owner_id:
+                check_capacity(session, owner, engine)
+                history_data["previous_owner_id"] = prospect.owner_id
+                prospect.owner_id, prospect.team_id = owner.id, owner.team_id
+        elif event == "reopen":
+            check_capacity(session, prospect.owner, engine)
+        apply_state(prospect, outcome.state)
+        prospect.updated_at = now
+        write_history(session, prospect, event, at=now, actor=actor,
+                      from_stage=outcome.from_stage, from_status=outcome.from_status,
+                      reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
+                      data=history_data or None)
+        if outcome.stage_changed and engine.workflow.stage(prospect.stage).cadence:
+            create_cadence_tasks(session, prospect, engine, now)
+        if event == "no_meeting":
+            escalations.open_no_meeting(session, prospect, engine, now=now, actor=actor,
+                                        reason=reason)
+        try:
+            session.flush()
+        except StaleDataError:
+            raise Conflict("the prospect was changed by someone else; reload and retry",
+                           code="stale_version") from None
+    return prospect
+
