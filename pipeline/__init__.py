@@ -53,12 +53,16 @@ def _register_extensions(app: Flask) -> None:
     from pipeline import web
 
     web.init_app(app)
+    web.register_layout(app)
 
 
 def _register_blueprints(app: Flask) -> None:
     from pipeline.api.views import bp as api_bp
+    from pipeline.auth.views import bp as auth_bp
 
+    app.register_blueprint(auth_bp)
     app.register_blueprint(api_bp)
+    # Domain blueprints (one line each):
 
 
 def _register_cli(app: Flask) -> None:

@@ -61,3 +61,97 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(app.root_path + "/translations"))
+
+
+# ---------------------------------------------------------------- layout helpers
+
+ROLE_LABELS = {
+    "manager": ("Customer manager", "客户经理"),
+    "team_lead": ("Team lead", "团队主管"),
+    "supervisor": ("Supervisor", "支行行长"),
+    "admin": ("Administrator", "管理员"),
+}
+
+# (endpoint, English label, Chinese label, roles that see it, badge provider name)
+NAV = [
+    ("prospects.board", "Board", "看板", None, None),
+    ("prospects.my_day", "My day", "我的今天", ("manager",), None),
+    ("escalations.queue", "Escalations", "升级处理", ("team_lead", "supervisor", "admin"),
+     "open_escalations"),
+    ("reports.funnel", "Funnel", "漏斗", None, None),
+    ("reports.daily", "Reports", "报表", None, None),
+    ("escalations.inbox", "Inbox", "消息", None, "unread_notifications"),
+]
+BADGES: dict = {}  # name -> callable(user) -> int, registered by the domain packages
+
+
+def current_locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or "zh_CN")
+
+
+def role_label(role: str) -> str:
+    en, zh = ROLE_LABELS.get(role, (role, role))
+    return zh if current_locale().startswith("zh") else en
+
+
+def nav_items() -> list[dict]:
+    from flask import current_app, url_for
+
+    zh = current_locale().startswith("zh")
+    out = []
+    for endpoint, en, zh_label, roles, badge in NAV:
+        if endpoint not in current_app.view_functions:
+            continue
+        if roles and current_user.role not in roles:
+            continue
+        count = BADGES[badge](current_user) if badge in BADGES else 0
+        out.append({"url": url_for(endpoint), "label": zh_label if zh else en,
+                    "active": request.endpoint == endpoint, "badge": count or None,
+                    "testid": badge or ""})
+    return out
+
+
+def register_layout(app: Flask) -> None:
+    from flask import jsonify, redirect, render_template, url_for
+    from flask_login import login_required
+    from werkzeug.exceptions import HTTPException
+
+    from pipeline.errors import ServiceError
+
+    @app.context_processor
+    def _layout() -> dict:
+        return {"nav_items": nav_items, "role_label": role_label,
+                "current_locale": current_locale}
+
+    @app.route("/")
+    @login_required
+    def index():  # noqa: ANN202
+        if "prospects.board" in app.view_functions:
+            return redirect(url_for("prospects.board"))
+        return render_template("errors/error.html", code=200, title="Bank pipeline",
+                               message="")
+
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        return jsonify({"status": "ok"})
+
+    def _wants_json() -> bool:
+        return request.path.startswith("/api/")
+
+    @app.errorhandler(ServiceError)
+    def _service_error(exc: ServiceError):  # noqa: ANN202
+        if _wants_json():
+            return jsonify(exc.as_dict()), exc.status
+        return render_template("errors/error.html", code=exc.status, title=exc.code,
+                               message=exc.message), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # noqa: ANN202
+        if _wants_json():
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return jsonify({"error": {"code": code, "message": exc.description,
+                                      "details": {}}}), exc.code
+        return render_template("errors/error.html", code=exc.code, title=exc.name,
+                               message=exc.description), exc.code

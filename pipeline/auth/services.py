@@ -102,3 +102,69 @@ def set_password(session: Session, user: User, password: str) -> None:
     with unit_of_work(session):
         user.password_hash = hash_password(password)
 
+
+
+# ---------------------------------------------------------------- sign-in
+
+FAILURE_WINDOW_MINUTES = 15
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_ADDRESS = 20
+
+
+def audit(session: Session, action: str, *, actor: User | None = None,
+          target_type: str | None = None, target_id: int | None = None, ip: str | None = None,
+          detail: dict | None = None, note: str | None = None) -> None:
+    """Append an audit entry in the caller's transaction."""
+    from pipeline.auth.models import AuditEntry
+
+    session.add(AuditEntry(at=clock.now(), actor_id=actor.id if actor else None, action=action,
+                           target_type=target_type, target_id=target_id, ip=ip, detail=detail,
+                           note=note))
+
+
+def _recent_failures(session: Session, *, email: str | None = None, ip: str | None = None) -> int:
+    from datetime import timedelta
+
+    from pipeline.auth.models import AuditEntry
+
+    since = clock.now() - timedelta(minutes=FAILURE_WINDOW_MINUTES)
+    stmt = select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "login_failed", AuditEntry.at >= since)
+    if email is not None:
+        stmt = stmt.where(AuditEntry.target_type == "email", AuditEntry.note == email)
+    if ip is not None:
+        stmt = stmt.where(AuditEntry.ip == ip)
+    return session.scalar(stmt) or 0
+
+
+def sign_in(session: Session, email: str, password: str, *, ip: str | None = None) -> User:
+    """Check a password sign-in, slowing down repeated failures.
+
+    Returns the user; raises Forbidden with code ``throttled`` after too many recent failures
+    for the account or the address, Unauthorized for a wrong e-mail or password. Every
+    attempt is written to the audit log (its own transaction).
+    """
+    from pipeline.errors import Forbidden, Unauthorized
+
+    email = (email or "").strip().lower()
+    with unit_of_work(session):
+        if (_recent_failures(session, email=email) >= MAX_FAILURES_PER_ACCOUNT
+                or (ip and _recent_failures(session, ip=ip) >= MAX_FAILURES_PER_ADDRESS)):
+            audit(session, "login_throttled", ip=ip, target_type="email", note=email)
+            failed = Forbidden(
+                f"Too many failed sign-ins; try again in {FAILURE_WINDOW_MINUTES} minutes.",
+                code="throttled")
+        else:
+            user = find_user(session, email)
+            if user is not None and user.active and check_password(user, password):
+                audit(session, "login", actor=user, ip=ip, target_type="user",
+                      target_id=user.id)
+                return user
+            audit(session, "login_failed", ip=ip, target_type="email", note=email)
+            failed = Unauthorized("wrong e-mail or password", code="bad_credentials")
+    raise failed
+
+
+def set_locale(session: Session, user: User, locale: str) -> None:
+    with unit_of_work(session):
+        user.locale = locale
