@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install run test bench lint clean
+.PHONY: install translations run test bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+	$(PY) scripts/compile_translations.py
 
 run: install
 	mkdir -p instance

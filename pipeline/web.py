@@ -59,8 +59,16 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
-                   default_translation_directories=str(app.root_path + "/translations"))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_dirs()))
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+
+
+def translation_dirs() -> list[str]:
+    """Each package keeps its own catalogue: ``pipeline/[<package>/]translations``."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    return [str(p) for p in sorted(root.glob("**/translations")) if p.is_dir()]
 
 
 # ---------------------------------------------------------------- layout helpers

@@ -4,6 +4,8 @@ runs inside a transaction that is rolled back."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -20,6 +22,8 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)  # a Monday, 09:00 in Shang
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    subprocess.run([sys.executable, "scripts/compile_translations.py"], check=True,
+                   cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if os.environ.get("CI") and not PG_URL:
         raise pytest.UsageError("CI must set TEST_DATABASE_URL: no database test may be skipped")
 
