@@ -1,71 +1,22 @@
-"""Sales-pipeline workflow engine for retail banks."""
+"""Sales-pipeline workflow engine for retail banks.
+
+Importing the package stays light (the pure engine in ``pipeline.engine`` must not pull in
+Flask or SQLAlchemy); the app factory lives in ``pipeline.app``.
+"""
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from flask import Flask
-
-from pipeline import clock, config as config_module, db, workflows
+if TYPE_CHECKING:
+    from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
 __version__ = "0.1.0"
 
 
-class ConfigurationError(RuntimeError):
-    """The app refuses to start with this configuration."""
+def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
+    """Build the Flask app (see :func:`pipeline.app.create_app`)."""
+    from pipeline.app import create_app as _create_app
 
-
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app. No database queries here; a bad workflow file stops the start."""
-    app = Flask(__name__, instance_relative_config=True,
-                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
-    app.config.from_object(config_module.Config)
-    config_module.from_environment(app.config)
-    if config:
-        app.config.update(config)
-    _check_config(app)
-    os.makedirs(app.instance_path, exist_ok=True)
-    workflows.install(app.config.get("WORKFLOWS_DIR") or workflows.DEFAULT_DIR)
-    db.init_app(app)
-    _register_extensions(app)
-    _register_blueprints(app)
-    _register_cli(app)
-    return app
-
-
-def _check_config(app: Flask) -> None:
-    production = app.config.get("PIPELINE_ENV") == "production"
-    if production and app.config["SECRET_KEY"] == config_module.DEFAULT_SECRET:
-        raise ConfigurationError(
-            "PIPELINE_SECRET_KEY must be set in production (the default secret is public)")
-    if app.config.get("PIPELINE_NOW"):
-        if production:
-            raise ConfigurationError("PIPELINE_NOW (a fixed clock) is refused in production")
-        clock.set_now(clock.parse(app.config["PIPELINE_NOW"]))
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO)
-
-
-def _register_extensions(app: Flask) -> None:
-    from pipeline import web
-
-    web.init_app(app)
-    web.register_layout(app)
-
-
-def _register_blueprints(app: Flask) -> None:
-    from pipeline.api.views import bp as api_bp
-    from pipeline.auth.views import bp as auth_bp
-
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(api_bp)
-    # Domain blueprints (one line each):
-
-
-def _register_cli(app: Flask) -> None:
-    from pipeline import cli
-
-    cli.init_app(app)
+    return _create_app(config)
