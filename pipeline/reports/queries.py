@@ -1,0 +1,689 @@
+"""Reads behind the supervisor's view: the stage funnel, time in stage, cohorts, lost
+reasons, escalations by decision, and the daily progress sheet and weekly work log.
+
+Every figure is computed by the database from the immutable history (``stage_events``)
+with aggregates and window functions; Python only arranges the handful of result rows
+(one per stage, team or manager). Percentiles are ``percentile_cont`` on PostgreSQL and an
+equivalent ROW_NUMBER/COUNT window on SQLite with the same linear interpolation, so both
+backends give the same answers.
+
+A *stage visit* runs from the history row that entered a stage (``to_stage`` differs from
+``from_stage``, or the first row, or a ``reopen``) to the row that left it: the next entry
+into a stage, or a row that made the prospect lost. A visit belongs to the manager and
+team of its latest history row (a reassignment moves the visit with the prospect).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    and_,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import Session
+
+from pipeline import clock, workflows
+from pipeline.auth.models import Team, User
+from pipeline.db import UTCDateTime
+from pipeline.escalations.models import Escalation
+from pipeline.prospects.models import Contact, Prospect, StageEvent
+
+# The daily activity norm of the seven-step process (seed 004, stage 2): every working day a
+# manager makes 20 customer calls and meets 2 customers.
+CALL_NORM = 20
+MEETING_NORM = 2
+# Contact kinds that count as meeting a customer (a visit is a meeting at the customer's).
+MEETING_KINDS = ("meeting", "visit")
+ADVANCE_EVENTS = ("advance", "win")
+
+se = StageEvent.__table__
+
+
+# ---------------------------------------------------------------- filters and scope
+
+@dataclass(frozen=True)
+class Filters:
+    """What the supervisor narrowed the view to. ``start``/``end`` are aware UTC instants
+    (``end`` exclusive); None leaves that side open."""
+
+    team_id: int | None = None
+    owner_id: int | None = None
+    tier: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def scope_clause(viewer: User, owner_col: Any, team_col: Any) -> ColumnElement[bool]:
+    """The role scoping of :func:`pipeline.prospects.queries.scope`, applied to the owner and
+    team columns a history or escalation row carries: a manager their own, a team lead the
+    team's, a supervisor or admin the branch."""
+    if viewer.role in ("supervisor", "admin"):
+        return true()
+    if viewer.role == "team_lead" and viewer.team_id is not None:
+        return team_col == viewer.team_id
+    return owner_col == viewer.id
+
+
+def _filter_clauses(f: Filters, owner_col: Any, team_col: Any, prospect_col: Any
+                    ) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if f.team_id is not None:
+        out.append(team_col == f.team_id)
+    if f.owner_id is not None:
+        out.append(owner_col == f.owner_id)
+    if f.tier:
+        out.append(prospect_col.in_(select(Prospect.id).where(Prospect.tier == f.tier)))
+    return out
+
+
+def _in_period(col: Any, f: Filters) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if f.start is not None:
+        parts.append(col >= _ts(f.start))
+    if f.end is not None:
+        parts.append(col < _ts(f.end))
+    return and_(true(), *parts)
+
+
+def _ts(value: datetime) -> Any:
+    return literal(value, UTCDateTime())
+
+
+def _seconds(session: Session, end: Any, start: Any) -> Any:
+    """Whole seconds between two timestamps, the same on both backends."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.round(extract("epoch", end - start)), Integer)
+    return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400), Integer)
+
+
+def _stage_order(workflow_key: str) -> tuple[str, ...]:
+    return workflows.workflow(workflow_key).stage_keys
+
+
+def _days(seconds: float | None) -> float | None:
+    return None if seconds is None else round(float(seconds) / 86400, 2)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# ---------------------------------------------------------------- stage visits
+
+def _entering() -> ColumnElement[bool]:
+    return or_(se.c.from_stage.is_(None), se.c.from_stage != se.c.to_stage,
+               se.c.event == "reopen")
+
+
+def _losing() -> ColumnElement[bool]:
+    return and_(se.c.to_status == "lost",
+                or_(se.c.from_status.is_(None), se.c.from_status != "lost"))
+
+
+def visits_subquery():  # noqa: ANN201 - a SQLAlchemy subquery
+    """One row per stage visit: prospect_id, stage, start_at, end_at (NULL while the prospect
+    is still in the stage), exit (``lost`` or the event that entered the next stage:
+    ``advance``, ``win``, ``back``), won (1 when the prospect was won at or after the visit),
+    owner_id and team_id."""
+    is_entry = case((_entering(), 1), else_=0)
+    by_prospect = {"partition_by": se.c.prospect_id}
+    rows = select(
+        se.c.prospect_id, se.c.seq, se.c.event, se.c.to_stage, se.c.at,
+        is_entry.label("is_entry"),
+        case((_losing(), se.c.at)).label("lost_at"),
+        func.sum(is_entry).over(order_by=se.c.seq, rows=(None, 0), **by_prospect)
+        .label("visit_no"),
+        func.min(case((se.c.event == "win", se.c.seq))).over(**by_prospect).label("win_seq"),
+    ).subquery("h")
+    grouped = select(
+        rows.c.prospect_id, rows.c.visit_no,
+        func.max(case((rows.c.is_entry == 1, rows.c.to_stage))).label("stage"),
+        func.max(case((rows.c.is_entry == 1, rows.c.event))).label("entry_event"),
+        func.max(case((rows.c.is_entry == 1, rows.c.at))).label("start_at"),
+        func.min(rows.c.seq).label("start_seq"),
+        func.max(rows.c.seq).label("last_seq"),
+        func.min(rows.c.lost_at).label("lost_at"),
+        func.max(rows.c.win_seq).label("win_seq"),
+    ).group_by(rows.c.prospect_id, rows.c.visit_no).subquery("g")
+    nxt = {"partition_by": grouped.c.prospect_id, "order_by": grouped.c.visit_no}
+    last = se.alias("last_row")
+    return select(
+        grouped.c.prospect_id, grouped.c.stage, grouped.c.start_at,
+        func.coalesce(grouped.c.lost_at,
+                      func.lead(grouped.c.start_at, type_=UTCDateTime()).over(**nxt)
+                      ).label("end_at"),
+        case((grouped.c.lost_at.is_not(None), literal("lost")),
+             else_=func.lead(grouped.c.entry_event).over(**nxt)).label("exit"),
+        case((and_(grouped.c.win_seq.is_not(None), grouped.c.win_seq >= grouped.c.start_seq),
+              1), else_=0).label("won"),
+        last.c.owner_id, last.c.team_id,
+    ).join_from(grouped, last, and_(last.c.prospect_id == grouped.c.prospect_id,
+                                    last.c.seq == grouped.c.last_seq)).subquery("v")
+
+
+# ---------------------------------------------------------------- the funnel
+
+@dataclass
+class StageFigures:
+    key: str
+    entered: int = 0
+    current: int = 0
+    advanced: int = 0
+    lost: int = 0
+    back: int = 0
+    won: int = 0
+    stalled: int = 0
+    days_count: int = 0
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+
+    @property
+    def conversion(self) -> float | None:
+        return _ratio(self.advanced, self.entered)
+
+    @property
+    def won_conversion(self) -> float | None:
+        return _ratio(self.won, self.entered)
+
+    @property
+    def stalled_share(self) -> float | None:
+        return _ratio(self.stalled, self.entered)
+
+    @property
+    def median_days(self) -> float | None:
+        return _days(self.median_seconds)
+
+    @property
+    def p90_days(self) -> float | None:
+        return _days(self.p90_seconds)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "entered": self.entered, "current": self.current,
+                "advanced": self.advanced, "lost": self.lost, "conversion": self.conversion,
+                "median_days": self.median_days, "p90_days": self.p90_days,
+                "back": self.back, "won": self.won, "won_conversion": self.won_conversion,
+                "stalled": self.stalled, "stalled_share": self.stalled_share,
+                "days_count": self.days_count}
+
+
+def funnel(session: Session, viewer: User, filters: Filters, *,
+           workflow_key: str = workflows.DEFAULT_KEY, now: datetime | None = None
+           ) -> list[StageFigures]:
+    """Per stage of the workflow, in order:
+
+    - ``entered``: visits that began in the period; ``advanced`` / ``lost`` / ``back`` / ``won``
+      / ``stalled``: of those, how many left to the next stage, ended lost, went back a stage,
+      belong to a prospect won since, had an escalation opened during the visit;
+    - ``current``: visits open now (whenever they began);
+    - median and 90th percentile of the days in the stage over every visit that left the
+      stage in the period or is still in it now (open visits count up to ``now``).
+
+    Two queries whatever the size of the history.
+    """
+    now = now or clock.now()
+    v = visits_subquery()
+    where = [scope_clause(viewer, v.c.owner_id, v.c.team_id),
+             *_filter_clauses(filters, v.c.owner_id, v.c.team_id, v.c.prospect_id)]
+    entered = _in_period(v.c.start_at, filters)
+    e = Escalation.__table__
+    stalled = exists().where(
+        e.c.prospect_id == v.c.prospect_id, e.c.stage == v.c.stage,
+        e.c.opened_at >= v.c.start_at,
+        or_(v.c.end_at.is_(None), e.c.opened_at < v.c.end_at))
+
+    def count_if(*conds: Any) -> Any:
+        return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
+
+    counts = session.execute(
+        select(v.c.stage,
+               count_if(entered).label("entered"),
+               count_if(v.c.end_at.is_(None)).label("current"),
+               count_if(entered, v.c.exit.in_(ADVANCE_EVENTS)).label("advanced"),
+               count_if(entered, v.c.exit == "lost").label("lost"),
+               count_if(entered, v.c.exit == "back").label("back"),
+               count_if(entered, v.c.won == 1).label("won"),
+               count_if(entered, stalled).label("stalled"))
+        .where(*where).group_by(v.c.stage)).mappings().all()
+
+    in_days = or_(v.c.end_at.is_(None), _in_period(v.c.end_at, filters))
+    durations = select(
+        v.c.stage,
+        _seconds(session, func.coalesce(v.c.end_at, _ts(now)), v.c.start_at).label("dur"),
+    ).where(*where, in_days).subquery("d")
+    pct = {row["stage"]: row for row in _percentiles(session, durations)}
+
+    out = []
+    by_stage = {row["stage"]: row for row in counts}
+    for key in _stage_order(workflow_key):
+        fig = StageFigures(key)
+        if key in by_stage:
+            for name in ("entered", "current", "advanced", "lost", "back", "won", "stalled"):
+                setattr(fig, name, int(by_stage[key][name]))
+        if key in pct:
+            fig.days_count = int(pct[key]["n"])
+            fig.median_seconds = pct[key]["p50"]
+            fig.p90_seconds = pct[key]["p90"]
+        out.append(fig)
+    return out
+
+
+def _percentiles(session: Session, d: Any) -> list[dict[str, Any]]:
+    """Median and 90th percentile of ``d.dur`` per ``d.stage`` (continuous, interpolated)."""
+    dur = cast(d.c.dur, Float)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = select(d.c.stage, func.count().label("n"),
+                      func.percentile_cont(0.5).within_group(dur).label("p50"),
+                      func.percentile_cont(0.9).within_group(dur).label("p90")
+                      ).group_by(d.c.stage)
+        return [dict(r) for r in session.execute(stmt).mappings()]
+    # SQLite: rank the values per stage; the percentile sits at 0-based position
+    # h = (n - 1) * p, between the values at floor(h) and floor(h) + 1 (percentile_cont).
+    ranked = select(
+        d.c.stage, dur.label("dur"),
+        func.row_number().over(partition_by=d.c.stage, order_by=d.c.dur).label("rn"),
+        func.count().over(partition_by=d.c.stage).label("n"),
+    ).subquery("r")
+    cols = [ranked.c.stage, func.max(ranked.c.n).label("n")]
+    for name, p in (("p50", 0.5), ("p90", 0.9)):
+        h = (ranked.c.n - 1) * p
+        lo = cast(h, Integer)
+        cols += [
+            func.max(case((ranked.c.rn == lo + 1, ranked.c.dur))).label(f"{name}_lo"),
+            func.max(case((ranked.c.rn == lo + 2, ranked.c.dur))).label(f"{name}_hi"),
+            func.max(h - lo).label(f"{name}_frac"),
+        ]
+    inner = select(*cols).group_by(ranked.c.stage).subquery("q")
+    out_cols = [inner.c.stage, inner.c.n]
+    for name in ("p50", "p90"):
+        lo_v, hi_v = inner.c[f"{name}_lo"], inner.c[f"{name}_hi"]
+        out_cols.append((lo_v + (func.coalesce(hi_v, lo_v) - lo_v) * inner.c[f"{name}_frac"])
+                        .label(name))
+    return [dict(r) for r in session.execute(select(*out_cols)).mappings()]
+
+
+# ---------------------------------------------------------------- cohorts
+
+@dataclass
+class Cohort:
+    month: str
+    started: int
+    reached: dict[str, int]
+    lost_now: int
+
+    def share(self, stage: str) -> float | None:
+        return _ratio(self.reached.get(stage, 0), self.started)
+
+
+def month_starts(first: date, last: date) -> list[date]:
+    """The first days of every month from ``first``'s month to ``last``'s, inclusive."""
+    out, d = [], first.replace(day=1)
+    while d <= last:
+        out.append(d)
+        d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(tz)).astimezone(clock.UTC)
+
+
+def cohorts(session: Session, viewer: User, filters: Filters, months: list[date], *,
+            tz: str, workflow_key: str = workflows.DEFAULT_KEY) -> list[Cohort]:
+    """Prospects by the month (in ``tz``) they entered first contact, and how far each
+    month's prospects got: how many ever reached each stage, and how many are lost now.
+    ``months`` are month starts; one query."""
+    if not months:
+        return []
+    order = _stage_order(workflow_key)
+    ordinal = case(*[(se.c.to_stage == key, i) for i, key in enumerate(order)], else_=-1)
+    per_prospect = select(
+        se.c.prospect_id,
+        func.min(se.c.at).label("first_at"),
+        func.max(ordinal).label("furthest"),
+        func.max(se.c.seq).label("last_seq"),
+    ).group_by(se.c.prospect_id).subquery("pp")
+    last = se.alias("last_row")
+    bounds = [local_midnight(m, tz) for m in months]
+    bounds.append(local_midnight((months[-1].replace(day=28) + timedelta(days=4)).replace(day=1),
+                                 tz))
+    bucket = case(*[(and_(per_prospect.c.first_at >= _ts(bounds[i]),
+                          per_prospect.c.first_at < _ts(bounds[i + 1])),
+                     literal(months[i].strftime("%Y-%m"))) for i in range(len(months))])
+    stmt = select(
+        bucket.label("month"), func.count().label("started"),
+        *[func.sum(case((per_prospect.c.furthest >= i, 1), else_=0)).label(f"s{i}")
+          for i in range(len(order))],
+        func.sum(case((last.c.to_status == "lost", 1), else_=0)).label("lost_now"),
+    ).join_from(per_prospect, last, and_(last.c.prospect_id == per_prospect.c.prospect_id,
+                                         last.c.seq == per_prospect.c.last_seq)).where(
+        scope_clause(viewer, last.c.owner_id, last.c.team_id),
+        *_filter_clauses(filters, last.c.owner_id, last.c.team_id, per_prospect.c.prospect_id),
+        per_prospect.c.first_at >= _ts(bounds[0]), per_prospect.c.first_at < _ts(bounds[-1]),
+    ).group_by(bucket)
+    found = {r["month"]: r for r in session.execute(stmt).mappings()}
+    out = []
+    for m in months:
+        label = m.strftime("%Y-%m")
+        r = found.get(label)
+        if r is None:
+            out.append(Cohort(label, 0, {k: 0 for k in order}, 0))
+            continue
+        out.append(Cohort(label, int(r["started"]),
+                          {k: int(r[f"s{i}"] or 0) for i, k in enumerate(order)},
+                          int(r["lost_now"] or 0)))
+    return out
+
+
+# ---------------------------------------------------------------- lost reasons, escalations
+
+@dataclass
+class LostReason:
+    stage: str
+    team: str | None
+    reason: str
+    count: int
+
+
+def lost_reasons(session: Session, viewer: User, filters: Filters, *,
+                 workflow_key: str = workflows.DEFAULT_KEY) -> list[LostReason]:
+    """Prospects lost in the period, by the stage they were lost in, team and reason; in
+    stage order, then team, then most frequent first. One query."""
+    order = _stage_order(workflow_key)
+    stmt = select(se.c.to_stage, Team.name, se.c.reason, func.count().label("n")) \
+        .select_from(se).outerjoin(Team, Team.id == se.c.team_id).where(
+            _losing(), _in_period(se.c.at, filters),
+            scope_clause(viewer, se.c.owner_id, se.c.team_id),
+            *_filter_clauses(filters, se.c.owner_id, se.c.team_id, se.c.prospect_id),
+        ).group_by(se.c.to_stage, Team.name, se.c.reason)
+    rows = [LostReason(s, t, r or "", int(n)) for s, t, r, n in session.execute(stmt)]
+    rank = {k: i for i, k in enumerate(order)}
+    rows.sort(key=lambda x: (rank.get(x.stage, len(order)), x.team or "", -x.count, x.reason))
+    return rows
+
+
+@dataclass
+class EscalationFigures:
+    decision: str  # continue | reassign | abandon | open
+    kind: str
+    count: int
+    avg_days_to_decide: float | None
+
+
+def escalations_by_decision(session: Session, viewer: User, filters: Filters
+                            ) -> list[EscalationFigures]:
+    """Escalations opened in the period by decision (``open`` while undecided) and kind,
+    with the average days from opening to the decision. One query."""
+    e = Escalation.__table__
+    decision = func.coalesce(e.c.decision, literal("open"))
+    wait = _seconds(session, e.c.decided_at, e.c.opened_at)
+    stmt = select(decision.label("decision"), e.c.kind, func.count().label("n"),
+                  func.avg(wait).label("wait")).where(
+        _in_period(e.c.opened_at, filters),
+        scope_clause(viewer, e.c.owner_id, e.c.team_id),
+        *_filter_clauses(filters, e.c.owner_id, e.c.team_id, e.c.prospect_id),
+    ).group_by(decision, e.c.kind)
+    order = {"continue": 0, "reassign": 1, "abandon": 2, "open": 3}
+    rows = [EscalationFigures(d, k, int(n), _days(w)) for d, k, n, w in session.execute(stmt)]
+    rows.sort(key=lambda r: (order.get(r.decision, 9), r.kind))
+    return rows
+
+
+# ---------------------------------------------------------------- the daily progress sheet
+
+def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    return local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+
+
+@dataclass
+class SheetLine:
+    prospect_id: int
+    name: str
+    tier: str
+    stage: str
+    status: str
+    entered_at: datetime
+    days_in_stage: float
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    contacts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class DailySheet:
+    manager_id: int
+    day: date
+    start: datetime
+    end: datetime
+    as_of: datetime
+    lines: list[SheetLine]
+    calls: int
+    meetings: int
+    contacts: int
+    working_day: bool
+    events: dict[str, int]
+
+    @property
+    def call_norm(self) -> int:
+        return CALL_NORM if self.working_day else 0
+
+    @property
+    def meeting_norm(self) -> int:
+        return MEETING_NORM if self.working_day else 0
+
+
+def is_working_day(day: date, workflow_key: str = workflows.DEFAULT_KEY) -> bool:
+    from pipeline.engine.deadlines import WorkingDays
+
+    wf = workflows.workflow(workflow_key)
+    return WorkingDays(wf.holiday_country, wf.timezone).is_working_day(day)
+
+
+def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
+                now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
+                ) -> DailySheet:
+    """附件四, the customer management progress sheet of one manager for one day (in ``tz``):
+    where each of the manager's prospects stood at the end of the day (or now, for today) —
+    from the history — what changed that day, and the day's contacts against the norm.
+    Prospects lost before the day are left out. Four queries."""
+    now = now or clock.now()
+    start, end = day_bounds(day, tz)
+    as_of = min(end, now)
+    seen = and_(se.c.at < _ts(end), se.c.at <= _ts(now))
+    mine = select(se.c.prospect_id).where(se.c.owner_id == manager_id, seen)
+    by_prospect = {"partition_by": se.c.prospect_id}
+    h = select(
+        se.c.prospect_id, se.c.to_stage, se.c.to_status, se.c.owner_id, se.c.at,
+        func.row_number().over(order_by=se.c.seq.desc(), **by_prospect).label("rn"),
+        func.max(case((_entering(), se.c.at))).over(**by_prospect).label("entered_at"),
+    ).where(seen, se.c.prospect_id.in_(mine)).subquery("h")
+    order = _stage_order(workflow_key)
+    ordinal = case(*[(h.c.to_stage == k, i) for i, k in enumerate(order)], else_=len(order))
+    rows = session.execute(
+        select(h.c.prospect_id, Prospect.name, Prospect.tier, h.c.to_stage, h.c.to_status,
+               h.c.entered_at, _seconds(session, _ts(as_of), h.c.entered_at).label("secs"))
+        .join(Prospect, Prospect.id == h.c.prospect_id)
+        .where(h.c.rn == 1, h.c.owner_id == manager_id,
+               or_(h.c.to_status != "lost", h.c.at >= _ts(start)))
+        .order_by(ordinal, Prospect.name, h.c.prospect_id)).all()
+    lines = [SheetLine(pid, name, tier, stage, status, entered, _days(secs) or 0.0)
+             for pid, name, tier, stage, status, entered, secs in rows]
+    by_id = {line.prospect_id: line for line in lines}
+    today = and_(se.c.at >= _ts(start), seen)
+    if by_id:
+        for pid, seq, event, from_stage, to_stage, to_status, at, reason in session.execute(
+                select(se.c.prospect_id, se.c.seq, se.c.event, se.c.from_stage, se.c.to_stage,
+                       se.c.to_status, se.c.at, se.c.reason)
+                .where(today, se.c.prospect_id.in_(list(by_id)))
+                .order_by(se.c.prospect_id, se.c.seq)):
+            by_id[pid].changes.append({"seq": seq, "event": event, "from_stage": from_stage,
+                                       "to_stage": to_stage, "to_status": to_status, "at": at,
+                                       "reason": reason})
+    events = {k: int(n) for k, n in session.execute(
+        select(se.c.event, func.count()).where(today, se.c.owner_id == manager_id)
+        .group_by(se.c.event))}
+    c = Contact.__table__
+    calls = meetings = total = 0
+    for pid, kind, n in session.execute(
+            select(c.c.prospect_id, c.c.kind, func.count())
+            .where(c.c.user_id == manager_id, c.c.at >= _ts(start), c.c.at < _ts(end))
+            .group_by(c.c.prospect_id, c.c.kind)):
+        n = int(n)
+        total += n
+        calls += n if kind == "call" else 0
+        meetings += n if kind in MEETING_KINDS else 0
+        if pid in by_id:
+            by_id[pid].contacts[kind] = by_id[pid].contacts.get(kind, 0) + n
+    return DailySheet(manager_id, day, start, end, as_of, lines, calls, meetings, total,
+                      is_working_day(day, workflow_key), events)
+
+
+# ---------------------------------------------------------------- the weekly work log
+
+@dataclass
+class ManagerWeek:
+    user_id: int
+    name: str
+    created: int = 0
+    advanced: int = 0
+    won: int = 0
+    lost: int = 0
+    back: int = 0
+    escalated: int = 0
+    calls: int = 0
+    meetings: int = 0
+    contacts: int = 0
+
+
+@dataclass
+class WeeklyFigures:
+    team_id: int
+    week_start: date
+    start: datetime
+    end: datetime
+    working_days: int
+    managers: list[ManagerWeek]
+    decided: dict[str, int]
+
+    def total(self, name: str) -> int:
+        return sum(getattr(m, name) for m in self.managers)
+
+    @property
+    def call_norm(self) -> int:
+        return CALL_NORM * self.working_days
+
+    @property
+    def meeting_norm(self) -> int:
+        return MEETING_NORM * self.working_days
+
+
+def week_start_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def weekly_figures(session: Session, team_id: int, week_start: date, *, tz: str,
+                   now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
+                   ) -> WeeklyFigures:
+    """附件五, the weekly work log of a team for the week (Monday to Sunday in ``tz``) that
+    begins on ``week_start``: per manager, prospects created, advanced, won, lost, sent back
+    and escalated in the week, and calls and meetings against the norm over the working days
+    elapsed; the team's escalation decisions of the week. Four queries."""
+    now = now or clock.now()
+    start = local_midnight(week_start, tz)
+    end = local_midnight(week_start + timedelta(days=7), tz)
+    in_week = and_(se.c.at >= _ts(start), se.c.at < _ts(end), se.c.at <= _ts(now))
+    today_local = now.astimezone(ZoneInfo(tz)).date()
+    days = [week_start + timedelta(days=i) for i in range(7)]
+    working = sum(1 for d in days if d <= today_local and is_working_day(d, workflow_key))
+
+    managers = {u.id: ManagerWeek(u.id, u.name) for u in session.scalars(
+        select(User).where(User.team_id == team_id, User.role == "manager")
+        .order_by(User.name, User.id))}
+
+    def row_for(user_id: int | None) -> ManagerWeek | None:
+        if user_id is None:
+            return None
+        return managers.get(user_id)
+
+    def count_if(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    extra_ids: set[int] = set()
+    event_rows = session.execute(
+        select(se.c.owner_id,
+               count_if(se.c.event == "create"), count_if(se.c.event == "advance"),
+               count_if(se.c.event == "win"), count_if(_losing()), count_if(se.c.event == "back"))
+        .where(in_week, se.c.team_id == team_id).group_by(se.c.owner_id)).all()
+    e = Escalation.__table__
+    week_of = lambda col: and_(col >= _ts(start), col < _ts(end), col <= _ts(now))  # noqa: E731
+    esc_rows = session.execute(
+        select(e.c.owner_id, func.count()).where(e.c.team_id == team_id, week_of(e.c.opened_at))
+        .group_by(e.c.owner_id)).all()
+    decided = {d: int(n) for d, n in session.execute(
+        select(e.c.decision, func.count()).where(e.c.team_id == team_id,
+                                                 week_of(e.c.decided_at))
+        .group_by(e.c.decision))}
+    c = Contact.__table__
+    contact_rows = session.execute(
+        select(c.c.user_id, count_if(c.c.kind == "call"), count_if(c.c.kind.in_(MEETING_KINDS)),
+               func.count())
+        .where(c.c.user_id.in_(select(User.id).where(User.team_id == team_id)),
+               week_of(c.c.at)).group_by(c.c.user_id)).all()
+    for uid in [r[0] for r in event_rows] + [r[0] for r in esc_rows] + \
+            [r[0] for r in contact_rows]:
+        if uid is not None and uid not in managers:
+            extra_ids.add(uid)
+    if extra_ids:  # managers who left the team during or after the week
+        for u in session.scalars(select(User).where(User.id.in_(extra_ids))):
+            managers[u.id] = ManagerWeek(u.id, u.name)
+    for uid, created, advanced, won, lost, back in event_rows:
+        m = row_for(uid)
+        if m:
+            m.created, m.advanced, m.won, m.lost, m.back = (
+                int(created or 0), int(advanced or 0), int(won or 0), int(lost or 0),
+                int(back or 0))
+    for uid, n in esc_rows:
+        m = row_for(uid)
+        if m:
+            m.escalated = int(n)
+    for uid, calls, meetings, n in contact_rows:
+        m = row_for(uid)
+        if m:
+            m.calls, m.meetings, m.contacts = int(calls or 0), int(meetings or 0), int(n)
+    return WeeklyFigures(team_id, week_start, start, end, working, list(managers.values()),
+                         decided)
+
+
+def visible_teams(session: Session, viewer: User) -> list[Team]:
+    stmt = select(Team).order_by(Team.name)
+    if viewer.role not in ("supervisor", "admin"):
+        stmt = stmt.where(Team.id == (viewer.team_id or -1))
+    return list(session.scalars(stmt))
+
+
+def visible_managers(session: Session, viewer: User, team_id: int | None = None
+                     ) -> list[User]:
+    stmt = select(User).where(User.role == "manager").order_by(User.name, User.id)
+    if viewer.role == "team_lead" and viewer.team_id is not None:
+        stmt = stmt.where(User.team_id == viewer.team_id)
+    elif viewer.role not in ("supervisor", "admin"):
+        stmt = stmt.where(User.id == viewer.id)
+    if team_id is not None:
+        stmt = stmt.where(User.team_id == team_id)
+    return list(session.scalars(stmt))
+
+
+def ids_in(values: Iterable[int]) -> list[int]:
+    return sorted(set(values))
