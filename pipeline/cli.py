@@ -137,3 +137,6 @@ def seed_demo(count: int, seed: int) -> None:
 def init_app(app: Flask) -> None:
     for group in (db_cli, users_cli, workflow_cli, pipeline_cli):
         app.cli.add_command(group)
+
+
+from pipeline.escalations import cli as _escalations_cli  # noqa: E402,F401  (sweep, send-mail)

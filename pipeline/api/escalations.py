@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify
-from sqlalchemy import Select, select
+from flask import current_app, jsonify
+from sqlalchemy import select
 
 from pipeline.api import schemas
 from pipeline.api.views import (
@@ -13,21 +13,18 @@ from pipeline.api.views import (
     decode_cursor,
     encode_cursor,
     iso,
+    json_body,
+    load,
+    one_prospect_json,
     page_limit,
     query_args,
 )
-from pipeline.auth.models import User
 from pipeline.db import get_session
 from pipeline.escalations.models import Escalation
-
-
-def scope_escalations(stmt: Select, viewer: User) -> Select:
-    """A manager sees escalations of their prospects, a lead the team's, a supervisor all."""
-    if viewer.role in ("supervisor", "admin"):
-        return stmt
-    if viewer.role == "team_lead" and viewer.team_id is not None:
-        return stmt.where(Escalation.team_id == viewer.team_id)
-    return stmt.where(Escalation.owner_id == viewer.id)
+from pipeline.escalations.outbox import deliver_after_commit
+from pipeline.escalations.queries import scope_escalations
+from pipeline.escalations.services import decide_escalation
+from pipeline.prospects.models import Prospect
 
 
 def escalation_json(e: Escalation) -> dict[str, Any]:
@@ -36,7 +33,9 @@ def escalation_json(e: Escalation) -> dict[str, Any]:
         "status": e.status, "stage": e.stage, "opened_at": iso(e.opened_at),
         "raised_at": iso(e.raised_at), "due_at": iso(e.due_at), "reason": e.reason,
         "decision": e.decision, "decided_at": iso(e.decided_at), "note": e.note,
-        "extend_days": e.extend_days,
+        "extend_days": e.extend_days, "clock_no": e.clock_no, "team_id": e.team_id,
+        "owner_id": e.owner_id, "decided_by_id": e.decided_by_id,
+        "new_owner_id": e.new_owner_id,
     }
 
 
@@ -61,3 +60,18 @@ def list_escalations():  # noqa: ANN201
     rows = rows[:limit]
     return jsonify({"items": [escalation_json(e) for e in rows],
                     "next": encode_cursor(rows[-1].id) if more else None})
+
+
+@bp.post("/escalations/<escalation_id>/decision")
+def decide(escalation_id: str):  # noqa: ANN201
+    """Decide an open escalation: continue, reassign or abandon (see decide_escalation)."""
+    data = load(schemas.DecisionRequest, json_body())
+    session = get_session()
+    escalation = decide_escalation(
+        session, escalation_id, actor=api_user(), decision=data["decision"],
+        extend_days=data["extend_days"], new_owner=data["new_owner"], note=data["note"])
+    deliver_after_commit(current_app._get_current_object())
+    prospect = session.get(Prospect, escalation.prospect_id)
+    out = escalation_json(escalation)
+    out["prospect"] = one_prospect_json(session, prospect, api_user())
+    return jsonify(out)

@@ -1,0 +1,41 @@
+"""``flask pipeline sweep`` and ``flask pipeline send-mail`` (added to the pipeline group)."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import current_app
+
+from pipeline import clock
+from pipeline.cli import pipeline_cli
+from pipeline.db import get_session
+
+
+@pipeline_cli.command("sweep")
+@click.option("--now", "at", default=None, metavar="ISO-8601",
+              help="sweep as if it were this time (default: now)")
+@click.option("--no-mail", is_flag=True, help="leave the outbox for a later run")
+def sweep(at: str | None, no_mail: bool) -> None:
+    """Warnings, escalations and second-level escalations due now; prints a JSON line."""
+    from pipeline.escalations.outbox import deliver_after_commit
+    from pipeline.escalations.services import sweep_due
+
+    try:
+        moment = clock.parse(at) if at else clock.now()
+    except ValueError:
+        click.echo(f"Error: --now {at!r} is not an ISO-8601 date-time", err=True)
+        sys.exit(2)
+    with clock.travel(moment):
+        summary = sweep_due(get_session(), moment).as_dict()
+        if not no_mail:
+            summary["mail"] = deliver_after_commit(current_app._get_current_object())
+    click.echo(json.dumps(summary, ensure_ascii=False))
+
+
+@pipeline_cli.command("send-mail")
+def send_mail() -> None:
+    """Deliver the pending e-mails of the outbox now."""
+    from pipeline.escalations.outbox import deliver_after_commit
+
+    click.echo(json.dumps(deliver_after_commit(current_app._get_current_object())))

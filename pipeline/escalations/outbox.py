@@ -1,0 +1,128 @@
+"""Delivers the e-mail outbox after commit: SMTP when configured, otherwise the log.
+
+Two senders never send the same message: a sender first *claims* a batch in its own short
+transaction — ``UPDATE outbox SET attempts = attempts + 1, next_attempt_at = <lease end>
+WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) AND sent_at IS NULL AND next_attempt_at <=
+now RETURNING …`` — so the rows it got are invisible to every other sender until the
+lease ends, then sends, then records ``sent_at``. A message that failed is retried with
+backoff (:func:`pipeline.escalations.rules.retry_delay`), at most :data:`MAX_ATTEMPTS`
+times; one that was sent is never sent again. Only a sender that dies between the SMTP
+server's acceptance and recording it leaves a message to be retried after the lease; it
+then carries the same ``Message-ID``, so mail systems drop the duplicate.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Callable, Mapping
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from pipeline import clock
+from pipeline.db import unit_of_work
+from pipeline.escalations import rules
+from pipeline.escalations.models import OutboxMessage
+
+log = logging.getLogger("pipeline.outbox")
+
+LEASE = timedelta(minutes=15)
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Mail:
+    id: int
+    recipient: str
+    subject: str
+    body: str
+
+
+Transport = Callable[[Mail], None]
+
+
+def log_transport(mail: Mail) -> None:
+    log.info("mail %s to %s: %s\n%s", mail.id, mail.recipient, mail.subject, mail.body)
+
+
+def smtp_transport(config: Mapping) -> Transport:
+    host, port = config["PIPELINE_SMTP_HOST"], int(config.get("PIPELINE_SMTP_PORT") or 25)
+    sender = config.get("PIPELINE_MAIL_FROM") or "pipeline@localhost"
+
+    def send(mail: Mail) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = sender, mail.recipient, mail.subject
+        msg["Message-ID"] = f"<outbox-{mail.id}@{sender.rpartition('@')[2] or 'pipeline'}>"
+        msg.set_content(mail.body)
+        with smtplib.SMTP(host, port, timeout=30) as smtp:
+            smtp.send_message(msg)
+
+    return send
+
+
+def transport_for(config: Mapping) -> Transport:
+    return smtp_transport(config) if config.get("PIPELINE_SMTP_HOST") else log_transport
+
+
+def claim(session: Session, now: datetime, limit: int) -> tuple[list[Mail], dict[int, int]]:
+    """Take up to ``limit`` due messages for this sender (one transaction); returns them
+    and each one's attempt number."""
+    o = OutboxMessage.__table__
+    pick = (select(o.c.id).where(o.c.sent_at.is_(None), o.c.next_attempt_at <= now,
+                                 o.c.attempts < MAX_ATTEMPTS)
+            .order_by(o.c.next_attempt_at, o.c.id).limit(limit)
+            .with_for_update(skip_locked=True))
+    with unit_of_work(session):
+        rows = session.execute(
+            update(o).where(o.c.id.in_(pick), o.c.sent_at.is_(None), o.c.next_attempt_at <= now)
+            .values(attempts=o.c.attempts + 1, next_attempt_at=now + LEASE)
+            .returning(o.c.id, o.c.recipient, o.c.subject, o.c.body, o.c.attempts)).all()
+    return [Mail(r.id, r.recipient, r.subject, r.body) for r in rows], \
+        {r.id: r.attempts for r in rows}
+
+
+def send_pending(session: Session, transport: Transport, *, now: datetime | None = None,
+                 limit: int = 100) -> dict[str, int]:
+    """Claim and send due messages; record each result in its own small transaction.
+
+    Returns ``{"sent": n, "failed": m}``. Never raises for a failing message: the error is
+    kept on the row and the message is retried later.
+    """
+    now = now or clock.now()
+    mails, attempts = claim(session, now, limit)
+    o = OutboxMessage.__table__
+    sent = failed = 0
+    for mail in mails:
+        try:
+            transport(mail)
+        except Exception as exc:  # noqa: BLE001 - any transport failure means "retry later"
+            failed += 1
+            retry = now + rules.retry_delay(attempts[mail.id])
+            with unit_of_work(session):
+                session.execute(update(o).where(o.c.id == mail.id, o.c.sent_at.is_(None))
+                                .values(next_attempt_at=retry, last_error=str(exc)[:2000]))
+            log.warning("mail %s to %s failed (attempt %s): %s", mail.id, mail.recipient,
+                        attempts[mail.id], exc)
+            continue
+        sent += 1
+        with unit_of_work(session):
+            session.execute(update(o).where(o.c.id == mail.id)
+                            .values(sent_at=clock.now(), last_error=None))
+    return {"sent": sent, "failed": failed}
+
+
+def deliver_after_commit(app) -> dict[str, int]:  # noqa: ANN001
+    """Send what is pending with a session of its own (never the request's)."""
+    from pipeline.db import get_db
+
+    session = get_db(app).sessionmaker()
+    try:
+        return send_pending(session, transport_for(app.config))
+    except Exception:  # noqa: BLE001 - delivery must never break the request that queued it
+        log.exception("outbox delivery failed; it is retried by the next sweep")
+        return {"sent": 0, "failed": 0}
+    finally:
+        session.close()

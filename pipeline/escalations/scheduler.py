@@ -1,0 +1,83 @@
+"""The in-process sweep for the embedded default (``make run``): APScheduler's
+BackgroundScheduler runs the sweep and the outbox every ``PIPELINE_SWEEP_MINUTES``.
+
+Started by ``create_app`` only when ``PIPELINE_SCHEDULER`` is on and the app is not
+testing; once per process, and under Flask's reloader only in the serving child (the
+watcher process loads the app too). Several processes on PostgreSQL may each run one:
+the sweep is exactly-once by design.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+
+from flask import Flask
+
+log = logging.getLogger("pipeline.scheduler")
+
+_lock = threading.Lock()
+_scheduler = None
+
+
+def should_start(app: Flask) -> bool:
+    if not app.config.get("PIPELINE_SCHEDULER") or app.testing:
+        return False
+    # `flask run --debug` reloads: the outer watcher process must not sweep.
+    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        return False
+    return True
+
+
+def run_once(app: Flask) -> dict:
+    """One scheduled run: sweep at the current time, then deliver the outbox."""
+    from pipeline import clock
+    from pipeline.db import get_db
+    from pipeline.escalations.outbox import deliver_after_commit
+    from pipeline.escalations.services import sweep_due
+
+    with app.app_context():
+        session = get_db(app).sessionmaker()
+        try:
+            summary = sweep_due(session, clock.now()).as_dict()
+        finally:
+            session.close()
+        summary["mail"] = deliver_after_commit(app)
+    log.info("sweep: %s", summary)
+    return summary
+
+
+def start(app: Flask):  # noqa: ANN201
+    """Start the scheduler for ``app`` if the configuration asks for it (idempotent)."""
+    global _scheduler
+    if not should_start(app):
+        return None
+    with _lock:
+        if _scheduler is not None:
+            return _scheduler
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        minutes = max(int(app.config.get("PIPELINE_SWEEP_MINUTES") or 5), 1)
+        from datetime import timedelta
+
+        from pipeline import clock
+
+        scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
+        # First run shortly after start; then every few minutes, never two at once.
+        scheduler.add_job(run_once, "interval", args=[app], minutes=minutes, id="sweep",
+                          max_instances=1, coalesce=True,
+                          next_run_time=clock.now() + timedelta(seconds=10))
+        scheduler.start()
+        atexit.register(lambda: scheduler.shutdown(wait=False))
+        _scheduler = scheduler
+        log.info("sweep scheduled every %s minutes", minutes)
+        return scheduler
+
+
+def stop() -> None:
+    global _scheduler
+    with _lock:
+        if _scheduler is not None:
+            _scheduler.shutdown(wait=False)
+            _scheduler = None
