@@ -59,6 +59,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(api_bp)
     # Domain blueprints (one line each; the package-level create_app is a thin wrapper):
+    __import__("pipeline.escalations.views", fromlist=["init_app"]).init_app(app)
 
 
 def _register_cli(app: Flask) -> None:
