@@ -59,6 +59,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(api_bp)
     # Domain blueprints (one line each; the package-level create_app is a thin wrapper):
+    app.register_blueprint(__import__("pipeline.prospects.views", fromlist=["bp"]).bp)
     __import__("pipeline.escalations.views", fromlist=["init_app"]).init_app(app)
 
 

@@ -1,15 +1,17 @@
 """Reads of prospects, scoped to what the viewer may see."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy.orm import Session, aliased
 
 from pipeline import clock
 from pipeline.auth.models import Team, User
 from pipeline.errors import NotFound
-from pipeline.prospects.models import Prospect, StageEvent, StageRecord
+from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent, StageRecord
 
 
 def scope(stmt: Select, viewer: User) -> Select:
@@ -92,3 +94,233 @@ def filtered(viewer: User, *, stage: str | None = None, owner: str | None = None
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(Prospect.name.ilike(f"%{escaped}%", escape="\\"))
     return stmt
+
+
+# ---------------------------------------------------------------- board and workspace
+# The pages' reads: a fixed number of queries whatever the number of cards.
+
+BOARD_PAGE = 50  # cards per column before "more"
+OPEN_STATUSES = ("active", "paused", "won")
+
+
+@dataclass
+class Card:
+    """What a board card or a list row shows of a prospect (no personal data in full)."""
+
+    prospect: Prospect
+    owner_name: str
+    missing: list  # engine Problems of the current stage's records
+    overdue: bool
+    due_soon: bool
+
+    @property
+    def missing_records(self) -> list[str]:
+        return sorted({p.record for p in self.missing if p.record})
+
+
+@dataclass
+class Column:
+    stage: str
+    count: int
+    overdue: int
+    cards: list[Card]
+
+    @property
+    def more(self) -> int:
+        return max(self.count - len(self.cards), 0)
+
+
+@dataclass
+class Board:
+    columns: list[Column]
+    total: int
+    owners: list[tuple[int, str, str]]  # (id, name, email) of the managers the viewer sees
+    teams: list[tuple[int, str]]
+
+
+def board_statement(viewer: User, filters: dict[str, Any]) -> Select:
+    """The viewer's prospects under the board's filters (status ``open`` by default)."""
+    status = filters.get("status") or "open"
+    stmt = filtered(viewer, owner=filters.get("owner"), team=filters.get("team"),
+                    tier=filters.get("tier"), overdue=bool(filters.get("overdue")),
+                    q=filters.get("q"), status=None if status == "open" else status)
+    if status == "open":
+        stmt = stmt.where(Prospect.status.in_(OPEN_STATUSES))
+    return stmt
+
+
+def _urgency_order() -> list:
+    # Most urgent first: the nearest (or most overdue) due time; no due time last.
+    return [Prospect.due_at.is_(None), Prospect.due_at, Prospect.id]
+
+
+def cards_for(session: Session, rows: list[tuple[Prospect, str]]) -> list[Card]:
+    """Cards for loaded (prospect, owner name) rows: one more query for all their records."""
+    from pipeline import workflows
+    from pipeline.prospects.services import state_of
+
+    now = clock.now()
+    records = records_of(session, [p.id for p, _ in rows])
+    out = []
+    for p, owner_name in rows:
+        engine = workflows.engine(p.workflow_key)
+        missing = engine.missing(state_of(p), records[p.id]) if p.status == "active" else []
+        active = p.status == "active" and p.due_at is not None
+        out.append(Card(p, owner_name, missing, overdue=active and p.due_at < now,
+                        due_soon=active and p.due_at >= now and p.warn_at is not None
+                        and p.warn_at <= now))
+    return out
+
+
+def board(session: Session, viewer: User, filters: dict[str, Any], *,
+          stages: list[str] | tuple[str, ...], limits: dict[str, int] | None = None,
+          default_limit: int = BOARD_PAGE) -> Board:
+    """The board: per stage the count, the overdue count and the first cards by urgency.
+
+    ``limits`` raises one column's card count (its "more" link). Four queries (counts,
+    cards, their records, filter choices) plus one for the teams of a supervisor, whatever
+    the number of cards.
+    """
+    base = board_statement(viewer, filters)
+    now = clock.now()
+    overdue_expr = case((and_(Prospect.status == "active", Prospect.due_at < now), 1), else_=0)
+    counts = {stage: (n, od or 0) for stage, n, od in session.execute(
+        base.with_only_columns(Prospect.stage, func.count(), func.sum(overdue_expr))
+        .group_by(Prospect.stage))}
+    limits = limits or {}
+    ranked = base.add_columns(func.row_number().over(
+        partition_by=Prospect.stage, order_by=_urgency_order()).label("rn")).subquery()
+    p = aliased(Prospect, ranked)
+    limit_expr = case(limits, value=ranked.c.stage, else_=default_limit) if limits \
+        else default_limit
+    rows = session.execute(
+        select(p, User.name).join(User, User.id == p.owner_id)
+        .where(ranked.c.rn <= limit_expr)
+        .order_by(ranked.c.stage, ranked.c.rn)).all()
+    by_stage: dict[str, list[Card]] = {}
+    for card in cards_for(session, [(row[0], row[1]) for row in rows]):
+        by_stage.setdefault(card.prospect.stage, []).append(card)
+    columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
+                      by_stage.get(stage, [])) for stage in stages]
+    owners = managers_in_scope(session, viewer) if viewer.role != "manager" else []
+    teams: list[tuple[int, str]] = []
+    if viewer.role in ("supervisor", "admin"):
+        teams = [tuple(r) for r in session.execute(select(Team.id, Team.name)
+                                                    .order_by(Team.name))]
+    return Board(columns, sum(c.count for c in columns), owners, teams)
+
+
+def managers_in_scope(session: Session, viewer: User) -> list[tuple[int, str, str]]:
+    """(id, name, e-mail) of the active managers whose prospects the viewer sees."""
+    if viewer.role == "manager":
+        return [(viewer.id, viewer.name, viewer.email)]
+    stmt = select(User.id, User.name, User.email).where(
+        User.role == "manager", User.active.is_(True)).order_by(User.name)
+    if viewer.role == "team_lead":
+        stmt = stmt.where(User.team_id == viewer.team_id)
+    return [(r[0], r[1], r[2]) for r in session.execute(stmt)]
+
+
+def column_cards(session: Session, viewer: User, filters: dict[str, Any], stage: str, *,
+                 offset: int, limit: int = BOARD_PAGE) -> tuple[list[Card], int]:
+    """One column's cards from ``offset`` (its "more" page) and how many follow them."""
+    base = board_statement(viewer, filters).where(Prospect.stage == stage)
+    total = session.scalar(base.with_only_columns(func.count()))
+    rows = session.execute(
+        base.add_columns(User.name).join(User, User.id == Prospect.owner_id)
+        .order_by(*_urgency_order()).offset(offset).limit(limit)).all()
+    cards = cards_for(session, [(row[0], row[1]) for row in rows])
+    return cards, max(total - offset - len(cards), 0)
+
+
+def card_of(session: Session, viewer: User, prospect_id: int) -> Card:
+    """One prospect's card (after a move): NotFound outside the viewer's scope."""
+    row = session.execute(
+        scope(select(Prospect, User.name).join(User, User.id == Prospect.owner_id)
+              .where(Prospect.id == prospect_id), viewer)).first()
+    if row is None:
+        raise NotFound("no such prospect")
+    return cards_for(session, [(row[0], row[1])])[0]
+
+
+@dataclass
+class ProspectPage:
+    prospect: Prospect
+    records: dict[str, dict]
+    record_rows: dict[str, StageRecord]
+    history: list[StageEvent]
+    tasks: list[CadenceTask]
+    contacts: list[Contact]
+    people: dict[int, str]  # user id -> name, for owners, actors and assignees
+    team_name: str | None
+
+
+def prospect_page(session: Session, viewer: User, prospect_id: Any) -> ProspectPage:
+    """Everything the prospect page shows, in a fixed number of queries; NotFound outside
+    the viewer's scope."""
+    prospect = get_visible(session, viewer, prospect_id)
+    rows = list(session.scalars(select(StageRecord).where(
+        StageRecord.prospect_id == prospect.id)))
+    history = history_of(session, prospect.id)
+    tasks = list(session.scalars(select(CadenceTask).where(
+        CadenceTask.prospect_id == prospect.id).order_by(CadenceTask.clock_no.desc(),
+                                                         CadenceTask.due_at)))
+    contacts = list(session.scalars(select(Contact).where(
+        Contact.prospect_id == prospect.id).order_by(Contact.at.desc(), Contact.id.desc())))
+    ids = {prospect.owner_id} | {h.actor_id for h in history if h.actor_id} \
+        | {h.owner_id for h in history if h.owner_id} \
+        | {t.assignee_id for t in tasks if t.assignee_id} \
+        | {t.done_by_id for t in tasks if t.done_by_id} | {c.user_id for c in contacts if c.user_id}
+    people = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    team_name = session.scalar(select(Team.name).where(Team.id == prospect.team_id)) \
+        if prospect.team_id else None
+    return ProspectPage(prospect, {r.record_key: r.data or {} for r in rows},
+                        {r.record_key: r for r in rows}, history, tasks, contacts, people,
+                        team_name)
+
+
+@dataclass
+class MyDay:
+    tasks: list[tuple[CadenceTask, Prospect]]
+    due_soon: list[Card]
+    overdue: list[Card]
+    activity: dict[str, int]  # contact kind -> count today
+    day_start: datetime
+    day_end: datetime
+
+
+def local_day(now: datetime, tz: str) -> tuple[datetime, datetime]:
+    """The UTC bounds of the calendar day that contains ``now`` in zone ``tz``."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    day = now.astimezone(zone).date()
+    start = datetime.combine(day, time(), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+    return start.astimezone(clock.UTC), end.astimezone(clock.UTC)
+
+
+def my_day(session: Session, user: User, *, tz: str, limit: int = 100) -> MyDay:
+    """A user's day: open tasks due by the end of today, prospects in their warning window
+    and overdue ones (their own, most urgent first), and today's contacts by kind."""
+    now = clock.now()
+    start, end = local_day(now, tz)
+    tasks = [tuple(r) for r in session.execute(
+        select(CadenceTask, Prospect).join(Prospect, Prospect.id == CadenceTask.prospect_id)
+        .where(CadenceTask.assignee_id == user.id, CadenceTask.done_at.is_(None),
+               CadenceTask.due_at < end, CadenceTask.clock_no == Prospect.clock_no,
+               Prospect.status == "active")
+        .order_by(CadenceTask.due_at).limit(limit))]
+    mine = select(Prospect, User.name).join(User, User.id == Prospect.owner_id).where(
+        Prospect.owner_id == user.id, Prospect.status == "active")
+    overdue_rows = session.execute(mine.where(Prospect.due_at < now)
+                                   .order_by(Prospect.due_at).limit(limit)).all()
+    soon_rows = session.execute(mine.where(Prospect.due_at >= now, Prospect.warn_at <= now)
+                                .order_by(Prospect.due_at).limit(limit)).all()
+    cards = cards_for(session, [(r[0], r[1]) for r in list(overdue_rows) + list(soon_rows)])
+    activity = dict(session.execute(
+        select(Contact.kind, func.count()).where(Contact.user_id == user.id,
+                                                 Contact.at >= start, Contact.at < end)
+        .group_by(Contact.kind)).all())
+    return MyDay(tasks, [c for c in cards if c.due_soon], [c for c in cards if c.overdue],
+                 activity, start, end)

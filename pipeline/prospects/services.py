@@ -335,3 +335,110 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                            code="stale_version") from None
     return prospect
 
+
+
+# ------------------------------------------------------------------------ workspace
+
+CONTACT_OUTCOMES = ("reached", "no_answer", "meeting_booked", "declined", "call_back", "other")
+
+
+def save_record_then(session: Session, prospect_id: Any, record_key: str, *, actor: User,
+                     data: Any, event: str | None, version: Any = None
+                     ) -> tuple[RecordResult, Prospect | None]:
+    """Save a stage record and, when it is now complete, fire ``event`` (``advance`` or
+    ``win``: a board drop whose records were missing).
+
+    Two transactions: the record is kept even when the event is then refused. Returns the
+    record's status and the moved prospect (None when the event was not fired). Raises what
+    :func:`save_record` raises, and for the event what :func:`advance_prospect` raises.
+    """
+    result = save_record(session, prospect_id, record_key, actor=actor, data=data,
+                         version=version)
+    if event not in ("advance", "win") or not result.complete:
+        return result, None
+    return result, advance_prospect(session, prospect_id, event, actor=actor)
+
+
+def log_contact(session: Session, prospect_id: Any, *, actor: User,
+                data: Mapping[str, Any]) -> "Contact":
+    """Record a touch with the customer (``kind``: call, sms, visit, meeting, wechat, email;
+    ``outcome``, ``note``; ``at``: an aware datetime or ISO string, default now, never in the
+    future). Contacts feed the after-sale frequencies and the daily activity counts.
+
+    Raises NotFound outside the actor's scope, Invalid naming each bad field (nothing is
+    saved). One transaction.
+    """
+    from pipeline.prospects.models import CONTACT_KINDS, Contact
+
+    with unit_of_work(session):
+        prospect = queries.get_visible(session, actor, prospect_id)
+        now = clock.now()
+        errors: dict[str, list[str]] = {}
+        kind = data.get("kind")
+        if kind not in CONTACT_KINDS:
+            errors["kind"] = [f"Must be one of: {', '.join(CONTACT_KINDS)}."]
+        outcome = data.get("outcome")
+        if outcome is not None and (not isinstance(outcome, str) or len(outcome) > 200):
+            errors["outcome"] = ["Must be a string of at most 200 characters."]
+        note = data.get("note")
+        if note is not None and not isinstance(note, str):
+            errors["note"] = ["Must be a string."]
+        at = data.get("at") or now
+        if isinstance(at, str):
+            try:
+                at = clock.parse(at)
+            except ValueError:
+                errors["at"] = ["Must be an ISO-8601 date-time."]
+        elif not isinstance(at, datetime):
+            errors["at"] = ["Must be a date-time."]
+        if isinstance(at, datetime) and clock.as_utc(at) > now + timedelta(minutes=5):
+            errors["at"] = ["A contact cannot be in the future."]
+        if errors:
+            raise Invalid("the contact is not valid", details=errors)
+        contact = Contact(prospect_id=prospect.id, user_id=actor.id, kind=kind,
+                          outcome=outcome or None, note=(note or "").strip() or None,
+                          at=clock.as_utc(at), created_at=now)
+        session.add(contact)
+        session.flush()
+    return contact
+
+
+def complete_task(session: Session, task_id: Any, *, actor: User) -> CadenceTask:
+    """Mark a cadence task done now.
+
+    A first-contact step with a contact-log field (manager SMS, call…) is done by filling
+    that field through :func:`save_record`, so the record, the cadence guard and the task
+    agree; other tasks (the lead's call) are marked directly. Marking a done task again
+    changes nothing. Raises NotFound (unknown task, or its prospect outside the actor's
+    scope), Forbidden (a manager ticking the lead's task), Conflict (the task belongs to an
+    earlier stage visit, or the prospect is lost). One transaction.
+    """
+    try:
+        tid = int(task_id)
+    except (TypeError, ValueError):
+        raise NotFound("no such task") from None
+    task = session.get(CadenceTask, tid)
+    if task is None:
+        raise NotFound("no such task")
+    prospect = queries.get_visible(session, actor, task.prospect_id)
+    if task.done_at is not None:
+        return task
+    if task.assignee_kind == "team_lead" and actor.role == "manager":
+        raise Forbidden("this task is the team lead's")
+    if task.clock_no != prospect.clock_no:
+        raise Conflict("this task belongs to an earlier stage visit", code="stale_task")
+    if prospect.status == "lost":
+        raise Conflict("the prospect is lost; reopen it first", code="prospect_lost")
+    engine = engine_of(prospect)
+    stage = engine.workflow.stage(prospect.stage)
+    step = next((s for s in stage.cadence if s.key == task.key), None)
+    if step is not None and step.done_field:
+        record = next(r for r in stage.records if r.field(step.done_field))
+        save_record(session, prospect.id, record.key, actor=actor,
+                    data={step.done_field: clock.now().isoformat()})
+        session.refresh(task)
+        return task
+    with unit_of_work(session):
+        task.done_at = clock.now()
+        task.done_by_id = actor.id
+    return task

@@ -1,0 +1,342 @@
+"""Forms of the customer manager's workspace.
+
+Stage-record forms are built from the workflow definition: one form class per record,
+a WTForms field per record field (by its type), labels in the user's language. The form
+checks what a browser can get wrong (types, lengths, choices) and turns its data into the
+plain dict the service takes; the service validates again with the record's schema.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    FieldList,
+    FloatField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from pipeline import clock
+from pipeline.engine.definition import Field, Record
+from pipeline.prospects.models import CONTACT_KINDS, TIERS
+from pipeline.prospects.services import CONTACT_OUTCOMES
+
+STRING_MAX = 200
+TEXT_MAX = 4000
+LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+# Labels of the values the workflow's choices and suggestions use (keys stay in the data).
+VALUE_LABELS: dict[str, Any] = {
+    "male": _l("Male"), "female": _l("Female"),
+    "single": _l("Single"), "newly_married": _l("Newly married"),
+    "young_family": _l("Young family"), "mature_family": _l("Mature family"),
+    "empty_nest": _l("Empty nest"), "retired": _l("Retired"),
+    "marriage": _l("Marriage"), "home": _l("Home"), "car": _l("Car"),
+    "education": _l("Education"), "retirement": _l("Retirement"), "medical": _l("Medical"),
+    "wealth_growth": _l("Wealth growth"), "inheritance": _l("Inheritance"),
+}
+TIER_LABELS = {"diamond": _l("Diamond"), "black_gold": _l("Black gold"),
+               "platinum": _l("Platinum"), "gold": _l("Gold")}
+KIND_LABELS = {"call": _l("Call"), "sms": _l("SMS"), "visit": _l("Visit"),
+               "meeting": _l("Meeting"), "wechat": _l("WeChat"), "email": _l("E-mail")}
+OUTCOME_LABELS = {"reached": _l("Reached the customer"), "no_answer": _l("No answer"),
+                  "meeting_booked": _l("Meeting booked"), "declined": _l("Declined"),
+                  "call_back": _l("Call back later"), "other": _l("Other")}
+EVENT_LABELS = {"advance": _l("Advance"), "win": _l("Won: move to after-sale"),
+                "lose": _l("Mark lost"), "no_meeting": _l("No meeting booked"),
+                "back": _l("Back a stage"), "pause": _l("Pause"), "resume": _l("Resume"),
+                "reopen": _l("Reopen")}
+REASON_EVENTS = ("lose", "back", "pause", "reopen")  # the workflow's reason_given guard
+
+
+def value_label(value: str) -> str:
+    return str(VALUE_LABELS.get(value, value))
+
+
+def split_items(text: str | None) -> list[str]:
+    """Free-text list items: commas (either width), semicolons or new lines."""
+    return [p.strip() for p in re.split(r"[,，;；、\n]", text or "") if p.strip()]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class VersionedForm(FlaskForm):
+    version = HiddenField()
+
+    def version_value(self) -> int | None:
+        try:
+            return int(self.version.data) if self.version.data not in (None, "") else None
+        except ValueError:
+            return None
+
+
+class RecordForm(VersionedForm):
+    """Base of the generated record forms; ``then`` is the event a board drop wanted."""
+
+    then = HiddenField()
+
+    record: Record
+    tz: str = "Asia/Shanghai"
+    hidden_keys: frozenset[str] = frozenset()  # personal fields this viewer may not see
+    index_fields: tuple[str, ...] = ()  # integer fields that pick an item of a list field
+
+    def validate(self, extra_validators: Mapping | None = None) -> bool:
+        ok = super().validate(extra_validators)
+        for key in self.index_fields:
+            field = self[key]
+            if field.data not in (None, ""):
+                options = [o for o in self._list_values()]
+                if int(field.data) >= len(options):
+                    field.errors = list(field.errors) + [
+                        str(_l("Choose one of the proposals offered."))]
+                    ok = False
+        return ok
+
+    def _list_values(self) -> list:
+        for f in self.record.fields:
+            if f.type == "list":
+                return [e.data.strip() for e in self[f.key] if (e.data or "").strip()]
+        return []
+
+    def visible_fields(self) -> list:
+        return [self[f.key] for f in self.record.fields if f.key not in self.hidden_keys]
+
+    def record_data(self) -> dict[str, Any]:
+        """The form's values as the service's dict (empty fields clear the stored value)."""
+        out: dict[str, Any] = {}
+        for f in self.record.fields:
+            if f.key in self.hidden_keys:
+                continue
+            out[f.key] = _to_value(self, f)
+        return out
+
+
+def _to_value(form: RecordForm, f: Field) -> Any:
+    field = form[f.key]
+    data = field.data
+    if f.type in ("string", "text", "choice"):
+        return (data or "").strip() or None
+    if f.type == "boolean":
+        return bool(data)
+    if f.type in ("integer", "number"):
+        if f.key in form.index_fields:
+            return int(data) if data not in (None, "") else None
+        return data
+    if f.type == "date":
+        return data.isoformat() if data else None
+    if f.type == "datetime":
+        if not data:
+            return None
+        return clock.as_utc(data.replace(tzinfo=ZoneInfo(form.tz))).isoformat()
+    if f.type == "string_list":
+        items = list(data or []) if f.suggestions else []
+        other = form[f.key + "_other"].data if f.suggestions else data
+        for item in split_items(other):
+            if item not in items:
+                items.append(item)
+        return items or None
+    if f.type == "list":
+        items = [e.data.strip() for e in field if (e.data or "").strip()]
+        return items or None
+    return data  # pragma: no cover - every field type is handled above
+
+
+def _form_field(record: Record, f: Field, label: str, index_of: str | None):
+    """The WTForms field for one record field."""
+    if f.type == "string":
+        if f.suggestions:
+            return SelectField(label, choices=[("", "—")] + [
+                (s, value_label(s)) for s in f.suggestions], validators=[Optional()],
+                validate_choice=False)
+        return StringField(label, validators=[Optional(), Length(max=STRING_MAX)])
+    if f.type == "text":
+        return TextAreaField(label, validators=[Optional(), Length(max=TEXT_MAX)])
+    if f.type == "integer":
+        if index_of:
+            return SelectField(label, choices=[("", "—")] + [
+                (str(i), _l("Proposal %(n)s", n=i + 1)) for i in range(_list_size(record))],
+                validators=[Optional()])
+        return IntegerField(label, validators=[Optional(), NumberRange(min=0, max=10**9)])
+    if f.type == "number":
+        return FloatField(label, validators=[Optional(), NumberRange(min=0)])
+    if f.type == "boolean":
+        return BooleanField(label)
+    if f.type == "date":
+        return DateField(label, validators=[Optional()])
+    if f.type == "datetime":
+        return DateTimeLocalField(label, format=LOCAL_FORMATS, validators=[Optional()])
+    if f.type == "choice":
+        return SelectField(label, choices=[("", "—")] + [
+            (c, value_label(c)) for c in f.choices or ()], validators=[Optional()])
+    if f.type == "string_list":
+        if f.suggestions:
+            return MultiCheckboxField(label, choices=[(s, value_label(s))
+                                                      for s in f.suggestions])
+        return TextAreaField(label, validators=[Optional(), Length(max=TEXT_MAX)],
+                             description=_l("One per line."))
+    if f.type == "list":
+        return FieldList(StringField(validators=[Optional(), Length(max=STRING_MAX)]),
+                         label=label, min_entries=_list_size(record),
+                         max_entries=_list_size(record))
+    raise ValueError(f"no form field for type {f.type!r}")  # pragma: no cover
+
+
+def _list_size(record: Record) -> int:
+    for f in record.fields:
+        if f.type == "list":
+            return f.max_items or 3
+    return 3
+
+
+_classes: dict[tuple, type[RecordForm]] = {}
+
+
+def record_form_class(record: Record, locale: str, *, hidden: Iterable[str] = ()) -> type:
+    """The form class of a record in ``locale`` (built once per record, language and
+    hidden-field set). An integer field named ``chosen`` in a record with a list field
+    picks one of the list's items."""
+    hidden = frozenset(hidden)
+    key = (id(record), record.key, locale, hidden)
+    cached = _classes.get(key)
+    if cached is not None and cached.record is record:
+        return cached
+    has_list = any(f.type == "list" for f in record.fields)
+    attrs: dict[str, Any] = {"record": record, "hidden_keys": hidden}
+    index_fields = []
+    for f in record.fields:
+        if f.key in hidden:
+            continue
+        index_of = "list" if (has_list and f.type == "integer" and f.key == "chosen") else None
+        if index_of:
+            index_fields.append(f.key)
+        attrs[f.key] = _form_field(record, f, f.label.get(locale), index_of)
+        if f.type == "string_list" and f.suggestions:
+            attrs[f.key + "_other"] = StringField(
+                _l("Other (comma-separated)"), validators=[Optional(), Length(max=STRING_MAX)])
+    attrs["index_fields"] = tuple(index_fields)
+    cls = type("".join(p.title() for p in record.key.split("_")) + "Form", (RecordForm,), attrs)
+    _classes[key] = cls
+    return cls
+
+
+def initial_data(record: Record, data: Mapping[str, Any], tz: str) -> dict[str, Any]:
+    """Stored record data as the form's initial values (times in the user's zone)."""
+    out: dict[str, Any] = {}
+    zone = ZoneInfo(tz)
+    for f in record.fields:
+        value = data.get(f.key)
+        if value is None:
+            continue
+        if f.type == "datetime":
+            try:
+                out[f.key] = clock.parse(value).astimezone(zone).replace(tzinfo=None)
+            except (TypeError, ValueError):
+                continue
+        elif f.type == "date":
+            try:
+                out[f.key] = datetime.fromisoformat(value).date()
+            except (TypeError, ValueError):
+                continue
+        elif f.type == "string_list" and f.suggestions:
+            out[f.key] = [v for v in value if v in f.suggestions]
+            out[f.key + "_other"] = ", ".join(v for v in value if v not in f.suggestions)
+        elif f.type == "string_list":
+            out[f.key] = "\n".join(value)
+        elif f.type == "list":
+            out[f.key] = [v if isinstance(v, str) else (v.get("name") or str(v))
+                          for v in value]
+        elif f.type == "integer" and f.key == "chosen" and any(
+                x.type == "list" for x in record.fields):
+            out[f.key] = str(value)
+        else:
+            out[f.key] = value
+    return out
+
+
+def build_record_form(record: Record, locale: str, tz: str, data: Mapping[str, Any], *,
+                      hidden: Iterable[str] = (), formdata: Any = None, version: int | None = None,
+                      then: str | None = None) -> RecordForm:
+    """A bound record form: ``formdata`` (a POST) or the stored ``data``."""
+    cls = record_form_class(record, locale, hidden=hidden)
+    form = cls(formdata=formdata, data=initial_data(record, data, tz), prefix=record.key)
+    form.tz = tz
+    for f in record.fields:
+        # A value stored through the API that is not among the suggestions stays selectable.
+        if f.type == "string" and f.suggestions and f.key not in form.hidden_keys:
+            current = data.get(f.key)
+            if current and current not in f.suggestions:
+                form[f.key].choices = list(form[f.key].choices) + [(current, current)]
+    if formdata is None:
+        form.version.data = "" if version is None else str(version)
+        form.then.data = then or ""
+    return form
+
+
+# ---------------------------------------------------------------- other forms
+
+class MoveForm(VersionedForm):
+    """A board move: to the next stage (advance / win) or back a stage (with a reason)."""
+
+    to = StringField(_l("Move to"), validators=[DataRequired(), Length(max=64)])
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+
+
+class EventForm(VersionedForm):
+    event = HiddenField()
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+
+    def validate_reason(self, field: Any) -> None:
+        if self.event.data in REASON_EVENTS and not (field.data or "").strip():
+            raise ValidationError(str(_l("Give a reason.")))
+
+
+class TaskForm(FlaskForm):
+    """Mark a cadence task done (the CSRF token is all it carries)."""
+
+
+class ContactForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=[(k, KIND_LABELS[k]) for k in CONTACT_KINDS])
+    outcome = SelectField(_l("Outcome"), choices=[("", "—")] + [
+        (o, OUTCOME_LABELS[o]) for o in CONTACT_OUTCOMES], validators=[Optional()])
+    at = DateTimeLocalField(_l("When"), format=LOCAL_FORMATS, validators=[Optional()],
+                            description=_l("Leave empty for now."))
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=TEXT_MAX)])
+
+    def contact_data(self, tz: str) -> dict[str, Any]:
+        at = self.at.data
+        return {"kind": self.kind.data, "outcome": self.outcome.data or None,
+                "note": (self.note.data or "").strip() or None,
+                "at": clock.as_utc(at.replace(tzinfo=ZoneInfo(tz))) if at else None}
+
+
+class ProspectForm(FlaskForm):
+    name = StringField(_l("Customer name"), validators=[DataRequired(), Length(max=200)])
+    tier = SelectField(_l("Tier"), choices=[(t, TIER_LABELS[t]) for t in TIERS],
+                       default="gold")
+    owner = SelectField(_l("Customer manager"), choices=[], validate_choice=True)
+    phone = StringField(_l("Mobile phone"), validators=[Optional(), Length(max=40)])
+    id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=40)])
+    assets = FloatField(_l("Assets (CNY)"), validators=[Optional(), NumberRange(min=0)])
+
+    def prospect_data(self) -> dict[str, Any]:
+        return {"name": self.name.data.strip(), "tier": self.tier.data,
+                "owner": self.owner.data or None, "phone": (self.phone.data or "").strip()
+                or None, "id_number": (self.id_number.data or "").strip() or None,
+                "assets": self.assets.data}

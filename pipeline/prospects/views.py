@@ -1,0 +1,635 @@
+"""The customer manager's workspace: the board, the prospect page, my day.
+
+Views are thin: build the form, validate, call one service, flash and redirect. Every
+move goes through the same services as the API (``advance_prospect``), so no path skips a
+guard. Requests sent by the board's script (``X-Requested-With: fetch``) get JSON or an
+HTML fragment instead of a redirect; everything also works as plain forms.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, gettext as _, ngettext
+from flask_login import current_user
+
+from pipeline import clock, workflows
+from pipeline.api.views import mask, sees_personal_data
+from pipeline.auth.views import safe_next
+from pipeline.db import get_session
+from pipeline.engine.definition import Workflow
+from pipeline.errors import Conflict, Invalid, ServiceError
+from pipeline.prospects import forms as F
+from pipeline.prospects import queries, services
+from pipeline.prospects.models import TIERS
+from pipeline.web import current_locale, login_manager
+
+bp = Blueprint("prospects", __name__)
+
+COLUMN_LIMIT_MAX = 1000
+STATUS_FILTERS = ("open", "active", "paused", "won", "lost")
+
+
+@bp.before_request
+def _signed_in():  # noqa: ANN202
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+# ---------------------------------------------------------------- presentation helpers
+
+def workflow(key: str | None = None) -> Workflow:
+    return workflows.workflow(key or workflows.DEFAULT_KEY)
+
+
+def user_tz() -> str:
+    return getattr(current_user, "timezone", None) or current_app.config["PIPELINE_TIMEZONE"]
+
+
+def is_fetch() -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def stage_name(key: str, wf: Workflow | None = None) -> str:
+    try:
+        return (wf or workflow()).stage(key).name.get(current_locale())
+    except KeyError:
+        return key
+
+
+def record_name(key: str, wf: Workflow | None = None) -> str:
+    record = (wf or workflow()).record(key)
+    return record.name.get(current_locale()) if record else key
+
+
+def field_label(record_key: str | None, field_key: str | None,
+                wf: Workflow | None = None) -> str:
+    record = (wf or workflow()).record(record_key) if record_key else None
+    field = record.field(field_key) if record and field_key else None
+    return field.label.get(current_locale()) if field else (field_key or "")
+
+
+def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    """A UTC time in the user's zone (Asia/Shanghai unless the user chose another)."""
+    return format_datetime(value, fmt) if value else "—"
+
+
+def time_left(due: datetime | None, status: str, now: datetime | None = None) -> tuple[str, str]:
+    """("3 days left" / "2 days overdue", css class) for a stage clock."""
+    if status == "paused":
+        return _("Paused"), "paused"
+    if status in ("won", "lost") or due is None:
+        return "", ""
+    now = now or clock.now()
+    seconds = (due - now).total_seconds()
+    if seconds >= 0:
+        days = int(seconds // 86400)
+        if days >= 1:
+            return ngettext("%(num)d day left", "%(num)d days left", days), "left"
+        hours = max(int(seconds // 3600), 0)
+        return ngettext("%(num)d hour left", "%(num)d hours left", hours), "soon"
+    days = int(-seconds // 86400)
+    if days >= 1:
+        return ngettext("%(num)d day overdue", "%(num)d days overdue", days), "overdue"
+    hours = max(int(-seconds // 3600), 1)
+    return ngettext("%(num)d hour overdue", "%(num)d hours overdue", hours), "overdue"
+
+
+def problem_text(problem: Any, wf: Workflow | None = None) -> str:
+    """A guard's problem in the user's language, named by the workflow's labels."""
+    wf = wf or workflow()
+    code = getattr(problem, "code", None) or problem.get("code")
+    record = getattr(problem, "record", None) if not isinstance(problem, dict) \
+        else problem.get("record")
+    field = getattr(problem, "field", None) if not isinstance(problem, dict) \
+        else problem.get("field")
+    rname = record_name(record, wf) if record else ""
+    if code == "field_required":
+        return _("%(record)s: “%(field)s” is needed", record=rname,
+                 field=field_label(record, field, wf))
+    if code == "incomplete":
+        rec = wf.record(record)
+        need = float(rec.params.get("min", 0.7)) if rec else 0.7
+        return _("%(record)s must be at least %(need)s complete", record=rname,
+                 need=f"{need:.0%}")
+    if code == "options_count":
+        return _("%(record)s: offer 2 or 3 proposals", record=rname)
+    if code == "risk_mismatch":
+        return _("%(record)s: the product's risk rating is above the customer's risk "
+                 "tolerance", record=rname)
+    if code == "reason_required":
+        return _("A reason is required.")
+    if code == "cadence_not_tried":
+        return _("%(record)s: “%(field)s” is not done yet", record=rname,
+                 field=field_label(record, field, wf))
+    return getattr(problem, "message", None) or str(problem)
+
+
+def error_text(exc: ServiceError) -> str:
+    """A service refusal in the user's language."""
+    if exc.code == "transition_refused":
+        missing = exc.details.get("missing") or []
+        return _("Not yet: %(missing)s",
+                 missing="; ".join(problem_text(p) for p in missing))
+    messages = {
+        "stale_version": _("Someone changed this prospect meanwhile; look again and retry."),
+        "prospect_lost": _("The prospect is lost; reopen it first."),
+        "event_not_allowed": _("That move is not possible now."),
+        "unknown_event": _("That move is not possible now."),
+        "owner_full": _("That customer manager already has the most active prospects "
+                        "allowed."),
+        "forbidden": _("You may not do that."),
+        "stale_task": _("This task belongs to an earlier stage visit."),
+        "not_found": _("Not found."),
+    }
+    if exc.code in messages:
+        return messages[exc.code]
+    if exc.details:
+        fields = ", ".join(sorted(k for k in exc.details if k != "missing"))
+        return _("Please check: %(fields)s", fields=fields)
+    return exc.message
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"stage_name": stage_name, "record_name": record_name, "field_label": field_label,
+            "when": when, "time_left": time_left, "problem_text": problem_text,
+            "mask": mask, "tier_label": lambda t: str(F.TIER_LABELS.get(t, t)),
+            "kind_label": lambda k: str(F.KIND_LABELS.get(k, k)),
+            "outcome_label": lambda o: str(F.OUTCOME_LABELS.get(o, o)) if o else "",
+            "event_label": lambda e: str(F.EVENT_LABELS.get(e, e)),
+            "value_label": F.value_label, "status_label": status_label,
+            "move_options": move_options, "workflow": workflow,
+            "status_problems": status_problems, "history_label": history_label,
+            "assignee_label": assignee_label}
+
+
+def status_problems(rec: Any, data: dict) -> list:
+    """What a record still lacks for its guard (the workflow's ``complete_when``)."""
+    from pipeline.engine.guards import GUARDS
+
+    return GUARDS[rec.complete_when](rec, data or {})
+
+
+def history_label(event: str) -> str:
+    labels = {"create": _("Created"), "continue": _("Team lead: continue"),
+              "reassign": _("Reassigned"), "abandon": _("Team lead: abandon"),
+              "extend": _("Deadline extended")}
+    if event in labels:
+        return labels[event]
+    return str(F.EVENT_LABELS.get(event, event))
+
+
+def assignee_label(task: Any) -> str:
+    return {"institution": _("the branch"), "owner": _("customer manager"),
+            "team_lead": _("team lead")}.get(task.assignee_kind, task.assignee_kind)
+
+
+def status_label(status: str) -> str:
+    return {"active": _("Active"), "paused": _("Paused"), "won": _("Won"),
+            "lost": _("Lost")}.get(status, status)
+
+
+def move_options(prospect: Any) -> list[tuple[str, str]]:
+    """(stage key, label) of the board moves a card offers: next stage, previous stage."""
+    if prospect.status != "active":
+        return []
+    wf = workflow(prospect.workflow_key)
+    keys = wf.stage_keys
+    i = keys.index(prospect.stage)
+    out = []
+    nxt = next((t.dest for t in wf.transitions if t.source == prospect.stage
+                and t.event in ("advance", "win") and t.dest), None)
+    if nxt:
+        out.append((nxt, "→ " + stage_name(nxt, wf)))
+    back = next((t.dest for t in wf.transitions if t.source == prospect.stage
+                 and t.event == "back" and t.dest), None)
+    if back and i > 0:
+        out.append((back, "← " + _("back to %(stage)s", stage=stage_name(back, wf))))
+    return out
+
+
+# ---------------------------------------------------------------- the board
+
+def board_filters() -> dict[str, Any]:
+    args = request.args
+    status = args.get("status", "open")
+    tier = args.get("tier") or None
+    return {"owner": (args.get("owner") or "").strip() or None,
+            "team": (args.get("team") or "").strip() or None,
+            "tier": tier if tier in TIERS else None,
+            "status": status if status in STATUS_FILTERS else "open",
+            "overdue": args.get("overdue") in ("1", "on", "true"),
+            "q": (args.get("q") or "").strip()[:100] or None}
+
+
+def filter_args(filters: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in filters.items() if v and k != "overdue"}
+    if filters.get("overdue"):
+        out["overdue"] = "1"
+    if out.get("status") == "open":
+        out.pop("status")
+    return out
+
+
+def column_limits(stages: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for stage in stages:
+        raw = request.args.get(f"limit_{stage}")
+        if raw and raw.isdigit():
+            out[stage] = max(min(int(raw), COLUMN_LIMIT_MAX), 1)
+    return out
+
+
+@bp.get("/board")
+def board():  # noqa: ANN201
+    wf = workflow()
+    filters = board_filters()
+    limits = column_limits(wf.stage_keys)
+    data = queries.board(get_session(), current_user, filters, stages=wf.stage_keys,
+                         limits=limits)
+    return render_template("board/board.html", board=data, wf=wf, filters=filters,
+                           args=filter_args(filters), limits=limits,
+                           page_size=queries.BOARD_PAGE, move_form=F.MoveForm())
+
+
+@bp.get("/board/columns/<stage>")
+def board_column(stage: str):  # noqa: ANN201
+    """The next cards of one column (the "more" button's fragment)."""
+    wf = workflow()
+    if stage not in wf.stage_keys:
+        abort(404)
+    filters = board_filters()
+    offset = request.args.get("offset", "0")
+    offset = int(offset) if offset.isdigit() else 0
+    cards, remaining = queries.column_cards(get_session(), current_user, filters, stage,
+                                            offset=offset)
+    args = filter_args(filters)
+    return render_template("board/_column_cards.html", cards=cards, stage=stage,
+                           remaining=remaining, next_offset=offset + len(cards), args=args,
+                           wf=wf, move_form=F.MoveForm(), page_size=queries.BOARD_PAGE,
+                           back_to=url_for(".board", **args))
+
+
+def move_event(prospect: Any, target: str, wf: Workflow) -> str:
+    """The event that moves ``prospect`` to column ``target`` (one stage at a time)."""
+    for t in wf.transitions:
+        if t.source == prospect.stage and t.dest == target and t.event in (
+                "advance", "win", "back"):
+            return t.event
+    if target == prospect.stage:
+        raise Invalid("the card is already in that column", code="same_column")
+    raise Invalid("cards move one stage at a time", code="one_stage_at_a_time")
+
+
+@bp.post("/prospects/<int:prospect_id>/move")
+def move(prospect_id: int):  # noqa: ANN201
+    form = F.MoveForm()
+    back_to = safe_next(request.form.get("next") or url_for(".board"))
+    session = get_session()
+    prospect = queries.get_visible(session, current_user, prospect_id)
+    wf = workflow(prospect.workflow_key)
+    if not form.validate_on_submit():
+        return _refused(_("The move could not be read; reload the page."), back_to, 400)
+    try:
+        event = move_event(prospect, form.to.data, wf)
+    except Invalid as exc:
+        text = _("The card is already in that column.") if exc.code == "same_column" \
+            else _("Cards move one stage at a time.")
+        return _refused(text, back_to, 422)
+    reason = (form.reason.data or "").strip() or None
+    if event == "back" and not reason:
+        if is_fetch():
+            return jsonify({"ok": False, "need_reason": True, "event": event,
+                            "message": _("Give a reason for going back.")}), 422
+        flash(_("Give a reason for going back."), "error")
+        return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
+    try:
+        moved = services.advance_prospect(session, prospect.id, event, actor=current_user,
+                                          reason=reason, version=form.version_value())
+    except Invalid as exc:
+        missing = [m for m in (exc.details.get("missing") or []) if m.get("record")]
+        if exc.code == "transition_refused" and missing:
+            record_key = missing[0]["record"]
+            form_url = url_for(".record", prospect_id=prospect.id, record_key=record_key,
+                               then=event, next=back_to)
+            if is_fetch():
+                return jsonify({"ok": False, "need_record": record_key,
+                                "form_url": form_url, "message": error_text(exc)}), 422
+            flash(_("Complete the %(record)s to move the card.",
+                    record=record_name(record_key, wf)), "info")
+            return redirect(form_url)
+        return _refused(error_text(exc), back_to, 422)
+    except Conflict as exc:
+        return _refused(error_text(exc), back_to, 409)
+    return _moved(moved, back_to)
+
+
+def _refused(message: str, back_to: str, status: int):  # noqa: ANN202
+    if is_fetch():
+        return jsonify({"ok": False, "message": message}), status
+    flash(message, "error")
+    return redirect(back_to)
+
+
+def _moved(prospect: Any, back_to: str):  # noqa: ANN202
+    message = _("%(name)s moved to %(stage)s.", name=prospect.name,
+                stage=stage_name(prospect.stage))
+    if is_fetch():
+        card = queries.card_of(get_session(), current_user, prospect.id)
+        return jsonify({"ok": True, "moved": True, "stage": prospect.stage,
+                        "id": prospect.id, "message": message,
+                        "card": render_template("board/_card.html", card=card,
+                                                move_form=F.MoveForm(), back_to=back_to)})
+    flash(message, "success")
+    return redirect(back_to)
+
+
+# ---------------------------------------------------------------- the prospect page
+
+def record_forms(page: queries.ProspectPage, wf: Workflow, *, show_personal: bool,
+                 bound: dict[str, F.RecordForm] | None = None) -> dict[str, F.RecordForm]:
+    out = {}
+    hidden_for = hidden_fields(show_personal)
+    for stage in wf.stages:
+        for record in stage.records:
+            if bound and record.key in bound:
+                out[record.key] = bound[record.key]
+                continue
+            out[record.key] = F.build_record_form(
+                record, current_locale(), user_tz(), page.records.get(record.key, {}),
+                hidden=hidden_for(record), version=page.prospect.version)
+    return out
+
+
+def hidden_fields(show_personal: bool):  # noqa: ANN201
+    """Personal fields are left out of the forms of a viewer who may not see them, so a
+    masked value can never be saved over the real one."""
+    def of(record: Any) -> tuple[str, ...]:
+        return () if show_personal else tuple(f.key for f in record.fields if f.personal)
+    return of
+
+
+def render_detail(prospect_id: int, *, bound: dict[str, F.RecordForm] | None = None,
+                  event_forms: dict[str, F.EventForm] | None = None,
+                  contact_form: F.ContactForm | None = None, status: int = 200):  # noqa: ANN201
+    session = get_session()
+    page = queries.prospect_page(session, current_user, prospect_id)
+    p = page.prospect
+    wf = workflow(p.workflow_key)
+    engine = workflows.engine(p.workflow_key)
+    state = services.state_of(p)
+    missing = engine.missing(state, page.records)
+    available = engine.available_events(state, page.records)
+    show_personal = sees_personal_data(current_user, p)
+    statuses = {r.key: services.record_status(engine, r.key, page.records.get(r.key, {}))
+                for s in wf.stages for r in s.records}
+    # Every event of the current state gets a form; "advance"/"win" may be disabled.
+    events = [e for e in F.EVENT_LABELS if _event_possible(engine, state, e)]
+    forms = {e: (event_forms or {}).get(e) or _event_form(e, p.version) for e in events}
+    cadence = {c.key: c for s in wf.stages for c in s.cadence}
+    return render_template(
+        "prospects/detail.html", page=page, p=p, wf=wf, state=state, missing=missing,
+        available=available, events=events, event_forms=forms,
+        record_forms=record_forms(page, wf, show_personal=show_personal, bound=bound),
+        statuses=statuses, show_personal=show_personal, cadence=cadence,
+        contact_form=contact_form or F.ContactForm(formdata=None),
+        task_form=F.TaskForm(formdata=None), now=clock.now(),
+        stage_index=wf.stage_keys.index(p.stage), tz=user_tz()), status
+
+
+def _event_possible(engine: Any, state: Any, event: str) -> bool:
+    from pipeline.engine.machine import EngineError
+
+    try:
+        engine.check_allowed(state, event)
+    except EngineError:
+        return False
+    return True
+
+
+def _event_form(event: str, version: int, formdata: Any = None) -> F.EventForm:
+    form = F.EventForm(formdata=formdata, prefix=event)
+    form.event.data = event
+    if formdata is None:
+        form.version.data = str(version)
+    return form
+
+
+@bp.get("/prospects/<int:prospect_id>")
+def detail(prospect_id: int):  # noqa: ANN201
+    return render_detail(prospect_id)
+
+
+@bp.route("/prospects/<int:prospect_id>/records/<record_key>", methods=["GET", "POST"])
+def record(prospect_id: int, record_key: str):  # noqa: ANN201
+    """One record's form: its own page, the board's dialog (fetch), or the prospect page's
+    section (``from=detail``: errors are shown on the prospect page)."""
+    session = get_session()
+    prospect = queries.get_visible(session, current_user, prospect_id)
+    wf = workflow(prospect.workflow_key)
+    rec = wf.record(record_key)
+    if rec is None:
+        abort(404)
+    hidden = hidden_fields(sees_personal_data(current_user, prospect))(rec)
+    then = request.values.get("then") if request.values.get("then") in ("advance", "win") \
+        else None
+    back_to = safe_next(request.values.get("next") or url_for(".detail",
+                                                              prospect_id=prospect.id))
+    stored = queries.records_of(session, [prospect.id])[prospect.id].get(record_key, {})
+    if request.method == "GET":
+        form = F.build_record_form(rec, current_locale(), user_tz(), stored, hidden=hidden,
+                                   version=prospect.version, then=then)
+        return _record_page(prospect, rec, form, then, back_to)
+    form = F.build_record_form(rec, current_locale(), user_tz(), stored, hidden=hidden,
+                               formdata=request.form)
+    from_detail = request.args.get("from") == "detail"
+    if not form.validate_on_submit():
+        if from_detail and not is_fetch():
+            return render_detail(prospect.id, bound={record_key: form}, status=422)
+        return _record_page(prospect, rec, form, then, back_to, status=422)
+    version = form.version_value()
+    try:
+        result, moved = services.save_record_then(
+            session, prospect.id, record_key, actor=current_user, data=form.record_data(),
+            event=form.then.data or None, version=version)
+    except ServiceError as exc:
+        if isinstance(exc, Invalid) and exc.code == "invalid_record":
+            for key, messages in exc.details.items():
+                if key in form:
+                    form[key].errors = list(form[key].errors) + list(messages)
+        message = error_text(exc)
+        if is_fetch():
+            return jsonify({"ok": False, "message": message,
+                            "html": _record_fragment(prospect, rec, form, then, back_to)}), 422
+        flash(message, "error")
+        if from_detail:
+            return render_detail(prospect.id, bound={record_key: form}, status=422)
+        return _record_page(prospect, rec, form, then, back_to, status=422)
+    if moved is not None:
+        return _moved(moved, back_to)
+    if result.complete:
+        message = _("%(record)s saved; it is complete.", record=record_name(record_key, wf))
+    else:
+        message = _("%(record)s saved; %(percent)s complete.",
+                    record=record_name(record_key, wf), percent=f"{result.completeness:.0%}")
+    if then:
+        # The drop that opened the form still waits: show what is missing and stay.
+        fresh = F.build_record_form(rec, current_locale(), user_tz(), result.data,
+                                    hidden=hidden, version=prospect.version, then=then)
+        if is_fetch():
+            return jsonify({"ok": True, "moved": False, "message": message,
+                            "html": _record_fragment(prospect, rec, fresh, then, back_to,
+                                                     status_of=result)})
+        flash(message, "info")
+        return _record_page(prospect, rec, fresh, then, back_to, status_of=result)
+    if is_fetch():
+        return jsonify({"ok": True, "moved": False, "message": message})
+    flash(message, "success")
+    return redirect(url_for(".detail", prospect_id=prospect.id, _anchor=f"record-{record_key}"))
+
+
+def _record_context(prospect: Any, rec: Any, form: F.RecordForm, then: str | None,
+                    back_to: str, status_of: Any = None) -> dict[str, Any]:
+    engine = workflows.engine(prospect.workflow_key)
+    if status_of is None:
+        stored = queries.records_of(get_session(), [prospect.id])[prospect.id]
+        status_of = services.record_status(engine, rec.key, stored.get(rec.key, {}))
+    action = url_for(".record", prospect_id=prospect.id, record_key=rec.key,
+                     then=then or None, next=back_to)
+    return {"p": prospect, "rec": rec, "form": form, "then": then, "back_to": back_to,
+            "status": status_of, "action": action, "show_personal":
+            sees_personal_data(current_user, prospect), "records_done": status_of.complete}
+
+
+def _record_fragment(prospect: Any, rec: Any, form: F.RecordForm, then: str | None,
+                     back_to: str, status_of: Any = None) -> str:
+    return render_template("prospects/_record_dialog.html",
+                           **_record_context(prospect, rec, form, then, back_to, status_of))
+
+
+def _record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, back_to: str,
+                 status: int = 200, status_of: Any = None):  # noqa: ANN202
+    if is_fetch():
+        return _record_fragment(prospect, rec, form, then, back_to, status_of), status
+    return render_template("prospects/record.html",
+                           **_record_context(prospect, rec, form, then, back_to, status_of)
+                           ), status
+
+
+@bp.post("/prospects/<int:prospect_id>/events/<event>")
+def fire(prospect_id: int, event: str):  # noqa: ANN201
+    if event not in F.EVENT_LABELS:
+        abort(404)
+    session = get_session()
+    prospect = queries.get_visible(session, current_user, prospect_id)
+    form = _event_form(event, prospect.version, formdata=request.form)
+    if not form.validate_on_submit():
+        return render_detail(prospect.id, event_forms={event: form}, status=422)
+    try:
+        moved = services.advance_prospect(session, prospect.id, event, actor=current_user,
+                                          reason=(form.reason.data or "").strip() or None,
+                                          version=form.version_value())
+    except ServiceError as exc:
+        flash(error_text(exc), "error")
+        return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
+    flash(_("Done: %(action)s. %(name)s is now in %(stage)s (%(status)s).",
+            action=str(F.EVENT_LABELS[event]), name=moved.name,
+            stage=stage_name(moved.stage), status=status_label(moved.status)), "success")
+    return redirect(url_for(".detail", prospect_id=prospect.id))
+
+
+@bp.post("/prospects/<int:prospect_id>/contacts")
+def add_contact(prospect_id: int):  # noqa: ANN201
+    session = get_session()
+    prospect = queries.get_visible(session, current_user, prospect_id)
+    form = F.ContactForm()
+    if not form.validate_on_submit():
+        return render_detail(prospect.id, contact_form=form, status=422)
+    try:
+        services.log_contact(session, prospect.id, actor=current_user,
+                             data=form.contact_data(user_tz()))
+    except Invalid as exc:
+        for key, messages in exc.details.items():
+            if key in form:
+                form[key].errors = list(form[key].errors) + [
+                    _("A contact cannot be in the future.") if key == "at" else m
+                    for m in messages]
+        return render_detail(prospect.id, contact_form=form, status=422)
+    flash(_("Contact logged."), "success")
+    return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="contacts"))
+
+
+@bp.post("/tasks/<int:task_id>/done")
+def task_done(task_id: int):  # noqa: ANN201
+    form = F.TaskForm()
+    back_to = safe_next(request.form.get("next"))
+    if not form.validate_on_submit():
+        return _refused(_("The request could not be read; reload the page."), back_to, 400)
+    try:
+        services.complete_task(get_session(), task_id, actor=current_user)
+    except (Conflict, ServiceError) as exc:
+        if exc.status == 404:
+            raise
+        return _refused(error_text(exc), back_to, exc.status)
+    if is_fetch():
+        return jsonify({"ok": True})
+    flash(_("Task done."), "success")
+    return redirect(back_to)
+
+
+@bp.route("/prospects/new", methods=["GET", "POST"])
+def new():  # noqa: ANN201
+    session = get_session()
+    form = F.ProspectForm()
+    if current_user.role == "manager":
+        form.owner.choices = [("", current_user.name)]
+        form.owner.validate_choice = False
+    else:
+        form.owner.choices = [(email, f"{name} ({email})") for _i, name, email
+                              in queries.managers_in_scope(session, current_user)]
+    if form.validate_on_submit():
+        try:
+            prospect = services.create_prospect(session, actor=current_user,
+                                                data=form.prospect_data())
+        except ServiceError as exc:
+            flash(error_text(exc), "error")
+            return render_template("prospects/new.html", form=form), 422
+        flash(_("%(name)s added to %(stage)s.", name=prospect.name,
+                stage=stage_name(prospect.stage)), "success")
+        return redirect(url_for(".detail", prospect_id=prospect.id))
+    return render_template("prospects/new.html", form=form), 422 if form.errors else 200
+
+
+# ---------------------------------------------------------------- my day
+
+NORM_CALLS = 20  # a manager's daily norm (PROCESS.md): 20 calls and 2 meetings
+NORM_MEETINGS = 2
+
+
+@bp.get("/my-day")
+def my_day():  # noqa: ANN201
+    day = queries.my_day(get_session(), current_user, tz=user_tz())
+    calls = day.activity.get("call", 0)
+    meetings = day.activity.get("meeting", 0) + day.activity.get("visit", 0)
+    wf = workflow()
+    cadence = {c.key: c for s in wf.stages for c in s.cadence}
+    return render_template("prospects/my_day.html", day=day, calls=calls, meetings=meetings,
+                           norm_calls=NORM_CALLS, norm_meetings=NORM_MEETINGS,
+                           cadence=cadence, task_form=F.TaskForm(formdata=None),
+                           now=clock.now(), wf=wf,
+                           calls_pct=min(math.floor(100 * calls / NORM_CALLS), 100),
+                           meetings_pct=min(math.floor(100 * meetings / NORM_MEETINGS), 100))
