@@ -174,6 +174,7 @@ def _loop(session: Session, step, batch: int) -> int:  # noqa: ANN001
     while True:
         with unit_of_work(session):
             claimed, done = step()
+        session.expire_all()  # the batch wrote with SQL statements: reload what is held
         total += done
         if claimed < batch:
             return total
@@ -185,6 +186,7 @@ def _keyset_loop(session: Session, step) -> int:  # noqa: ANN001
     while True:
         with unit_of_work(session):
             after, done = step(after)
+        session.expire_all()
         total += done
         if after is None:
             return total
