@@ -61,6 +61,7 @@ def _register_blueprints(app: Flask) -> None:
     # Domain blueprints (one line each; the package-level create_app is a thin wrapper):
     app.register_blueprint(__import__("pipeline.prospects.views", fromlist=["bp"]).bp)
     __import__("pipeline.escalations.views", fromlist=["init_app"]).init_app(app)
+    app.register_blueprint(__import__("pipeline.reports.views", fromlist=["bp"]).bp)
 
 
 def _register_cli(app: Flask) -> None:

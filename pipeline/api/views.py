@@ -309,3 +309,4 @@ def fire_event(prospect_id: str):  # noqa: ANN201
 
 
 from pipeline.api import escalations  # noqa: E402,F401  (registers its routes on bp)
+from pipeline.api import funnel  # noqa: E402,F401  (registers its routes on bp)

@@ -1,0 +1,49 @@
+"""``GET /api/v1/funnel``: the stage funnel of what the caller may see."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, jsonify
+from sqlalchemy import func, select
+
+from pipeline import clock, workflows
+from pipeline.api import schemas
+from pipeline.api.views import api_user, bp, iso, query_args
+from pipeline.auth.models import Team, User
+from pipeline.db import get_session
+from pipeline.errors import Invalid
+from pipeline.reports import queries
+
+
+@bp.get("/funnel")
+def funnel():  # noqa: ANN201
+    """Filters: ``team`` (name), ``owner`` (e-mail), ``tier``, ``from`` and ``to`` (dates,
+    both included, in the caller's time zone) select the entries into a stage."""
+    args = query_args(schemas.FunnelQuery)
+    session = get_session()
+    viewer = api_user()
+    team_id = owner_id = None
+    if args["team"]:
+        team_id = session.scalar(select(Team.id).where(Team.name == args["team"]))
+        if team_id is None:
+            raise Invalid(f"no team {args['team']!r}", details={"team": ["Unknown team."]})
+    if args["owner"]:
+        owner_id = session.scalar(select(User.id).where(
+            func.lower(User.email) == args["owner"].lower()))
+        if owner_id is None:
+            raise Invalid(f"no user {args['owner']!r}", details={"owner": ["Unknown user."]})
+    start_day, end_day = args["from_"], args["to"]
+    if start_day and end_day and end_day < start_day:
+        raise Invalid("'to' is before 'from'", details={"to": ["Before 'from'."]})
+    tz = viewer.timezone or current_app.config["PIPELINE_TIMEZONE"]
+    now = clock.now()
+    filters = queries.Filters(
+        team_id=team_id, owner_id=owner_id, tier=args["tier"],
+        start=queries.local_midnight(start_day, tz) if start_day else None,
+        end=queries.local_midnight(end_day + timedelta(days=1), tz) if end_day else None)
+    figures = queries.funnel(session, viewer, filters, now=now)
+    return jsonify({
+        "workflow": workflows.DEFAULT_KEY,
+        "from": iso(filters.start), "to": iso(filters.end), "as_of": iso(now),
+        "stages": [f.as_dict() for f in figures],
+    })

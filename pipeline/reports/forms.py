@@ -1,0 +1,86 @@
+"""Filter forms of the report pages (read from the query string, no CSRF: they only read)
+and the weekly summary form."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, SelectField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from pipeline.reports import labels
+from pipeline.reports.services import SUMMARY_MAX
+
+
+def _int_or_none(value: object) -> int | None:
+    if value in (None, "", "None"):
+        return None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _choice(value: object, label: object):  # noqa: ANN202
+    """An option of a select, in the form the installed WTForms prefers."""
+    try:
+        from wtforms.fields.choices import SelectChoice
+    except ImportError:  # WTForms < 3.3
+        return (value, label)
+    return SelectChoice(value, label)
+
+
+class _QueryForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+
+class FunnelFilterForm(_QueryForm):
+    team = SelectField(_l("Team"), coerce=_int_or_none, validators=[Optional()],
+                       validate_choice=False)
+    owner = SelectField(_l("Manager"), coerce=_int_or_none, validators=[Optional()],
+                        validate_choice=False)
+    tier = SelectField(_l("Tier"), validators=[Optional()])
+    start = DateField(_l("From"), validators=[Optional()])
+    end = DateField(_l("To"), validators=[Optional()])
+
+    def __init__(self, *args, teams=(), managers=(), **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003
+        super().__init__(*args, **kwargs)
+        self.team.choices = [_choice("", _l("All"))] + [_choice(t.id, t.name) for t in teams]
+        self.owner.choices = [_choice("", _l("All"))] + [_choice(u.id, u.name)
+                                                         for u in managers]
+        self.tier.choices = [_choice("", _l("All"))] + [_choice(k, v)
+                                                        for k, v in labels.TIERS.items()]
+
+    def validate_end(self, field) -> None:  # noqa: ANN001
+        if field.data and self.start.data and field.data < self.start.data:
+            from wtforms.validators import ValidationError
+            raise ValidationError(_l("The end of the period is before its start."))
+
+
+class DailyFilterForm(_QueryForm):
+    manager = SelectField(_l("Manager"), coerce=_int_or_none, validators=[Optional()],
+                          validate_choice=False)
+    day = DateField(_l("Day"), validators=[Optional()])
+
+    def __init__(self, *args, managers=(), **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003
+        super().__init__(*args, **kwargs)
+        self.manager.choices = [_choice(u.id, u.name) for u in managers]
+
+
+class WeeklyFilterForm(_QueryForm):
+    team = SelectField(_l("Team"), coerce=_int_or_none, validators=[Optional()],
+                       validate_choice=False)
+    week = DateField(_l("Week of"), validators=[Optional()])
+
+    def __init__(self, *args, teams=(), **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003
+        super().__init__(*args, **kwargs)
+        self.team.choices = [_choice(t.id, t.name) for t in teams]
+
+
+class WeeklySummaryForm(FlaskForm):
+    team = HiddenField()
+    week = HiddenField()
+    summary = TextAreaField(_l("Summary of the week"),
+                            validators=[Length(max=SUMMARY_MAX)],
+                            description=_l("What went well, what stalled, and what the team "
+                                           "will do next week."))

@@ -1,0 +1,258 @@
+"""The supervisor's view: the funnel page, the daily progress sheet (附件四) and the weekly
+work log (附件五), each with CSV and XLSX downloads."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, \
+    url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from pipeline import clock, workflows
+from pipeline.auth.models import User
+from pipeline.db import get_session
+from pipeline.errors import NotFound, ServiceError
+from pipeline.reports import charts, exports, labels, queries, services
+from pipeline.reports.forms import (
+    DailyFilterForm,
+    FunnelFilterForm,
+    WeeklyFilterForm,
+    WeeklySummaryForm,
+)
+from pipeline.reports.models import WeeklyLog
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+FORMATS = ("csv", "xlsx")
+COHORT_MONTHS = 6
+MAX_COHORT_MONTHS = 24
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every report needs a signed-in user."""
+
+
+def user_tz() -> str:
+    return getattr(current_user, "timezone", None) or current_app.config["PIPELINE_TIMEZONE"]
+
+
+def today_local() -> date:
+    return clock.now().astimezone(ZoneInfo(user_tz())).date()
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        abort(404)
+
+
+def _stamp(value: date | None) -> str:
+    return value.isoformat() if value else "all"
+
+
+# ---------------------------------------------------------------- the funnel
+
+def _funnel_context() -> dict[str, Any]:
+    session = get_session()
+    viewer = current_user._get_current_object()
+    teams = queries.visible_teams(session, viewer) if viewer.role in ("supervisor", "admin") \
+        else []
+    managers = queries.visible_managers(session, viewer) \
+        if viewer.role in ("supervisor", "admin", "team_lead") else []
+    form = FunnelFilterForm(request.args, teams=teams, managers=managers)
+    valid = form.validate()
+    tz = user_tz()
+    start_day = form.start.data if valid else None
+    end_day = form.end.data if valid else None
+    filters = queries.Filters(
+        team_id=form.team.data if valid and teams else None,
+        owner_id=form.owner.data if valid and managers else None,
+        tier=form.tier.data or None if valid else None,
+        start=queries.local_midnight(start_day, tz) if start_day else None,
+        end=queries.local_midnight(end_day + timedelta(days=1), tz) if end_day else None)
+    now = clock.now()
+    wf = workflows.workflow()
+    figures = queries.funnel(session, viewer, filters, now=now)
+    last_month = min(end_day or today_local(), today_local())
+    first_month = start_day or (last_month.replace(day=1) - timedelta(days=31 * (COHORT_MONTHS - 1)))
+    months = queries.month_starts(first_month, last_month)[-MAX_COHORT_MONTHS:]
+    cohorts = queries.cohorts(session, viewer, filters, months, tz=tz)
+    lost = queries.lost_reasons(session, viewer, filters)
+    escalations = queries.escalations_by_decision(session, viewer, filters)
+    names = {f.key: labels.stage_name(f.key) for f in figures}
+    funnel_svg = charts.funnel_chart(
+        [(names[f.key], f.entered, f.advanced, f.conversion) for f in figures],
+        title=_("Prospects entering each stage and advancing"),
+        desc=_("Pale bar: prospects who entered the stage in the period; dark bar: those of "
+               "them who advanced. The table beside the chart gives the same figures."))
+    time_svg = charts.time_chart(
+        [(names[f.key], f.median_days, f.p90_days, wf.limit_days(f.key)) for f in figures],
+        title=_("Days in each stage"),
+        desc=_("Bar: median days in the stage; line: 90th percentile; upright mark: the "
+               "stage's time limit. The table beside the chart gives the same figures."),
+        unit=_("days"))
+    return {"form": form, "figures": figures, "cohorts": cohorts, "lost": lost,
+            "escalations": escalations, "names": names, "funnel_svg": funnel_svg,
+            "time_svg": time_svg, "stage_keys": wf.stage_keys, "filters": filters,
+            "limits": {k: wf.limit_days(k) for k in wf.stage_keys}, "now": now,
+            "start_day": start_day, "end_day": end_day, "teams": teams,
+            "managers": managers}
+
+
+@bp.get("/funnel")
+def funnel():  # noqa: ANN201
+    ctx = _funnel_context()
+    return render_template("funnel/index.html", **ctx, labels=labels,
+                           query=request.args.to_dict())
+
+
+@bp.get("/funnel.<fmt>")
+def funnel_export(fmt: str):  # noqa: ANN201
+    _check_format(fmt)
+    ctx = _funnel_context()
+    sections = exports.funnel_sections(ctx["figures"], ctx["cohorts"], ctx["lost"],
+                                       ctx["escalations"])
+    services.record_export(get_session(), "funnel", request.args.to_dict(),
+                           actor=current_user._get_current_object(), ip=request.remote_addr)
+    name = f"funnel-{_stamp(ctx['start_day'])}-{_stamp(ctx['end_day'])}"
+    return exports.download(sections, fmt, name, tz=user_tz())
+
+
+# ---------------------------------------------------------------- the daily progress sheet
+
+def _daily_context() -> dict[str, Any]:
+    session = get_session()
+    viewer = current_user._get_current_object()
+    managers = queries.visible_managers(session, viewer)
+    form = DailyFilterForm(request.args, managers=managers)
+    form.validate()
+    if form.day.errors:
+        flash(_("That day is not a valid date; showing today."), "error")
+    wanted = form.manager.data
+    by_id = {u.id: u for u in managers}
+    if wanted is not None and wanted not in by_id:
+        raise NotFound(_("No such manager among those you may see."))
+    manager = by_id.get(wanted) if wanted else (
+        viewer if viewer.role == "manager" else (managers[0] if managers else None))
+    day = form.day.data if form.day.data and not form.day.errors else today_local()
+    form.manager.data = manager.id if manager else None
+    form.day.data = day
+    sheet = queries.daily_sheet(session, manager.id, day, tz=user_tz()) if manager else None
+    return {"form": form, "manager": manager, "day": day, "sheet": sheet,
+            "managers": managers, "today": today_local()}
+
+
+@bp.get("/daily")
+def daily():  # noqa: ANN201
+    ctx = _daily_context()
+    return render_template("reports/daily.html", **ctx, labels=labels,
+                           describe_changes=exports.describe_changes,
+                           describe_contacts=exports.describe_contacts,
+                           limits={k: workflows.workflow().limit_days(k)
+                                   for k in workflows.workflow().stage_keys},
+                           timedelta=timedelta)
+
+
+@bp.get("/daily.<fmt>")
+def daily_export(fmt: str):  # noqa: ANN201
+    _check_format(fmt)
+    ctx = _daily_context()
+    if ctx["sheet"] is None:
+        raise NotFound(_("There is no manager to report on."))
+    sections = exports.daily_sections(ctx["sheet"], ctx["manager"].name)
+    services.record_export(get_session(), "daily", {"manager": ctx["manager"].id,
+                                                    "day": ctx["day"].isoformat()},
+                           actor=current_user._get_current_object(), ip=request.remote_addr)
+    return exports.download(sections, fmt, f"daily-{ctx['day'].isoformat()}-"
+                            f"{ctx['manager'].id}", tz=user_tz())
+
+
+# ---------------------------------------------------------------- the weekly work log
+
+def _weekly_context(args: MultiDict | None = None) -> dict[str, Any]:
+    session = get_session()
+    viewer = current_user._get_current_object()
+    if viewer.role == "manager":
+        raise NotFound(_("The weekly work log is written by team leads."))
+    teams = queries.visible_teams(session, viewer)
+    form = WeeklyFilterForm(request.args if args is None else args, teams=teams)
+    form.validate()
+    if form.week.errors:
+        flash(_("That week is not a valid date; showing this week."), "error")
+    by_id = {t.id: t for t in teams}
+    wanted = form.team.data
+    if wanted is not None and wanted not in by_id:
+        raise NotFound(_("No such team among those you may see."))
+    team = by_id.get(wanted) if wanted else (by_id.get(viewer.team_id) or
+                                             (teams[0] if teams else None))
+    picked = form.week.data if form.week.data and not form.week.errors else today_local()
+    week = queries.week_start_of(picked)
+    form.team.data = team.id if team else None
+    form.week.data = week
+    figures = queries.weekly_figures(session, team.id, week, tz=user_tz()) if team else None
+    log = session.scalars(select(WeeklyLog).where(
+        WeeklyLog.team_id == team.id, WeeklyLog.week_start == week)).first() if team else None
+    author = session.get(User, log.author_id) if log and log.author_id else None
+    can_write = bool(team) and (viewer.role == "admin" or (
+        viewer.role == "team_lead" and viewer.team_id == team.id))
+    return {"form": form, "team": team, "week": week, "figures": figures, "log": log,
+            "author": author, "can_write": can_write, "teams": teams}
+
+
+@bp.get("/weekly")
+def weekly():  # noqa: ANN201
+    ctx = _weekly_context()
+    summary_form = WeeklySummaryForm(
+        team=ctx["team"].id if ctx["team"] else "", week=ctx["week"].isoformat(),
+        summary=ctx["log"].summary if ctx["log"] else "")
+    return render_template("reports/weekly.html", **ctx, summary_form=summary_form,
+                           labels=labels, timedelta=timedelta)
+
+
+@bp.post("/weekly")
+def save_weekly():  # noqa: ANN201
+    form = WeeklySummaryForm()
+    try:
+        team_id = int(form.team.data)
+        week = date.fromisoformat(form.week.data or "")
+    except (TypeError, ValueError):
+        abort(400)
+    if form.validate_on_submit():
+        try:
+            services.save_weekly_summary(get_session(), team_id, week, form.summary.data or "",
+                                         actor=current_user._get_current_object())
+        except ServiceError as exc:
+            if exc.status in (403, 404):
+                raise
+            flash(exc.message, "error")
+        else:
+            flash(_("The weekly summary is saved."), "success")
+            return redirect(url_for(".weekly", team=team_id, week=week.isoformat()))
+    for error in form.summary.errors:
+        flash(error, "error")
+    # Show the page again with what was typed, so nothing is lost.
+    ctx = _weekly_context(MultiDict({"team": str(team_id), "week": week.isoformat()}))
+    return render_template("reports/weekly.html", **ctx, summary_form=form, labels=labels,
+                           timedelta=timedelta), 422
+
+
+@bp.get("/weekly.<fmt>")
+def weekly_export(fmt: str):  # noqa: ANN201
+    _check_format(fmt)
+    ctx = _weekly_context()
+    if ctx["team"] is None:
+        raise NotFound(_("There is no team to report on."))
+    sections = exports.weekly_sections(ctx["figures"], ctx["team"].name,
+                                       ctx["log"].summary if ctx["log"] else None)
+    services.record_export(get_session(), "weekly", {"team": ctx["team"].id,
+                                                     "week": ctx["week"].isoformat()},
+                           actor=current_user._get_current_object(), ip=request.remote_addr)
+    return exports.download(sections, fmt, f"weekly-{ctx['week'].isoformat()}-"
+                            f"{ctx['team'].id}", tz=user_tz())
+
