@@ -1,105 +1,374 @@
-"""Demo branch: a supervisor, teams with leads, managers, and prospects spread over every
-stage and over the last months, built through the same services as real use."""
+"""Demo branch: a supervisor, teams with leads, managers, and about 2,000 prospects spread
+over every stage and the last months — some overdue, paused, lost or won — with their
+history, stage records, first-contact cadence tasks and contacts.
+
+Going through the services one event at a time costs a transaction and a dozen queries
+per event (about a minute for 2,000 prospects). Instead each prospect's life is played
+through :class:`Timeline`, which does what the services do — the pure engine's ``start``
+and ``fire`` for every state and clock, the record schemas and guards for every record,
+the cadence tasks as ``create_cadence_tasks`` / ``sync_cadence`` make them — and the rows
+are then inserted in bulk, in one transaction. A test plays the same timeline through the
+services and compares the rows.
+"""
 from __future__ import annotations
 
+import logging
 import random
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from pipeline import clock
+from pipeline import clock, workflows
 from pipeline.auth.models import User
-from pipeline.auth.services import create_user
-from pipeline.prospects.models import Prospect
-from pipeline.prospects.services import advance_prospect, create_prospect, save_record
+from pipeline.auth.services import create_user, hash_password
+from pipeline.db import unit_of_work
+from pipeline.engine.machine import Engine, ProspectState
+from pipeline.engine.records import merge, validate_record
+from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent, StageRecord
+from pipeline.prospects.services import STATE_FIELDS, record_status
 
 DEMO_PASSWORD = "demo-password"
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红婷浩宇晨欣怡"
 TEAMS = ("Team A", "Team B", "Team C")
+MANAGERS_PER_TEAM = 4
+LOSS_REASONS = ("客户已在他行购买", "客户无意向", "联系不上客户", "客户资金另有安排")
+PAUSE_REASONS = ("客户表现出厌烦情绪", "客户出差，下月再联系", "客户家中有事，暂缓联系")
 
-STAGE_RECORDS: dict[str, tuple[str, dict[str, Any]]] = {
-    "first_contact": ("contact_log", {}),
-    "learn": ("info_sheet", {}),
-    "decision_maker": ("decision_maker", {"identified": True, "name": "配偶", "relation": "spouse",
-                                          "met": True}),
-    "needs": ("needs_sheet", {"life_stage": "young_family", "needs": ["education", "home"]}),
-    "allocation": ("proposals", {"options": ["基金定投", "零存整取", "保险"], "chosen": 1}),
-    "close": ("closing_checklist", {"recommended": True, "risk_disclosed": True,
-                                    "confirmed": True, "signed": True, "ledger": True,
-                                    "customer_risk_level": "C3", "product_risk_level": "R2"}),
-}
 INFO = {"full_name": "x", "sex": "female", "age": 41, "mobile": "13800138000",
-        "family": "married, one child", "employer": "国企", "position": "经理",
+        "family": "已婚，一子", "employer": "国企", "position": "经理",
         "education": "本科", "product_history": "定期存款", "assets_cash": 500000.0,
         "insurance": "重疾险", "fixed_assets": "住房一套", "risk_preference": "C3",
-        "income_spending": "稳定", "interests": "羽毛球", "children": "一子", "cars": "一辆",
+        "income_spending": "收入稳定", "interests": "羽毛球", "children": "一子", "cars": "一辆",
         "property": "一套", "taboos": "无", "background": "本地人", "value_assessment": "高",
         "wishes": "子女教育"}
+DECISION = {"identified": True, "name": "配偶", "relation": "spouse", "met": True}
+NEEDS = {"life_stage": "young_family", "needs": ["education", "home"]}
+PROPOSALS = {"options": ["基金定投", "零存整取", "保险"], "chosen": 1}
+CHECKLIST = {"product": "稳健理财 R2", "recommended": True, "risk_disclosed": True,
+             "confirmed": True, "signed": True, "ledger": True, "customer_risk_level": "C3",
+             "product_risk_level": "R2"}
+COMPLETE = {"learn": ("info_sheet", INFO), "decision_maker": ("decision_maker", DECISION),
+            "needs": ("needs_sheet", NEEDS), "allocation": ("proposals", PROPOSALS),
+            "close": ("closing_checklist", CHECKLIST)}
+# What a record looks like while its stage is under way (not yet complete).
+PARTIAL = {"learn": ("info_sheet", {k: INFO[k] for k in list(INFO)[:12]}),
+           "decision_maker": ("decision_maker", {"identified": True, "relation": "spouse"}),
+           "needs": ("needs_sheet", {"life_stage": "mature_family"}),
+           "allocation": ("proposals", {"options": ["基金定投", "零存整取"]}),
+           "close": ("closing_checklist", {"product": "稳健理财 R2", "recommended": True,
+                                           "risk_disclosed": True})}
 
 
-def _records_for(stage: str, when) -> tuple[str, dict[str, Any]]:  # noqa: ANN001
-    key, data = STAGE_RECORDS[stage]
+# ---------------------------------------------------------------- one prospect's life
+
+@dataclass
+class Timeline:
+    """A prospect played through the engine the way the services play it, in memory.
+
+    ``save`` is :func:`save_record`, ``fire`` is :func:`advance_prospect` (same state, clock,
+    history row, version and cadence tasks); nothing touches the database until the rows
+    are inserted.
+    """
+
+    engine: Engine
+    owner: User
+    name: str
+    tier: str
+    start: datetime
+    id_number: str | None = None
+    phone: str | None = None
+    assets: float | None = None
+    state: ProspectState = field(init=False)
+    events: list[dict] = field(default_factory=list)
+    records: dict[str, dict] = field(default_factory=dict)
+    record_rows: dict[str, dict] = field(default_factory=dict)
+    tasks: list[dict] = field(default_factory=list)
+    contacts: list[dict] = field(default_factory=list)
+    version: int = 1
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.state = self.engine.start(self.start)
+        self.updated_at = self.start
+        self._history("create", self.start, None, None)
+        self._cadence(self.start)
+
+    @property
+    def stage(self) -> str:
+        return self.state.stage
+
+    def _history(self, event: str, at: datetime, from_stage: str | None,
+                 from_status: str | None, reason: str | None = None) -> None:
+        self.events.append({
+            "seq": len(self.events) + 1, "event": event, "from_stage": from_stage,
+            "to_stage": self.state.stage, "from_status": from_status,
+            "to_status": self.state.status, "actor_id": self.owner.id,
+            "owner_id": self.owner.id, "team_id": self.owner.team_id, "at": at,
+            "reason": reason, "data": None})
+
+    def _cadence(self, now: datetime) -> None:
+        """``create_cadence_tasks``: the stage's steps, due from the stage entry."""
+        due: dict[str, datetime] = {}
+        for step in self.engine.workflow.stage(self.state.stage).cadence:
+            base = due[step.after] if step.after else now
+            due[step.key] = base + timedelta(hours=step.offset_hours)
+            self.tasks.append({
+                "key": step.key, "assignee_kind": step.assignee,
+                "assignee_id": self.owner.id if step.assignee == "owner" else None,
+                "clock_no": self.state.clock_no, "due_at": due[step.key], "done_at": None,
+                "done_by_id": None, "reminded_at": None, "created_at": now})
+
+    def _sync_cadence(self, data: dict, now: datetime) -> None:
+        """``sync_cadence``: tasks done from the contact log, later steps re-timed."""
+        stage = self.engine.workflow.stage(self.state.stage)
+        tasks = {t["key"]: t for t in self.tasks if t["clock_no"] == self.state.clock_no}
+        anchor: dict[str, datetime] = {}
+        for step in stage.cadence:
+            task = tasks.get(step.key)
+            if task is None:
+                continue
+            if step.after and step.after in anchor:
+                task["due_at"] = anchor[step.after] + timedelta(hours=step.offset_hours)
+            done_value = data.get(step.done_field) if step.done_field else None
+            if done_value:
+                done_time = clock.parse(done_value)
+                anchor[step.key] = done_time
+                if task["done_at"] is None:
+                    task["done_at"] = min(done_time, now)
+                    task["done_by_id"] = self.owner.id
+            else:
+                anchor[step.key] = task["due_at"]
+                if task["done_at"] is not None and step.done_field:
+                    task["done_at"] = None
+                    task["done_by_id"] = None
+
+    def save(self, record_key: str, data: dict[str, Any], at: datetime) -> None:
+        """``save_record``: validate, merge, status, cadence."""
+        wf = self.engine.workflow
+        values = validate_record(wf.record(record_key), data)
+        merged = merge(self.records.get(record_key, {}), values)
+        result = record_status(self.engine, record_key, merged)
+        self.records[record_key] = merged
+        self.record_rows[record_key] = {
+            "record_key": record_key, "data": merged, "completeness": result.completeness,
+            "complete": result.complete, "updated_at": at, "updated_by_id": self.owner.id}
+        if wf.stage(self.state.stage).key == wf.stage_of_record(record_key).key:
+            self._sync_cadence(merged, at)
+
+    def fire(self, event: str, at: datetime, reason: str | None = None) -> None:
+        """``advance_prospect``: guards, new state and clock, history, cadence."""
+        before = self.state
+        outcome = self.engine.fire(before, event, now=at, records=self.records, reason=reason)
+        self.state = outcome.state
+        self.version += 1
+        self.updated_at = at
+        self._history(event, at, outcome.from_stage, outcome.from_status,
+                      reason.strip() if reason and reason.strip() else None)
+        if outcome.stage_changed and self.engine.workflow.stage(self.state.stage).cadence:
+            self._cadence(at)
+
+    def contact(self, kind: str, at: datetime, outcome: str | None = None,
+                note: str | None = None) -> None:
+        """``log_contact``."""
+        self.contacts.append({"user_id": self.owner.id, "kind": kind, "outcome": outcome,
+                              "note": note, "at": at, "created_at": at})
+
+    def prospect_row(self) -> dict[str, Any]:
+        row = {f: getattr(self.state, f) for f in STATE_FIELDS}
+        row.update(workflow_key=self.engine.workflow.key, name=self.name, tier=self.tier,
+                   owner_id=self.owner.id, team_id=self.owner.team_id,
+                   id_number=self.id_number, phone=self.phone, assets=self.assets,
+                   created_at=self.start, updated_at=self.updated_at, version=self.version,
+                   warned_clock_no=0)
+        return row
+
+
+def insert_timelines(session: Session, timelines: list[Timeline]) -> list[int]:
+    """Insert the timelines' rows in bulk (part of the caller's transaction)."""
+    if not timelines:
+        return []
+    ids = list(session.scalars(
+        insert(Prospect).returning(Prospect.id, sort_by_parameter_order=True),
+        [t.prospect_row() for t in timelines]))
+    children: dict[type, list[dict]] = {StageEvent: [], StageRecord: [], CadenceTask: [],
+                                        Contact: []}
+    for pid, t in zip(ids, timelines):
+        children[StageEvent] += [{**e, "prospect_id": pid} for e in t.events]
+        children[StageRecord] += [{**r, "prospect_id": pid} for r in t.record_rows.values()]
+        children[CadenceTask] += [{**k, "prospect_id": pid} for k in t.tasks]
+        children[Contact] += [{**c, "prospect_id": pid} for c in t.contacts]
+    for model, rows in children.items():
+        for i in range(0, len(rows), 5000):
+            session.execute(insert(model), rows[i:i + 5000])
+    return ids
+
+
+# ---------------------------------------------------------------- the branch
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _play(rng: random.Random, engine: Engine, owner: User, now: datetime) -> Timeline:
+    """One prospect: its final stage and fate drawn, its life played forward to ``now``."""
+    wf = engine.workflow
+    keys = list(wf.stage_keys)
+    target = rng.choices(range(len(keys)), weights=[28, 18, 10, 12, 8, 7, 17])[0]
+    fate = rng.random()
+    lost = target < len(keys) - 1 and fate < 0.08
+    paused = not lost and target < len(keys) - 1 and fate < 0.13
+    overdue = not lost and not paused and target < len(keys) - 1 and rng.random() < 0.14
+    # Time already spent on the current clock, as a share of its limit.
+    limit = wf.limit_days(keys[target]) or 30
+    share = rng.uniform(1.05, 1.8) if overdue else rng.uniform(0.05, 0.92)
+    current_span = timedelta(days=limit * share if keys[target] != "after_sale"
+                             else rng.uniform(1, 120))
+    spans = [timedelta(days=rng.uniform(1.5, 0.75 * (wf.limit_days(k) or 14)))
+             for k in keys[:target]]
+    if lost:
+        current_span = timedelta(days=rng.uniform(0.5, 0.6 * limit))
+    back = timedelta(days=rng.uniform(3, 60)) if lost else timedelta(0)
+    if keys[target] == "decision_maker":
+        # learn and decision_maker share one clock: the share counts from entering learn.
+        spans[-1] = current_span * rng.uniform(0.3, 0.7)
+        current_span -= spans[-1]
+    start = now - back - current_span - sum(spans, timedelta(0))
+    t = Timeline(engine, owner, name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                 tier=rng.choices(["diamond", "black_gold", "platinum", "gold"],
+                                  weights=[5, 10, 30, 55])[0], start=start,
+                 id_number=f"1101011980{rng.randrange(10**8):08d}",
+                 phone=f"13{rng.randrange(10**9):09d}",
+                 assets=float(rng.choice([8, 15, 30, 60, 120, 300])) * 10_000)
+    when = start
+    for i, stage in enumerate(keys[:target]):
+        end = when + spans[i]
+        _work_stage(rng, t, stage, when, end, complete=True)
+        t.fire("win" if stage == "close" else "advance", end)
+        when = end
+    stage = keys[target]
+    stop = when + current_span if lost else now
+    if stage != "after_sale":
+        _work_stage(rng, t, stage, when, stop, complete=rng.random() < 0.2 and not lost)
+    else:
+        _after_sale(rng, t, when, now)
+    if lost:
+        t.fire("lose", stop, rng.choice(LOSS_REASONS))
+    elif paused:
+        t.fire("pause", when + (stop - when) * rng.uniform(0.3, 0.9), rng.choice(PAUSE_REASONS))
+    return t
+
+
+def _work_stage(rng: random.Random, t: Timeline, stage: str, since: datetime, until: datetime,
+                *, complete: bool) -> None:
+    """The touches and the record of one stage visit between ``since`` and ``until``."""
+    span = until - since
     if stage == "first_contact":
-        data = {"institution_sms_at": when.isoformat(),
-                "manager_sms_at": (when + timedelta(days=1)).isoformat(),
-                "call_at": (when + timedelta(days=3)).isoformat(),
-                "meeting_booked_at": (when + timedelta(days=5)).isoformat()}
-    elif stage == "learn":
-        data = INFO
-    return key, data
+        log: dict[str, str] = {"institution_sms_at": _iso(since + timedelta(minutes=5))}
+        t.contact("sms", since + timedelta(minutes=5), "reached", "维护机构短信")
+        steps = [("manager_sms_at", timedelta(days=1), "sms"),
+                 ("call_at", timedelta(days=3), "call")]
+        for key, offset, kind in steps:
+            if offset < span and (complete or rng.random() < 0.75):
+                log[key] = _iso(since + offset)
+                t.contact(kind, since + offset, "reached" if kind == "sms" else
+                          rng.choice(["reached", "no_answer", "meeting_booked"]))
+        if complete:
+            booked = since + span * 0.8
+            log["meeting_booked_at"] = _iso(booked)
+            t.contact("meeting", booked, "meeting_booked")
+        t.save("contact_log", log, since + span * (0.85 if complete else 0.9))
+        return
+    key, data = (COMPLETE if complete else PARTIAL)[stage]
+    if stage == "learn":
+        data = {**data, "full_name": t.name, "mobile": t.phone}
+    if not complete and rng.random() < 0.35:
+        return  # not started on its record yet
+    t.contact(rng.choice(["meeting", "visit", "call"]), since + span * 0.4,
+              rng.choice(["reached", "meeting_booked"]))
+    t.save(key, data, since + span * 0.7)
+
+
+def _after_sale(rng: random.Random, t: Timeline, since: datetime, now: datetime) -> None:
+    """Contacts after the sale, roughly at the tier's frequency (some fall behind)."""
+    gap = {"diamond": 30, "black_gold": 30, "platinum": 30, "gold": 90}[t.tier]
+    kinds = {"diamond": ["visit"], "black_gold": ["visit", "call"],
+             "platinum": ["call", "sms"], "gold": ["call"]}[t.tier]
+    behind = rng.random() < 0.15
+    at = since + timedelta(days=rng.uniform(3, 10))
+    while at < now - timedelta(days=gap if behind else 0):
+        for kind in kinds:
+            t.contact(kind, at, "reached")
+        at += timedelta(days=gap * rng.uniform(0.7, 1.0))
+
+
+def _today(rng: random.Random, timelines: list[Timeline], managers: list[User],
+           now: datetime, tz: str) -> None:
+    """Today's calls and meetings, so "my day" shows progress against the norm."""
+    from pipeline.prospects.queries import local_day
+
+    start, _end = local_day(now, tz)
+    day_start = start + timedelta(hours=9)  # 09:00 local
+    if now <= day_start:
+        return
+    by_owner: dict[int, list[Timeline]] = {}
+    for t in timelines:
+        if t.state.status in ("active", "won"):
+            by_owner.setdefault(t.owner.id, []).append(t)
+    for m in managers:
+        mine = by_owner.get(m.id) or []
+        if not mine:
+            continue
+        for kind, count in (("call", rng.randrange(4, 23)), ("meeting", rng.randrange(0, 3))):
+            for _ in range(count):
+                at = day_start + (now - day_start) * rng.random()
+                rng.choice(mine).contact(kind, at, rng.choice(["reached", "no_answer"])
+                                         if kind == "call" else "reached")
 
 
 def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7) -> dict:
-    """Create the demo branch (once: a second run adds nothing). Returns a summary."""
+    """Create the demo branch (once: a second run adds nothing). Returns a summary.
+
+    Users come from :func:`create_user` (each its own transaction); the prospects and
+    their rows are inserted in one transaction.
+    """
     if session.scalar(select(func.count()).select_from(User)):
         return {"created": False, "reason": "the database already has users"}
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per event
     rng = random.Random(seed)
-    supervisor = create_user(session, "supervisor@demo.bank", role="supervisor",
-                             password=DEMO_PASSWORD, name="支行行长 周")
+    # One hash for every demo account: hashing is slow by design, and they share a password.
+    password_hash = hash_password(DEMO_PASSWORD)
+    people: list[User] = [create_user(session, "supervisor@demo.bank", role="supervisor",
+                                      name="支行行长 周")]
     managers: list[User] = []
     for t, team in enumerate(TEAMS):
-        create_user(session, f"lead{t + 1}@demo.bank", role="team_lead", team=team,
-                    password=DEMO_PASSWORD, name=f"团队主管 {SURNAMES[t]}")
-        for m in range(4):
+        people.append(create_user(session, f"lead{t + 1}@demo.bank", role="team_lead",
+                                  team=team, name=f"团队主管 {SURNAMES[t]}"))
+        for m in range(MANAGERS_PER_TEAM):
+            n = t * MANAGERS_PER_TEAM + m + 1
             managers.append(create_user(
-                session, f"manager{t * 4 + m + 1}@demo.bank", role="manager", team=team,
-                password=DEMO_PASSWORD, name=f"客户经理 {SURNAMES[t * 4 + m + 3]}{GIVEN[m]}"))
-    real_now = clock.now()
-    stages = list(STAGE_RECORDS) + ["after_sale"]
+                session, f"manager{n}@demo.bank", role="manager", team=team,
+                name=f"客户经理 {SURNAMES[n + 2]}{GIVEN[n]}"))
+    people += managers
+    engine = workflows.engine()
+    now = clock.now()
+    with unit_of_work(session):
+        for user in people:
+            user.password_hash = password_hash
+        timelines = [_play(rng, engine, managers[i % len(managers)], now)
+                     for i in range(prospects)]
+        _today(rng, timelines, managers, now, engine.workflow.timezone)
+        insert_timelines(session, timelines)
     counts: dict[str, int] = {}
-    for i in range(prospects):
-        owner = managers[i % len(managers)]
-        start = real_now - timedelta(days=rng.uniform(0, 150))
-        target = rng.choices(range(len(stages)), weights=[30, 18, 10, 12, 8, 7, 15])[0]
-        with clock.travel(start):
-            p = create_prospect(session, actor=owner, data={
-                "name": rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
-                "tier": rng.choices(["diamond", "black_gold", "platinum", "gold"],
-                                    weights=[5, 10, 30, 55])[0],
-                "id_number": f"1101011980{rng.randrange(10**8):08d}",
-                "phone": f"13{rng.randrange(10**9):09d}"})
-        when = start
-        for stage in stages[:target]:
-            when = min(when + timedelta(days=rng.uniform(2, 16)), real_now)
-            with clock.travel(when):
-                key, data = _records_for(stage, when)
-                save_record(session, p.id, key, actor=owner, data=data)
-                advance_prospect(session, p.id, "win" if stage == "close" else "advance",
-                                 actor=owner)
-        roll = rng.random()
-        with clock.travel(min(when + timedelta(days=1), real_now)):
-            if p.status == "active" and roll < 0.07:
-                advance_prospect(session, p.id, "lose", actor=owner,
-                                 reason=rng.choice(["客户已在他行购买", "客户无意向",
-                                                    "联系不上客户"]))
-            elif p.status == "active" and roll < 0.11:
-                advance_prospect(session, p.id, "pause", actor=owner,
-                                 reason="客户表现出厌烦情绪")
-        counts[p.stage] = counts.get(p.stage, 0) + 1
-    overdue = session.scalar(select(func.count()).select_from(Prospect).where(
-        Prospect.status == "active", Prospect.due_at < real_now))
+    for t in timelines:
+        counts[t.stage] = counts.get(t.stage, 0) + 1
+    overdue = sum(1 for t in timelines if t.state.status == "active" and t.state.due_at
+                  and t.state.due_at < now)
     return {"created": True, "prospects": prospects, "by_stage": counts, "overdue": overdue,
-            "supervisor": supervisor.email, "password": DEMO_PASSWORD}
+            "paused": sum(1 for t in timelines if t.state.status == "paused"),
+            "lost": sum(1 for t in timelines if t.state.status == "lost"),
+            "won": sum(1 for t in timelines if t.state.status == "won"),
+            "supervisor": people[0].email, "password": DEMO_PASSWORD}

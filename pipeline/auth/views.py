@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from pipeline.auth.forms import LanguageForm, LoginForm
-from pipeline.auth.services import set_locale, sign_in
+from pipeline.auth.services import FAILURE_WINDOW_MINUTES, set_locale, sign_in
 from pipeline.db import get_session
 from pipeline.errors import ServiceError
 
@@ -32,8 +32,9 @@ def login():  # noqa: ANN201
             user = sign_in(get_session(), form.email.data, form.password.data,
                            ip=request.remote_addr)
         except ServiceError as exc:
-            flash(exc.message if exc.code == "throttled" else _("Wrong e-mail or password."),
-                  "error")
+            flash(_("Too many failed sign-ins; try again in %(minutes)d minutes.",
+                    minutes=FAILURE_WINDOW_MINUTES) if exc.code == "throttled"
+                  else _("Wrong e-mail or password."), "error")
             return render_template("auth/login.html", form=form), 401 \
                 if exc.code != "throttled" else 429
         session.clear()  # a new session on sign-in
