@@ -191,9 +191,11 @@ def insert_timelines(session: Session, timelines: list[Timeline]) -> list[int]:
     """Insert the timelines' rows in bulk (part of the caller's transaction)."""
     if not timelines:
         return []
-    ids = list(session.scalars(
-        insert(Prospect).returning(Prospect.id, sort_by_parameter_order=True),
-        [t.prospect_row() for t in timelines]))
+    # Core inserts: the ORM's bulk insert would reset the version counter to 1.
+    table = Prospect.__table__
+    ids = list(session.execute(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        [t.prospect_row() for t in timelines]).scalars())
     children: dict[type, list[dict]] = {StageEvent: [], StageRecord: [], CadenceTask: [],
                                         Contact: []}
     for pid, t in zip(ids, timelines):
@@ -203,7 +205,7 @@ def insert_timelines(session: Session, timelines: list[Timeline]) -> list[int]:
         children[Contact] += [{**c, "prospect_id": pid} for c in t.contacts]
     for model, rows in children.items():
         for i in range(0, len(rows), 5000):
-            session.execute(insert(model), rows[i:i + 5000])
+            session.execute(insert(model.__table__), rows[i:i + 5000])
     return ids
 
 
