@@ -28,6 +28,21 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI must set TEST_DATABASE_URL: no database test may be skipped")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``postgres_only`` (concurrent writers, SKIP LOCKED) run only with the
+    PostgreSQL parameter; their SQLite instances are deselected, not skipped."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.get_closest_marker("postgres_only") and params.get("database_url") != "postgresql":
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 def reset_postgres(url: str) -> None:
     from pipeline.db import make_engine
 
@@ -75,7 +90,7 @@ def connection(app):
     finally:
         outer.rollback()
         conn.close()
-        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        db.sessionmaker.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture
