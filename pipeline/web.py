@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request, session
-from flask_babel import Babel
+from flask_babel import Babel, Domain
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -61,6 +61,37 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_dirs()))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    babel.domain_instance = CatalogueDomain()
+
+
+class CatalogueDomain(Domain):
+    """Flask-Babel's domain, finding the ``zh_CN`` catalogues.
+
+    Babel names that locale ``zh_Hans_CN``, which gettext expands to ``zh_Hans_CN`` and
+    ``zh`` only, so the stock domain never loads a ``zh_CN`` directory (every Chinese
+    string would silently stay English). Each package's catalogue is merged in.
+    """
+
+    def get_translations(self):  # noqa: ANN201 - Babel's Translations
+        from babel import support
+        from flask_babel import get_locale
+
+        locale = get_locale()
+        if locale is None:
+            return super().get_translations()
+        key = (str(locale), self.domain[0])
+        if key not in self.cache:
+            names = [str(locale)]
+            if locale.territory:
+                names.append(f"{locale.language}_{locale.territory}")
+            translations = support.Translations()
+            for dirname in self.translation_directories:
+                catalog = support.Translations.load(dirname, names, self.domain[0])
+                translations.merge(catalog)
+                if hasattr(catalog, "plural"):
+                    translations.plural = catalog.plural
+            self.cache[key] = translations
+        return self.cache[key]
 
 
 def translation_dirs() -> list[str]:
