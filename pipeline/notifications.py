@@ -130,9 +130,6 @@ def insert_ignoring_duplicates(session: Session, model: Any):  # noqa: ANN201
     return insert(model).on_conflict_do_nothing()
 
 
-CHUNK = 400
-
-
 def notify_many(session: Session, messages: list[Message]) -> int:
     """Write many notifications (and their e-mails) with a few statements, each in the
     recipient's language. Rows whose dedupe key exists are skipped. Part of the caller's
@@ -154,13 +151,15 @@ def notify_many(session: Session, messages: list[Message]) -> int:
                           "body": body or title, "created_at": now, "next_attempt_at": now,
                           "attempts": 0, "sent_at": None, "last_error": None,
                           "dedupe_key": f"{key}:mail" if key else None})
-    created = 0
-    for i in range(0, len(notes), CHUNK):
-        stmt = insert_ignoring_duplicates(session, Notification).values(notes[i:i + CHUNK])
-        created += len(session.execute(stmt.returning(Notification.id)).all())
-    for i in range(0, len(mails), CHUNK):
-        session.execute(insert_ignoring_duplicates(session, OutboxMessage)
-                        .values(mails[i:i + CHUNK]))
+    # executemany: SQLAlchemy batches the rows into multi-row INSERTs ("insertmanyvalues")
+    # with one cached compiled statement.
+    table = Notification.__table__
+    created = len(session.execute(
+        insert_ignoring_duplicates(session, table).returning(table.c.id), notes).all())
+    if mails:  # RETURNING keeps this on the batched path too (not a statement per row)
+        outbox = OutboxMessage.__table__
+        session.execute(insert_ignoring_duplicates(session, outbox).returning(outbox.c.id),
+                        mails).all()
     return created
 
 
