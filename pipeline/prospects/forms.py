@@ -300,7 +300,8 @@ class MoveForm(VersionedForm):
 
 class EventForm(VersionedForm):
     event = HiddenField()
-    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+    # No Optional(): it would stop the chain before validate_reason sees a blank reason.
+    reason = TextAreaField(_l("Reason"), validators=[Length(max=1000)])
 
     def validate_reason(self, field: Any) -> None:
         if self.event.data in REASON_EVENTS and not (field.data or "").strip():
