@@ -135,44 +135,44 @@ def _losing() -> ColumnElement[bool]:
 
 
 def visits_subquery():  # noqa: ANN201 - a SQLAlchemy subquery
-    """One row per stage visit: prospect_id, stage, start_at, end_at (NULL while the prospect
-    is still in the stage), exit (``lost`` or the event that entered the next stage:
-    ``advance``, ``win``, ``back``), won (1 when the prospect was won at or after the visit),
-    owner_id and team_id."""
-    is_entry = case((_entering(), 1), else_=0)
-    by_prospect = {"partition_by": se.c.prospect_id}
+    """One row per stage visit: prospect_id, start_seq, stage, start_at, end_at (NULL while
+    the prospect is still in the stage), exit (``lost`` or the event that entered the next
+    stage: ``advance``, ``win``, ``back``), won (1 when the prospect was won at or after the
+    visit), owner_id and team_id.
+
+    One window over each prospect's history in ``(prospect_id, seq)`` order — the order of
+    the unique index, so PostgreSQL needs no sort — and no joins: a visit is represented by
+    its last row (the row before the next entry, the last row of all, or the row that made
+    the prospect lost), which carries the visit's stage and its latest owner and team. The
+    visit's start is the latest entry so far; history times never decrease along ``seq``
+    (every row is written with the one clock, under the prospect's row lock).
+    """
+    entering, losing = _entering(), _losing()
+    w = {"partition_by": se.c.prospect_id, "order_by": se.c.seq}
+    is_entry = case((entering, 1), else_=0)
     rows = select(
-        se.c.prospect_id, se.c.seq, se.c.event, se.c.to_stage, se.c.at,
-        is_entry.label("is_entry"),
-        case((_losing(), se.c.at)).label("lost_at"),
-        func.sum(is_entry).over(order_by=se.c.seq, rows=(None, 0), **by_prospect)
-        .label("visit_no"),
-        func.min(case((se.c.event == "win", se.c.seq))).over(**by_prospect).label("win_seq"),
+        se.c.prospect_id, se.c.seq, se.c.at, se.c.to_stage, se.c.to_status,
+        se.c.owner_id, se.c.team_id,
+        case((losing, 1), else_=0).label("is_lost"),
+        func.max(case((entering, se.c.seq))).over(**w).label("start_seq"),
+        func.max(case((entering, se.c.at))).over(**w).label("start_at"),
+        # After the last row there is no next visit: count that as "the next row enters".
+        func.lead(is_entry, 1, 1).over(**w).label("next_is_entry"),
+        func.lead(se.c.at, type_=UTCDateTime()).over(**w).label("next_at"),
+        func.lead(se.c.event).over(**w).label("next_event"),
     ).subquery("h")
-    grouped = select(
-        rows.c.prospect_id, rows.c.visit_no,
-        func.max(case((rows.c.is_entry == 1, rows.c.to_stage))).label("stage"),
-        func.max(case((rows.c.is_entry == 1, rows.c.event))).label("entry_event"),
-        func.max(case((rows.c.is_entry == 1, rows.c.at))).label("start_at"),
-        func.min(rows.c.seq).label("start_seq"),
-        func.max(rows.c.seq).label("last_seq"),
-        func.min(rows.c.lost_at).label("lost_at"),
-        func.max(rows.c.win_seq).label("win_seq"),
-    ).group_by(rows.c.prospect_id, rows.c.visit_no).subquery("g")
-    nxt = {"partition_by": grouped.c.prospect_id, "order_by": grouped.c.visit_no}
-    last = se.alias("last_row")
+    won = se.alias("won_row")
     return select(
-        grouped.c.prospect_id, grouped.c.stage, grouped.c.start_at,
-        func.coalesce(grouped.c.lost_at,
-                      func.lead(grouped.c.start_at, type_=UTCDateTime()).over(**nxt)
-                      ).label("end_at"),
-        case((grouped.c.lost_at.is_not(None), literal("lost")),
-             else_=func.lead(grouped.c.entry_event).over(**nxt)).label("exit"),
-        case((and_(grouped.c.win_seq.is_not(None), grouped.c.win_seq >= grouped.c.start_seq),
-              1), else_=0).label("won"),
-        last.c.owner_id, last.c.team_id,
-    ).join_from(grouped, last, and_(last.c.prospect_id == grouped.c.prospect_id,
-                                    last.c.seq == grouped.c.last_seq)).subquery("v")
+        rows.c.prospect_id, rows.c.start_seq, rows.c.to_stage.label("stage"),
+        rows.c.start_at,
+        case((rows.c.is_lost == 1, rows.c.at), else_=rows.c.next_at).label("end_at"),
+        case((rows.c.is_lost == 1, literal("lost")), else_=rows.c.next_event).label("exit"),
+        case((exists().where(won.c.prospect_id == rows.c.prospect_id,
+                             won.c.seq >= rows.c.seq, won.c.event == "win"), 1),
+             else_=0).label("won"),
+        rows.c.owner_id, rows.c.team_id,
+    ).where(or_(rows.c.is_lost == 1,
+                and_(rows.c.next_is_entry == 1, rows.c.to_status != "lost"))).subquery("v")
 
 
 # ---------------------------------------------------------------- the funnel
@@ -232,7 +232,7 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
     - median and 90th percentile of the days in the stage over every visit that left the
       stage in the period or is still in it now (open visits count up to ``now``).
 
-    Two queries whatever the size of the history.
+    Three queries whatever the size of the history.
     """
     now = now or clock.now()
     v = visits_subquery()
@@ -240,7 +240,7 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
              *_filter_clauses(filters, v.c.owner_id, v.c.team_id, v.c.prospect_id)]
     entered = _in_period(v.c.start_at, filters)
     e = Escalation.__table__
-    stalled = exists().where(
+    stalled_visit = exists().where(
         e.c.prospect_id == v.c.prospect_id, e.c.stage == v.c.stage,
         e.c.opened_at >= v.c.start_at,
         or_(v.c.end_at.is_(None), e.c.opened_at < v.c.end_at))
@@ -255,9 +255,13 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
                count_if(entered, v.c.exit.in_(ADVANCE_EVENTS)).label("advanced"),
                count_if(entered, v.c.exit == "lost").label("lost"),
                count_if(entered, v.c.exit == "back").label("back"),
-               count_if(entered, v.c.won == 1).label("won"),
-               count_if(entered, stalled).label("stalled"))
+               count_if(entered, v.c.won == 1).label("won"))
         .where(*where).group_by(v.c.stage)).mappings().all()
+    # Stalled visits in their own query: as a WHERE EXISTS the database runs it as one
+    # semi-join instead of probing the escalations once per visit.
+    stalled = dict(session.execute(
+        select(v.c.stage, func.count()).where(*where, entered, stalled_visit)
+        .group_by(v.c.stage)).all())
 
     in_days = or_(v.c.end_at.is_(None), _in_period(v.c.end_at, filters))
     durations = select(
@@ -271,8 +275,9 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
     for key in _stage_order(workflow_key):
         fig = StageFigures(key)
         if key in by_stage:
-            for name in ("entered", "current", "advanced", "lost", "back", "won", "stalled"):
+            for name in ("entered", "current", "advanced", "lost", "back", "won"):
                 setattr(fig, name, int(by_stage[key][name]))
+        fig.stalled = int(stalled.get(key, 0))
         if key in pct:
             fig.days_count = int(pct[key]["n"])
             fig.median_seconds = pct[key]["p50"]
