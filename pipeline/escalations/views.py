@@ -13,6 +13,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
@@ -28,6 +29,12 @@ from pipeline.notifications import mark_read, unread_count
 bp = Blueprint("escalations", __name__)
 
 DECIDERS = ("team_lead", "supervisor", "admin")
+EVENT_LABELS = {
+    "create": _l("created"), "advance": _l("advanced"), "win": _l("won"), "lose": _l("lost"),
+    "no_meeting": _l("no meeting booked"), "back": _l("sent back"), "pause": _l("paused"),
+    "resume": _l("resumed"), "reopen": _l("reopened"),
+    "decision_continue": _l("decision: continue"), "reassign": _l("reassigned"),
+}
 
 
 def init_app(app: Flask) -> None:
@@ -103,7 +110,7 @@ def queue():  # noqa: ANN201
     return render_template(
         "escalations/queue.html", rows=rows, forms=forms, history=history, actors=actors,
         level=level, now=clock.now(), workflows=workflows, link=prospect_link,
-        age=queries.age, counts=counts)
+        age=queries.age, counts=counts, event_labels=EVENT_LABELS)
 
 
 @bp.post("/escalations/<int:escalation_id>/decision")
