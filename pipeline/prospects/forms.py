@@ -72,6 +72,15 @@ def split_items(text: str | None) -> list[str]:
     return [p.strip() for p in re.split(r"[,，;；、\n]", text or "") if p.strip()]
 
 
+class Range(NumberRange):
+    """NumberRange that leaves a value that did not parse to the field's own message."""
+
+    def __call__(self, form: Any, field: Any) -> None:
+        if field.data is None:
+            return
+        super().__call__(form, field)
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -101,7 +110,7 @@ class RecordForm(VersionedForm):
         ok = super().validate(extra_validators)
         for key in self.index_fields:
             field = self[key]
-            if field.data not in (None, ""):
+            if field.data not in (None, "") and not field.errors:
                 options = [o for o in self._list_values()]
                 if int(field.data) >= len(options):
                     field.errors = list(field.errors) + [
@@ -173,9 +182,9 @@ def _form_field(record: Record, f: Field, label: str, index_of: str | None):
             return SelectField(label, choices=[("", "—")] + [
                 (str(i), _l("Proposal %(n)s", n=i + 1)) for i in range(_list_size(record))],
                 validators=[Optional()])
-        return IntegerField(label, validators=[Optional(), NumberRange(min=0, max=10**9)])
+        return IntegerField(label, validators=[Optional(), Range(min=0, max=10**9)])
     if f.type == "number":
-        return FloatField(label, validators=[Optional(), NumberRange(min=0)])
+        return FloatField(label, validators=[Optional(), Range(min=0)])
     if f.type == "boolean":
         return BooleanField(label)
     if f.type == "date":
@@ -334,7 +343,7 @@ class ProspectForm(FlaskForm):
     owner = SelectField(_l("Customer manager"), choices=[], validate_choice=True)
     phone = StringField(_l("Mobile phone"), validators=[Optional(), Length(max=40)])
     id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=40)])
-    assets = FloatField(_l("Assets (CNY)"), validators=[Optional(), NumberRange(min=0)])
+    assets = FloatField(_l("Assets (CNY)"), validators=[Optional(), Range(min=0)])
 
     def prospect_data(self) -> dict[str, Any]:
         return {"name": self.name.data.strip(), "tier": self.tier.data,
