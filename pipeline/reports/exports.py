@@ -137,7 +137,7 @@ def funnel_sections(figures: list[queries.StageFigures], cohorts: list[queries.C
     for r in lost:
         reasons.rows.append([labels.stage_name(r.stage, workflow_key), r.team or "", r.reason,
                              r.count])
-    esc = Section(_("Escalations"), [_("Decision"), _("Kind"), _("Escalations"),
+    esc = Section(_("Escalations"), [_("Decision"), _("Kind of escalation"), _("Escalations"),
                                      _("Average days to decide")])
     for e in escalations:
         esc.rows.append([labels.label(labels.DECISIONS, e.decision),
