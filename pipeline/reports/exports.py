@@ -172,7 +172,7 @@ def daily_sections(sheet: queries.DailySheet, manager_name: str,
     summary.rows.append([manager_name, sheet.day, sheet.calls, sheet.call_norm,
                          sheet.meetings, sheet.meeting_norm, sheet.contacts,
                          sheet.events.get("advance", 0), sheet.events.get("win", 0),
-                         sheet.events.get("lose", 0), sheet.events.get("create", 0)])
+                         sheet.events.get("lost", 0), sheet.events.get("create", 0)])
     lines = Section(_("Prospects"), [_("Customer"), _("Tier"), _("Stage"), _("Status"),
                                      _("In stage since"), _("Days in stage"),
                                      _("Changed today"), _("Contacts today")])

@@ -536,9 +536,11 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
             by_id[pid].changes.append({"seq": seq, "event": event, "from_stage": from_stage,
                                        "to_stage": to_stage, "to_status": to_status, "at": at,
                                        "reason": reason})
-    events = {k: int(n) for k, n in session.execute(
-        select(se.c.event, func.count()).where(today, se.c.owner_id == manager_id)
-        .group_by(se.c.event))}
+    counts = session.execute(
+        select(*[func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in (
+            se.c.event == "create", se.c.event == "advance", se.c.event == "win", _losing(),
+            se.c.event == "back")]).where(today, se.c.owner_id == manager_id)).one()
+    events = dict(zip(("create", "advance", "win", "lost", "back"), map(int, counts)))
     c = Contact.__table__
     calls = meetings = total = 0
     for pid, kind, n in session.execute(

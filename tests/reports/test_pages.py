@@ -195,7 +195,7 @@ def test_daily_sheet_page_and_exports(client, session, factory, history):
     line = dict(zip(summary[0], summary[1]))
     assert (line["Calls"], line["Call norm"], line["Meetings"], line["Meeting norm"]) == \
         ("3", "20", "1", "2")
-    assert (line["Advanced"], line["New prospects"]) == ("1", "1")
+    assert (line["Advanced"], line["New prospects"], line["Lost"]) == ("1", "1", "0")
     prospects = section(rows, "Prospects")
     by_name = {r[0]: dict(zip(prospects[0], r)) for r in prospects[1:]}
     assert set(by_name) == {"王芳", "New Today"}
@@ -222,6 +222,7 @@ def test_daily_sheet_of_a_past_day_comes_from_the_history(session, factory, hist
     sheet = queries.daily_sheet(session, m.id, d(18), tz="Asia/Shanghai")
     assert [(line.status, [c["event"] for c in line.changes]) for line in sheet.lines] == \
         [("lost", ["lose"])]
+    assert (sheet.events["lost"], sheet.events["advance"]) == (1, 0)
     assert queries.daily_sheet(session, m.id, d(19), tz="Asia/Shanghai").lines == []
     assert queries.daily_sheet(session, m.id, d(5), tz="Asia/Shanghai").lines == []
 
@@ -343,3 +344,19 @@ def test_managers_do_not_get_the_weekly_log(client, factory):
     login(client, m)
     assert client.get("/reports/weekly").status_code == 404
     assert "Weekly work log" not in client.get("/reports/daily").get_data(as_text=True)
+
+
+def test_charts_escape_names_and_carry_their_figures():
+    from pipeline.reports import charts
+    svg = charts.funnel_chart([("<b>First</b>", 10, 4, 0.4), ("Second", 4, 0, 0.0)],
+                              title="T & T", desc="D")
+    assert "<b>First" not in svg and "&lt;b&gt;First" in svg
+    assert "10 → 4 (40%)" in svg and "<title" in svg and "T &amp; T" in svg
+    svg = charts.time_chart([("A", 2.0, 3.5, 21), ("After", 50.0, 90.0, None)],
+                            title="t", desc="d", unit="days")
+    assert "2.0 / 3.5 days" in svg and "50.0 / 90.0 days" in svg
+    # the stage without a limit is cut at the edge of a scale that fits the 21-day limit
+    import re
+    bars = [float(w) for w in re.findall(r'width="([\d.]+)" height="\d+" class="bar-median"', svg)]
+    span = charts.WIDTH - charts.LABEL_W - 110
+    assert bars == [round(span * 2 / 21, 1), float(span)]
