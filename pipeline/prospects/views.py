@@ -458,7 +458,10 @@ def record(prospect_id: int, record_key: str):  # noqa: ANN201
                                formdata=request.form)
     from_detail = request.args.get("from") == "detail"
     if not form.validate_on_submit():
-        if from_detail and not is_fetch():
+        if is_fetch():
+            return jsonify({"ok": False, "message": _("Please check the marked fields."),
+                            "html": _record_fragment(prospect, rec, form, then, back_to)}), 422
+        if from_detail:
             return render_detail(prospect.id, bound={record_key: form}, status=422)
         return _record_page(prospect, rec, form, then, back_to, status=422)
     version = form.version_value()
