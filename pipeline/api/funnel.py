@@ -16,7 +16,7 @@ from pipeline.reports import queries
 
 
 @bp.get("/funnel")
-def funnel():  # noqa: ANN201
+def funnel():
     """Filters: ``team`` (name), ``owner`` (e-mail), ``tier``, ``from`` and ``to`` (dates,
     both included, in the caller's time zone) select the entries into a stage."""
     args = query_args(schemas.FunnelQuery)

@@ -3,7 +3,7 @@ description; the page shows the same figures in a table beside it (the accessibl
 so the SVG itself is hidden from screen readers' reading of numbers, not from sight."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
@@ -25,9 +25,9 @@ def funnel_chart(rows: Sequence[tuple[str, int, int, float | None]], *, title: s
     top = max([r[1] for r in rows] + [1])
     span = WIDTH - LABEL_W - 130
     height = PAD * 2 + ROW * len(rows)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{chart_id}" '
-             f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-             f'aria-labelledby="{chart_id}-title {chart_id}-desc">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{chart_id}" '
+              f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+              f'aria-labelledby="{chart_id}-title {chart_id}-desc">'),
              f'<title id="{chart_id}-title">{escape(title)}</title>',
              f'<desc id="{chart_id}-desc">{escape(desc)}</desc>']
     for i, (name, entered, advanced, conversion) in enumerate(rows):
@@ -61,9 +61,9 @@ def time_chart(rows: Sequence[tuple[str, float | None, float | None, int | None]
     top = max([r[2] or 0 for r in limited] + [r[3] or 0 for r in limited] + [1])
     span = WIDTH - LABEL_W - 110
     height = PAD * 2 + ROW * len(rows)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{chart_id}" '
-             f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-             f'aria-labelledby="{chart_id}-title {chart_id}-desc">',
+    parts = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{chart_id}" '
+              f'viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+              f'aria-labelledby="{chart_id}-title {chart_id}-desc">'),
              f'<title id="{chart_id}-title">{escape(title)}</title>',
              f'<desc id="{chart_id}-desc">{escape(desc)}</desc>']
     for i, (name, median, p90, limit) in enumerate(rows):

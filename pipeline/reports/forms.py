@@ -20,7 +20,7 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def _choice(value: object, label: object):  # noqa: ANN202
+def _choice(value: object, label: object):
     """An option of a select, in the form the installed WTForms prefers."""
     try:
         from wtforms.fields.choices import SelectChoice
@@ -43,7 +43,7 @@ class FunnelFilterForm(_QueryForm):
     start = DateField(_l("From"), validators=[Optional()])
     end = DateField(_l("To"), validators=[Optional()])
 
-    def __init__(self, *args, teams=(), managers=(), **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003
+    def __init__(self, *args, teams=(), managers=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.team.choices = [_choice("", _l("All"))] + [_choice(t.id, t.name) for t in teams]
         self.owner.choices = [_choice("", _l("All"))] + [_choice(u.id, u.name)
@@ -51,7 +51,7 @@ class FunnelFilterForm(_QueryForm):
         self.tier.choices = [_choice("", _l("All"))] + [_choice(k, v)
                                                         for k, v in labels.TIERS.items()]
 
-    def validate_end(self, field) -> None:  # noqa: ANN001
+    def validate_end(self, field) -> None:
         if field.data and self.start.data and field.data < self.start.data:
             from wtforms.validators import ValidationError
             raise ValidationError(_l("The end of the period is before its start."))
@@ -62,7 +62,7 @@ class DailyFilterForm(_QueryForm):
                           validate_choice=False)
     day = DateField(_l("Day"), validators=[Optional()])
 
-    def __init__(self, *args, managers=(), **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003
+    def __init__(self, *args, managers=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.manager.choices = [_choice(u.id, u.name) for u in managers]
 
@@ -72,7 +72,7 @@ class WeeklyFilterForm(_QueryForm):
                        validate_choice=False)
     week = DateField(_l("Week of"), validators=[Optional()])
 
-    def __init__(self, *args, teams=(), **kwargs) -> None:  # noqa: ANN001,ANN002,ANN003
+    def __init__(self, *args, teams=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.team.choices = [_choice(t.id, t.name) for t in teams]
 

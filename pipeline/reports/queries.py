@@ -11,12 +11,30 @@ A *stage visit* runs from the history row that entered a stage (``to_stage`` dif
 ``from_stage``, or the first row, or a ``reopen``) to the row that left it: the next entry
 into a stage, or a row that made the prospect lost. A visit belongs to the manager and
 team of its latest history row (a reassignment moves the visit with the prospect).
+
+Performance (what the queries rely on):
+
+- ``uq_stage_events_prospect_seq`` (prospect_id, seq) gives the window its order: on
+  PostgreSQL the visits come from one index scan feeding the WindowAgg, with no sort, and
+  the "won since" probe is an index lookup per visit. A team lead's or manager's view first
+  picks the prospects with a row of that team or manager (``ix_stage_events_team_id`` /
+  ``ix_stage_events_owner_id``) so only their histories are windowed.
+- Stalled visits are a hash semi-join with ``escalations`` (``ix_escalations_prospect_id``
+  serves the SQLite plan); lost reasons filter ``ix_stage_events_at``; the daily sheet
+  starts from ``ix_stage_events_owner_id`` and ``ix_contacts_user_at``; the weekly log from
+  ``ix_stage_events_team_id`` and ``ix_contacts_user_at``.
+- The funnel is three statements (counts, stalled, percentiles), each a full pass over the
+  histories in view: cost grows linearly with the history, not with the page.
+  On the 2,000-prospect demo branch (7,079 history rows) PostgreSQL runs them in
+  roughly 90, 50 and 60 ms and SQLite the whole funnel in about 0.2 s of CPU, measured on
+  a busy 2-core machine (load average above 7); the bank-scale benchmark is separate.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -90,6 +108,27 @@ def _filter_clauses(f: Filters, owner_col: Any, team_col: Any, prospect_col: Any
     return out
 
 
+def _candidates(viewer: User, f: Filters) -> Any:
+    """Prospects whose history may hold a visit the viewer sees through the filters: those
+    with any row of the team or manager asked for (a superset: the visit's own latest row
+    decides), or None for the whole branch."""
+    if f.tier:
+        return None  # the tier clause below already narrows to a set of prospects
+    h = se.alias("cand")
+    conds = []
+    if viewer.role == "team_lead" and viewer.team_id is not None:
+        conds.append(h.c.team_id == viewer.team_id)
+    elif viewer.role not in ("supervisor", "admin", "team_lead"):
+        conds.append(h.c.owner_id == viewer.id)
+    if f.team_id is not None:
+        conds.append(h.c.team_id == f.team_id)
+    if f.owner_id is not None:
+        conds.append(h.c.owner_id == f.owner_id)
+    if not conds:
+        return None
+    return select(h.c.prospect_id).where(*conds)
+
+
 def _in_period(col: Any, f: Filters) -> ColumnElement[bool]:
     parts: list[ColumnElement[bool]] = []
     if f.start is not None:
@@ -134,7 +173,7 @@ def _losing() -> ColumnElement[bool]:
                 or_(se.c.from_status.is_(None), se.c.from_status != "lost"))
 
 
-def visits_subquery():  # noqa: ANN201 - a SQLAlchemy subquery
+def visits_subquery(prospects: Any = None):
     """One row per stage visit: prospect_id, start_seq, stage, start_at, end_at (NULL while
     the prospect is still in the stage), exit (``lost`` or the event that entered the next
     stage: ``advance``, ``win``, ``back``), won (1 when the prospect was won at or after the
@@ -146,6 +185,9 @@ def visits_subquery():  # noqa: ANN201 - a SQLAlchemy subquery
     the prospect lost), which carries the visit's stage and its latest owner and team. The
     visit's start is the latest entry so far; history times never decrease along ``seq``
     (every row is written with the one clock, under the prospect's row lock).
+
+    ``prospects``, a select of prospect ids, limits the work to their histories (a team
+    lead's or a manager's view need not window the whole branch).
     """
     entering, losing = _entering(), _losing()
     w = {"partition_by": se.c.prospect_id, "order_by": se.c.seq}
@@ -160,7 +202,7 @@ def visits_subquery():  # noqa: ANN201 - a SQLAlchemy subquery
         func.lead(is_entry, 1, 1).over(**w).label("next_is_entry"),
         func.lead(se.c.at, type_=UTCDateTime()).over(**w).label("next_at"),
         func.lead(se.c.event).over(**w).label("next_event"),
-    ).subquery("h")
+    ).where(true() if prospects is None else se.c.prospect_id.in_(prospects)).subquery("h")
     won = se.alias("won_row")
     return select(
         rows.c.prospect_id, rows.c.start_seq, rows.c.to_stage.label("stage"),
@@ -235,7 +277,7 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
     Three queries whatever the size of the history.
     """
     now = now or clock.now()
-    v = visits_subquery()
+    v = visits_subquery(_candidates(viewer, filters))
     where = [scope_clause(viewer, v.c.owner_id, v.c.team_id),
              *_filter_clauses(filters, v.c.owner_id, v.c.team_id, v.c.prospect_id)]
     entered = _in_period(v.c.start_at, filters)
@@ -634,7 +676,7 @@ def weekly_figures(session: Session, team_id: int, week_start: date, *, tz: str,
                count_if(se.c.event == "win"), count_if(_losing()), count_if(se.c.event == "back"))
         .where(in_week, se.c.team_id == team_id).group_by(se.c.owner_id)).all()
     e = Escalation.__table__
-    week_of = lambda col: and_(col >= _ts(start), col < _ts(end), col <= _ts(now))  # noqa: E731
+    week_of = lambda col: and_(col >= _ts(start), col < _ts(end), col <= _ts(now))
     esc_rows = session.execute(
         select(e.c.owner_id, func.count()).where(e.c.team_id == team_id, week_of(e.c.opened_at))
         .group_by(e.c.owner_id)).all()

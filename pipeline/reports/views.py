@@ -6,8 +6,16 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, \
-    url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -106,14 +114,14 @@ def _funnel_context() -> dict[str, Any]:
 
 
 @bp.get("/funnel")
-def funnel():  # noqa: ANN201
+def funnel():
     ctx = _funnel_context()
     return render_template("funnel/index.html", **ctx, labels=labels,
                            query=request.args.to_dict())
 
 
 @bp.get("/funnel.<fmt>")
-def funnel_export(fmt: str):  # noqa: ANN201
+def funnel_export(fmt: str):
     _check_format(fmt)
     ctx = _funnel_context()
     sections = exports.funnel_sections(ctx["figures"], ctx["cohorts"], ctx["lost"],
@@ -149,7 +157,7 @@ def _daily_context() -> dict[str, Any]:
 
 
 @bp.get("/daily")
-def daily():  # noqa: ANN201
+def daily():
     ctx = _daily_context()
     return render_template("reports/daily.html", **ctx, labels=labels,
                            describe_changes=exports.describe_changes,
@@ -160,7 +168,7 @@ def daily():  # noqa: ANN201
 
 
 @bp.get("/daily.<fmt>")
-def daily_export(fmt: str):  # noqa: ANN201
+def daily_export(fmt: str):
     _check_format(fmt)
     ctx = _daily_context()
     if ctx["sheet"] is None:
@@ -206,7 +214,7 @@ def _weekly_context(args: MultiDict | None = None) -> dict[str, Any]:
 
 
 @bp.get("/weekly")
-def weekly():  # noqa: ANN201
+def weekly():
     ctx = _weekly_context()
     summary_form = WeeklySummaryForm(
         team=ctx["team"].id if ctx["team"] else "", week=ctx["week"].isoformat(),
@@ -216,7 +224,7 @@ def weekly():  # noqa: ANN201
 
 
 @bp.post("/weekly")
-def save_weekly():  # noqa: ANN201
+def save_weekly():
     form = WeeklySummaryForm()
     try:
         team_id = int(form.team.data)
@@ -243,7 +251,7 @@ def save_weekly():  # noqa: ANN201
 
 
 @bp.get("/weekly.<fmt>")
-def weekly_export(fmt: str):  # noqa: ANN201
+def weekly_export(fmt: str):
     _check_format(fmt)
     ctx = _weekly_context()
     if ctx["team"] is None:

@@ -24,7 +24,7 @@ class History:
     """Writes prospects with a given history (``steps``: (event, to_stage, to_status, day,
     reason)); the prospect row ends in the last step's state."""
 
-    def __init__(self, session) -> None:  # noqa: ANN001
+    def __init__(self, session) -> None:
         self.session = session
         self._esc = 0
 

@@ -12,7 +12,7 @@ The story (days; "now" is day 20):
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 
@@ -118,10 +118,11 @@ def test_cohorts(session, story):
 
 def test_cohort_month_is_local(session, factory, history):
     """Created 2026-01-31 20:00 UTC = 1 February 04:00 in Shanghai."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from tests.reports.conftest import D0
     m = factory.user("manager", "Team A")
-    offset = (datetime(2026, 1, 31, 20, tzinfo=timezone.utc) - D0).total_seconds() / 86400
+    offset = (datetime(2026, 1, 31, 20, tzinfo=UTC) - D0).total_seconds() / 86400
     from tests.reports.conftest import walk
     history.prospect(m, walk(("create", "first_contact", offset)))
     months = queries.month_starts(date(2026, 1, 1), date(2026, 2, 1))

@@ -85,7 +85,7 @@ def test_funnel_page_query_count_does_not_grow(client, session, factory, history
             history.prospect(m, walk(("create", "first_contact", 1), ("advance", "learn", 2),
                                      ("lose", "learn", 3, f"reason {i % 4}")))
         statements: list[str] = []
-        listener = lambda *a: statements.append(a[2])  # noqa: E731
+        listener = lambda *a, out=statements: out.append(a[2])
         engine = session.get_bind().engine
         event.listen(engine, "before_cursor_execute", listener)
         try:

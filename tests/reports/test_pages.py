@@ -131,7 +131,7 @@ def test_api_funnel(client, factory, story):
     r = client.get("/api/v1/funnel", headers=auth)
     assert r.status_code == 200
     stages = {s["key"]: s for s in r.get_json()["stages"]}
-    assert list(stages)[0] == "first_contact" and len(stages) == 7
+    assert next(iter(stages)) == "first_contact" and len(stages) == 7
     fc = stages["first_contact"]
     assert {k: fc[k] for k in ("entered", "current", "advanced", "lost", "conversion",
                                "median_days", "p90_days")} == {
@@ -145,7 +145,7 @@ def test_api_funnel(client, factory, story):
     assert {s["key"]: s for s in r.get_json()["stages"]}["first_contact"]["entered"] == 2
     r = client.get("/api/v1/funnel?tier=diamond", headers=auth)
     assert {s["key"]: s for s in r.get_json()["stages"]}["learn"]["lost"] == 1
-    local = lambda d: (d + timedelta(hours=8)).date().isoformat()  # noqa: E731 (Shanghai)
+    local = lambda d: (d + timedelta(hours=8)).date().isoformat()
     r = client.get(f"/api/v1/funnel?from={local(day(5))}&to={local(day(8))}", headers=auth)
     s = {s["key"]: s for s in r.get_json()["stages"]}
     assert s["learn"]["entered"] == 2 and s["first_contact"]["entered"] == 1
@@ -214,7 +214,7 @@ def test_daily_sheet_of_a_past_day_comes_from_the_history(session, factory, hist
     m = factory.user("manager", "Team A")
     history.prospect(m, walk(("create", "first_contact", 10), ("advance", "learn", 15),
                              ("lose", "learn", 18, "客户无意向")), name="A")
-    d = lambda n: (day(n) + timedelta(hours=8)).date()  # noqa: E731 (the Shanghai date)
+    d = lambda n: (day(n) + timedelta(hours=8)).date()
     sheet = queries.daily_sheet(session, m.id, d(16), tz="Asia/Shanghai")
     assert [(line.stage, line.status) for line in sheet.lines] == [("learn", "active")]
     assert sheet.lines[0].days_in_stage == round(
@@ -236,7 +236,7 @@ def test_daily_query_count_does_not_grow(session, factory, history):
             p = history.prospect(m, walk(("create", "first_contact", 19.95)))
             history.contact(p, m, "call", T0 - timedelta(minutes=1))
         statements = []
-        listener = lambda *a: statements.append(a[2])  # noqa: E731
+        listener = lambda *a, out=statements: out.append(a[2])
         event.listen(session.get_bind(), "before_cursor_execute", listener)
         try:
             sheet = queries.daily_sheet(session, m.id, date(2026, 3, 2), tz="Asia/Shanghai")
@@ -259,7 +259,7 @@ def test_weekly_log_figures_summary_and_exports(client, session, factory, histor
     now = T0 + timedelta(days=4, hours=9)
     clock.set_now(now)
     start = T0 - timedelta(hours=9)  # Monday 00:00 in Shanghai
-    at = lambda h: (start + timedelta(hours=h) - day(0)).total_seconds() / 86400  # noqa: E731
+    at = lambda h: (start + timedelta(hours=h) - day(0)).total_seconds() / 86400
     p1 = history.prospect(m1, walk(("create", "first_contact", 15), ("advance", "learn", at(10)),
                                    ("advance", "decision_maker", at(30))))
     history.prospect(m1, walk(("create", "first_contact", at(40)),
