@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
+    __import__("pipeline.security", fromlist=["init_app"]).init_app(app)  # headers, checks
     return app
 
 

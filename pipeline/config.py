@@ -45,6 +45,8 @@ def from_environment(config: dict) -> None:
     """Apply ``DATABASE_URL`` and every ``PIPELINE_*`` variable from the environment."""
     if os.environ.get("DATABASE_URL"):
         config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if os.environ.get("PIPELINE_WORKFLOWS_DIR"):
+        config["WORKFLOWS_DIR"] = os.environ["PIPELINE_WORKFLOWS_DIR"]
     if os.environ.get("PIPELINE_SECRET_KEY"):
         config["SECRET_KEY"] = os.environ["PIPELINE_SECRET_KEY"]
     for key, value in os.environ.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from pipeline.engine import Engine, Workflow, load_workflows
+from pipeline.engine import Engine, Workflow, WorkflowError, load_workflows
 from pipeline.errors import NotFound
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "workflows"
@@ -24,6 +24,9 @@ def install(directory: str | Path | None = None) -> dict[str, Engine]:
     global _engines, _loaded_from
     directory = Path(directory or DEFAULT_DIR)
     loaded = load_workflows(directory)
+    if DEFAULT_KEY not in loaded:  # an empty or mistyped folder is a configuration mistake
+        raise WorkflowError(str(directory), DEFAULT_KEY,
+                            "no workflow file with the default key in this folder")
     with _lock:
         _engines = {key: Engine(wf) for key, wf in loaded.items()}
         _loaded_from = directory
