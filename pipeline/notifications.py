@@ -2,9 +2,10 @@
 transaction so they exist exactly when the change does."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from babel.support import NullTranslations, Translations
 from sqlalchemy import func, select, update
@@ -83,7 +84,8 @@ def translate(locale: str | None, msgid: str, **params: Any) -> str:
     """``msgid`` in ``locale`` (the recipient's, not the request's: the sweep has no
     request), with ``%(name)s`` parameters filled in. A parameter with a ``get(locale)``
     (a workflow's ``Text``, e.g. a stage name) is given in that language."""
-    locale = locale or DEFAULT_LOCALE
+    # Babel may spell the locale "zh_Hans_CN"; the catalogues are zh_CN and en.
+    locale = "zh_CN" if (locale or DEFAULT_LOCALE).startswith("zh") else "en"
     text = _catalogue(locale).gettext(msgid)
     if not params:
         return text
@@ -97,7 +99,7 @@ class Recipient:
     locale: str | None
 
     @classmethod
-    def of(cls, user: User) -> "Recipient":
+    def of(cls, user: User) -> Recipient:
         return cls(user.id, user.email, user.locale)
 
 
@@ -116,7 +118,7 @@ class Message:
     email: bool = True
 
 
-def insert_ignoring_duplicates(session: Session, model: Any):  # noqa: ANN201
+def insert_ignoring_duplicates(session: Session, model: Any):
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's database (PostgreSQL or
     SQLite ≥ 3.24): a row whose unique key exists already is skipped, not an error, and
     concurrent inserts of the same key wait for each other instead of both succeeding."""

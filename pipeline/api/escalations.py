@@ -40,7 +40,7 @@ def escalation_json(e: Escalation) -> dict[str, Any]:
 
 
 @bp.get("/escalations")
-def list_escalations():  # noqa: ANN201
+def list_escalations():
     args = query_args(schemas.EscalationListQuery)
     stmt = scope_escalations(select(Escalation), api_user())
     if args["status"]:
@@ -63,7 +63,7 @@ def list_escalations():  # noqa: ANN201
 
 
 @bp.post("/escalations/<escalation_id>/decision")
-def decide(escalation_id: str):  # noqa: ANN201
+def decide(escalation_id: str):
     """Decide an open escalation: continue, reassign or abandon (see decide_escalation)."""
     data = load(schemas.DecisionRequest, json_body())
     session = get_session()

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Callable, Mapping
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -114,14 +114,14 @@ def send_pending(session: Session, transport: Transport, *, now: datetime | None
     return {"sent": sent, "failed": failed}
 
 
-def deliver_after_commit(app) -> dict[str, int]:  # noqa: ANN001
+def deliver_after_commit(app) -> dict[str, int]:
     """Send what is pending with a session of its own (never the request's)."""
     from pipeline.db import get_db
 
     session = get_db(app).sessionmaker()
     try:
         return send_pending(session, transport_for(app.config))
-    except Exception:  # noqa: BLE001 - delivery must never break the request that queued it
+    except Exception:
         log.exception("outbox delivery failed; it is retried by the next sweep")
         return {"sent": 0, "failed": 0}
     finally:

@@ -5,9 +5,9 @@ reasoned about) without a database.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 # A face-to-face meeting satisfies a required visit; every other kind counts only as itself.
@@ -47,8 +47,8 @@ def period_containing(moment: datetime, kind: str, tz: str) -> Period:
     end_local = datetime(ny, nm, 1, tzinfo=zone)
     label = (f"{local.year}-{month:02d}" if kind == "month"
              else f"{local.year}-Q{(month - 1) // 3 + 1}")
-    return Period(kind, label, start_local.astimezone(timezone.utc),
-                  end_local.astimezone(timezone.utc))
+    return Period(kind, label, start_local.astimezone(UTC),
+                  end_local.astimezone(UTC))
 
 
 def previous_period(period: Period, tz: str) -> Period:
@@ -90,7 +90,7 @@ def contact_counts(rows: Iterable[tuple[str, int]]) -> dict[str, int]:
     return out
 
 
-def level2_due(opened_at: datetime, add_days, days: int) -> datetime:  # noqa: ANN001
+def level2_due(opened_at: datetime, add_days, days: int) -> datetime:
     """When an undecided level-1 escalation goes to the supervisor (``add_days`` is the
     workflow calendar's day arithmetic)."""
     return add_days(opened_at, days)

@@ -25,9 +25,7 @@ def should_start(app: Flask) -> bool:
     if not app.config.get("PIPELINE_SCHEDULER") or app.testing:
         return False
     # `flask run --debug` reloads: the outer watcher process must not sweep.
-    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-        return False
-    return True
+    return not (app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true")
 
 
 def run_once(app: Flask) -> dict:
@@ -48,7 +46,7 @@ def run_once(app: Flask) -> dict:
     return summary
 
 
-def start(app: Flask):  # noqa: ANN201
+def start(app: Flask):
     """Start the scheduler for ``app`` if the configuration asks for it (idempotent)."""
     global _scheduler
     if not should_start(app):
@@ -69,15 +67,20 @@ def start(app: Flask):  # noqa: ANN201
                           max_instances=1, coalesce=True,
                           next_run_time=clock.now() + timedelta(seconds=10))
         scheduler.start()
-        atexit.register(lambda: scheduler.shutdown(wait=False))
+        atexit.register(_shutdown, scheduler)
         _scheduler = scheduler
         log.info("sweep scheduled every %s minutes", minutes)
         return scheduler
+
+
+def _shutdown(scheduler) -> None:
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
 
 
 def stop() -> None:
     global _scheduler
     with _lock:
         if _scheduler is not None:
-            _scheduler.shutdown(wait=False)
+            _shutdown(_scheduler)
             _scheduler = None

@@ -41,7 +41,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, bindparam, cast, func, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -168,7 +178,7 @@ def sweep_due(session: Session, now: datetime | None = None, *,
     return summary
 
 
-def _loop(session: Session, step, batch: int) -> int:  # noqa: ANN001
+def _loop(session: Session, step, batch: int) -> int:
     """Run claim-style batches (each claims rows so they drop out) until one is short."""
     total = 0
     while True:
@@ -180,7 +190,7 @@ def _loop(session: Session, step, batch: int) -> int:  # noqa: ANN001
             return total
 
 
-def _keyset_loop(session: Session, step) -> int:  # noqa: ANN001
+def _keyset_loop(session: Session, step) -> int:
     """Run batches that walk the candidates in key order until none is left."""
     total, after = 0, None
     while True:

@@ -1,6 +1,8 @@
 """The escalation queues (team lead, supervisor), decisions, the inbox, handover letters."""
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from flask import (
     Blueprint,
     Flask,
@@ -25,6 +27,8 @@ from pipeline.escalations.forms import DecisionForm, MarkReadForm
 from pipeline.escalations.outbox import deliver_after_commit
 from pipeline.escalations.services import decide_escalation, handover_letter
 from pipeline.notifications import mark_read, unread_count
+from pipeline.prospects.models import Prospect
+from pipeline.web import current_locale
 
 bp = Blueprint("escalations", __name__)
 
@@ -46,7 +50,7 @@ def init_app(app: Flask) -> None:
 
 
 @bp.record_once
-def _badges(_state) -> None:  # noqa: ANN001
+def _badges(_state) -> None:
     from pipeline.web import BADGES
 
     BADGES["open_escalations"] = lambda user: queries.open_count(get_session(), user)
@@ -85,7 +89,7 @@ def _error_message(exc: ServiceError) -> str:
 
 @bp.get("/escalations")
 @login_required
-def queue():  # noqa: ANN201
+def queue():
     if current_user.role not in DECIDERS:
         abort(403)
     level = request.args.get("level", type=int)
@@ -115,7 +119,7 @@ def queue():  # noqa: ANN201
 
 @bp.post("/escalations/<int:escalation_id>/decision")
 @login_required
-def decide(escalation_id: int):  # noqa: ANN201
+def decide(escalation_id: int):
     form = DecisionForm(prefix=f"e{escalation_id}")
     back = redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/")
                     and not (request.form.get("next") or "").startswith("//")
@@ -142,7 +146,7 @@ def decide(escalation_id: int):  # noqa: ANN201
 
 @bp.get("/inbox")
 @login_required
-def inbox():  # noqa: ANN201
+def inbox():
     session = get_session()
     items = queries.inbox(session, current_user)
     return render_template("escalations/inbox.html", items=items, form=MarkReadForm(),
@@ -151,7 +155,7 @@ def inbox():  # noqa: ANN201
 
 @bp.post("/inbox/read")
 @login_required
-def inbox_read():  # noqa: ANN201
+def inbox_read():
     form = MarkReadForm()
     if form.validate_on_submit():
         raw = (form.ids.data or "").strip()
@@ -162,26 +166,16 @@ def inbox_read():  # noqa: ANN201
 
 @bp.get("/handovers/<int:handover_id>")
 @login_required
-def handover(handover_id: int):  # noqa: ANN201
+def handover(handover_id: int):
+    """The handover letter of seed 002, in the reader's language."""
     session = get_session()
     row = queries.get_visible_handover(session, current_user, handover_id)
     people = queries.users_by_id(session, {row.from_user_id, row.to_user_id} - {None})
-    from pipeline.prospects.models import Prospect
-
     prospect = session.get(Prospect, row.prospect_id)
     old, new = people.get(row.from_user_id), people.get(row.to_user_id)
-    tz = workflows.workflow(prospect.workflow_key).timezone
-    from zoneinfo import ZoneInfo
-
+    tz = ZoneInfo(workflows.workflow(prospect.workflow_key).timezone)
     letter = handover_letter(
-        str(_locale()), customer=prospect.name, old_manager=old.name if old else "",
-        new_manager=new.name if new else "",
-        day=row.at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d"))
+        current_locale(), customer=prospect.name, old_manager=old.name if old else "",
+        new_manager=new.name if new else "", day=row.at.astimezone(tz).strftime("%Y-%m-%d"))
     return render_template("escalations/handover.html", handover=row, prospect=prospect,
                            old=old, new=new, letter=letter, link=prospect_link)
-
-
-def _locale() -> str:
-    from pipeline.web import current_locale
-
-    return current_locale()

@@ -21,7 +21,7 @@ WORKERS = 4
 OVERDUE, WARN, RAISE, CALM = 2400, 800, 400, 600
 
 
-def _bulk_branch(db) -> dict:  # noqa: ANN001
+def _bulk_branch(db) -> dict:
     """A branch written in bulk (not through the services, to keep the test fast):
     OVERDUE prospects past due, WARN at 85 % of their clock, RAISE with a level-1
     escalation opened three days ago, CALM nowhere near due."""
@@ -67,10 +67,10 @@ def _bulk_branch(db) -> dict:  # noqa: ANN001
     return {"team_id": team_id, "lead_id": lead_id}
 
 
-def _at_once(fn, n: int = WORKERS) -> list:  # noqa: ANN001
+def _at_once(fn, n: int = WORKERS) -> list:
     barrier = threading.Barrier(n)
 
-    def run(_i: int):  # noqa: ANN202
+    def run(_i: int):
         barrier.wait()
         return fn()
 
@@ -88,7 +88,7 @@ def test_four_sweeps_at_once_on_postgresql_create_everything_exactly_once(
     now = T0 + timedelta(minutes=1)
     clock.set_now(now)
 
-    def sweep():  # noqa: ANN202
+    def sweep():
         session = db.sessionmaker()
         try:
             return sweep_due(session, now, batch=200)
@@ -125,11 +125,11 @@ def test_four_sweeps_at_once_on_postgresql_create_everything_exactly_once(
     sent: list[int] = []
     lock = threading.Lock()
 
-    def transport(mail) -> None:  # noqa: ANN001
+    def transport(mail) -> None:
         with lock:
             sent.append(mail.id)
 
-    def send():  # noqa: ANN202
+    def send():
         session = db.sessionmaker()
         total = 0
         try:

@@ -9,7 +9,12 @@ from sqlalchemy import func, select
 from pipeline import clock
 from pipeline.auth.models import AuditEntry
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound
-from pipeline.escalations.models import Escalation, Handover, Notification, OutboxMessage
+from pipeline.escalations.models import (
+    Escalation,
+    Handover,
+    Notification,
+    OutboxMessage,
+)
 from pipeline.escalations.services import decide_escalation, sweep_due
 from pipeline.prospects.models import CadenceTask, Prospect, StageEvent
 from tests.conftest import T0
@@ -35,7 +40,7 @@ def setup(session, factory):
     return locals()
 
 
-def history(session, prospect_id) -> list[StageEvent]:  # noqa: ANN001
+def history(session, prospect_id) -> list[StageEvent]:
     return list(session.scalars(select(StageEvent).where(StageEvent.prospect_id == prospect_id)
                                 .order_by(StageEvent.seq)))
 
@@ -178,7 +183,7 @@ def test_bad_input_changes_nothing(session, setup):
 
 # ---------------------------------------------------------------- API
 
-def post(client, token, escalation_id, body):  # noqa: ANN001, ANN201
+def post(client, token, escalation_id, body):
     return client.post(f"/api/v1/escalations/{escalation_id}/decision", json=body,
                        headers={"Authorization": f"Bearer {token}"})
 

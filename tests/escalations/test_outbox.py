@@ -14,7 +14,7 @@ from pipeline.notifications import notify
 from tests.conftest import T0
 
 
-def queue_mail(session, factory, n=1):  # noqa: ANN001, ANN201
+def queue_mail(session, factory, n=1):
     user = factory.user("manager", "Team A")
     for i in range(n):
         notify(session, user, "test", f"Hello {i}", dedupe_key=f"test:{i}")
@@ -39,7 +39,7 @@ def test_failure_is_retried_with_backoff(session, factory):
     queue_mail(session, factory)
     calls = []
 
-    def broken(mail):  # noqa: ANN001, ANN202
+    def broken(mail):
         calls.append(mail.id)
         raise OSError("connection refused")
 
@@ -61,7 +61,7 @@ def test_failure_is_retried_with_backoff(session, factory):
 def test_gives_up_after_the_last_attempt(session, factory):
     queue_mail(session, factory)
 
-    def broken(mail):  # noqa: ANN001, ANN202
+    def broken(mail):
         raise OSError("down")
 
     for i in range(MAX_ATTEMPTS + 2):
@@ -99,16 +99,16 @@ def test_smtp_when_configured(session, factory, monkeypatch):
     delivered = []
 
     class FakeSMTP:
-        def __init__(self, host, port, timeout):  # noqa: ANN001
+        def __init__(self, host, port, timeout):
             delivered.append((host, port))
 
-        def __enter__(self):  # noqa: ANN204
+        def __enter__(self):
             return self
 
-        def __exit__(self, *exc):  # noqa: ANN001, ANN204
+        def __exit__(self, *exc):
             return False
 
-        def send_message(self, msg):  # noqa: ANN001, ANN202
+        def send_message(self, msg):
             delivered.append(msg)
 
     monkeypatch.setattr("smtplib.SMTP", FakeSMTP)

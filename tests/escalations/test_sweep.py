@@ -16,26 +16,26 @@ from tests.conftest import T0
 SECOND = timedelta(seconds=1)
 
 
-def at(moment):  # noqa: ANN001, ANN201
+def at(moment):
     clock.set_now(moment)
     return moment
 
 
-def notes(session, user, kind=None) -> list[Notification]:  # noqa: ANN001
+def notes(session, user, kind=None) -> list[Notification]:
     stmt = select(Notification).where(Notification.user_id == user.id)
     if kind:
         stmt = stmt.where(Notification.kind == kind)
     return list(session.scalars(stmt.order_by(Notification.id)))
 
 
-def escalations(session, prospect_id=None) -> list[Escalation]:  # noqa: ANN001
+def escalations(session, prospect_id=None) -> list[Escalation]:
     stmt = select(Escalation)
     if prospect_id is not None:
         stmt = stmt.where(Escalation.prospect_id == prospect_id)
     return list(session.scalars(stmt.order_by(Escalation.id)))
 
 
-def team(factory, name="Team A"):  # noqa: ANN001, ANN201
+def team(factory, name="Team A"):
     lead = factory.user("team_lead", name)
     owner = factory.user("manager", name)
     supervisor = factory.user("supervisor")
@@ -101,7 +101,7 @@ def test_escalated_just_after_21_days_then_level_2_two_days_later(session, facto
 
 
 def test_paused_time_does_not_count(session, factory):
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     p = factory.prospect(owner)
     at(T0 + timedelta(days=5))
     advance_prospect(session, p.id, "pause", actor=owner, reason="customer annoyed")
@@ -118,7 +118,7 @@ def test_paused_time_does_not_count(session, factory):
 
 
 def test_stages_2_and_3_share_21_days(session, factory):
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     p = factory.prospect(owner, stage="learn")
     learn_entered = p.stage_entered_at
     at(learn_entered + timedelta(days=15))
@@ -168,7 +168,7 @@ def test_after_sale_diamond_without_a_visit_for_a_month(session, factory, app):
 
 
 def test_gold_needs_one_contact_a_quarter(session, factory):
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     gold = factory.prospect(owner, stage="after_sale", tier="gold", name="Gold One")
     quiet = factory.prospect(owner, stage="after_sale", tier="gold", name="Gold Two")
     session.add(Contact(prospect_id=gold.id, user_id=owner.id, kind="sms",
@@ -182,7 +182,7 @@ def test_gold_needs_one_contact_a_quarter(session, factory):
 
 
 def test_overdue_cadence_steps_are_reminded_once(session, factory):
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     p = factory.prospect(owner)
     tasks = {t.key: t for t in session.scalars(select(CadenceTask).where(
         CadenceTask.prospect_id == p.id))}
@@ -217,7 +217,7 @@ def test_no_meeting_escalation_is_the_visit_s_only_one(session, factory):
 
 
 def test_escalation_of_a_visit_that_is_over_is_closed(session, factory):
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     p = factory.prospect(owner)
     sweep_due(session, at(T0 + timedelta(days=21, seconds=1)))
     [esc] = escalations(session)
@@ -233,7 +233,7 @@ def test_escalation_of_a_visit_that_is_over_is_closed(session, factory):
 
 def test_the_sweep_reads_only_due_rows(session, factory, app):
     """Prospects far from due are not touched: their rows do not change at all."""
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     fresh = [factory.prospect(owner, name=f"Fresh {i}") for i in range(3)]
     versions = {p.id: p.version for p in fresh}
     summary = sweep_due(session, at(T0 + timedelta(days=2)))
@@ -244,7 +244,7 @@ def test_the_sweep_reads_only_due_rows(session, factory, app):
 
 
 def test_sweep_command_prints_a_json_line(runner, factory, session):
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     factory.prospect(owner)
     result = runner.invoke(args=["pipeline", "sweep", "--now", "2026-03-23T01:00:01Z",
                                  "--no-mail"])
@@ -262,7 +262,7 @@ def test_sweep_command_prints_a_json_line(runner, factory, session):
 
 def test_prospect_flags_stay_on_the_prospect(session, factory):
     """A warning does not bump the prospect's version (a user's form stays valid)."""
-    lead, owner, _ = team(factory)
+    _lead, owner, _ = team(factory)
     p = factory.prospect(owner)
     version = p.version
     sweep_due(session, at(p.warn_at + SECOND))

@@ -16,13 +16,13 @@ from tests.conftest import T0
 OVERDUE = T0 + timedelta(days=21, seconds=1)
 
 
-def login(client, user):  # noqa: ANN001
+def login(client, user):
     r = client.post("/login", data={"email": user.email, "password": "secret-pass"})
     assert r.status_code == 302
     client.post("/language", data={"locale": "en", "next": "/"})
 
 
-def branch(session, factory, n=2):  # noqa: ANN001, ANN201
+def branch(session, factory, n=2):
     lead = factory.user("team_lead", "Team A")
     owner = factory.user("manager", "Team A")
     other = factory.user("manager", "Team A")
@@ -34,10 +34,10 @@ def branch(session, factory, n=2):  # noqa: ANN001, ANN201
 
 
 @contextmanager
-def counting(app):  # noqa: ANN001, ANN201
+def counting(app):
     seen: list[str] = []
 
-    def count(*_args):  # noqa: ANN002, ANN202
+    def count(*_args):
         seen.append(_args[2])
 
     engine = get_db(app).engine
@@ -77,7 +77,7 @@ def test_supervisor_sees_level_2(client, session, factory):
 
 
 def test_reassign_through_the_form(client, session, factory):
-    lead, owner, other, _sup, prospects = branch(session, factory, 1)
+    lead, _owner, other, _sup, prospects = branch(session, factory, 1)
     esc = session.scalars(select(Escalation)).one()
     login(client, lead)
     r = client.post(f"/escalations/{esc.id}/decision", data={
@@ -103,7 +103,7 @@ def test_a_refused_decision_is_explained_and_changes_nothing(client, session, fa
 
 
 def test_others_get_404_or_403(client, session, factory):
-    lead, owner, *_ = branch(session, factory, 1)
+    _lead, owner, *_ = branch(session, factory, 1)
     esc = session.scalars(select(Escalation)).one()
     stranger = factory.user("team_lead", "Team B")
     login(client, stranger)
