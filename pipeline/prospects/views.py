@@ -7,6 +7,7 @@ HTML fragment instead of a redirect; everything also works as plain forms.
 """
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -50,6 +52,28 @@ def _signed_in():  # noqa: ANN202
 
 
 # ---------------------------------------------------------------- presentation helpers
+
+def per_request(fn):  # noqa: ANN001, ANN201
+    """Memoise a helper whose answer depends only on its (hashable) arguments and the
+    request's locale: a board renders hundreds of cards that ask the same questions
+    (labels, move options, problem texts), and each translation lookup costs more than
+    the card's own markup."""
+    @functools.wraps(fn)
+    def memo(*args: Any) -> Any:
+        cache = g.setdefault("_view_memo", {})
+        key = (fn.__name__, *args)
+        try:
+            return cache[key]
+        except KeyError:
+            value = cache[key] = fn(*args)
+            return value
+    return memo
+
+
+@per_request
+def tier_label(tier: str) -> str:
+    return str(F.TIER_LABELS.get(tier, tier))
+
 
 def workflow(key: str | None = None) -> Workflow:
     return workflows.workflow(key or workflows.DEFAULT_KEY)
@@ -110,6 +134,13 @@ def time_left(due: datetime | None, status: str, now: datetime | None = None) ->
 
 def problem_text(problem: Any, wf: Workflow | None = None) -> str:
     """A guard's problem in the user's language, named by the workflow's labels."""
+    if wf is None and not isinstance(problem, dict):  # engine Problems are frozen: hashable
+        return _problem_text(problem)
+    return _problem_text.__wrapped__(problem, wf)
+
+
+@per_request
+def _problem_text(problem: Any, wf: Workflow | None = None) -> str:
     wf = wf or workflow()
     code = getattr(problem, "code", None) or problem.get("code")
     record = getattr(problem, "record", None) if not isinstance(problem, dict) \
@@ -167,7 +198,7 @@ def error_text(exc: ServiceError) -> str:
 def _helpers() -> dict[str, Any]:
     return {"stage_name": stage_name, "record_name": record_name, "field_label": field_label,
             "when": when, "time_left": time_left, "problem_text": problem_text,
-            "mask": mask, "tier_label": lambda t: str(F.TIER_LABELS.get(t, t)),
+            "mask": mask, "tier_label": tier_label,
             "kind_label": lambda k: str(F.KIND_LABELS.get(k, k)),
             "outcome_label": lambda o: str(F.OUTCOME_LABELS.get(o, o)) if o else "",
             "event_label": lambda e: str(F.EVENT_LABELS.get(e, e)),
@@ -207,15 +238,20 @@ def move_options(prospect: Any) -> list[tuple[str, str]]:
     """(stage key, label) of the board moves a card offers: next stage, previous stage."""
     if prospect.status != "active":
         return []
-    wf = workflow(prospect.workflow_key)
+    return _move_options(prospect.workflow_key, prospect.stage)
+
+
+@per_request
+def _move_options(workflow_key: str, stage: str) -> list[tuple[str, str]]:
+    wf = workflow(workflow_key)
     keys = wf.stage_keys
-    i = keys.index(prospect.stage)
+    i = keys.index(stage)
     out = []
-    nxt = next((t.dest for t in wf.transitions if t.source == prospect.stage
+    nxt = next((t.dest for t in wf.transitions if t.source == stage
                 and t.event in ("advance", "win") and t.dest), None)
     if nxt:
         out.append((nxt, "→ " + stage_name(nxt, wf)))
-    back = next((t.dest for t in wf.transitions if t.source == prospect.stage
+    back = next((t.dest for t in wf.transitions if t.source == stage
                  and t.event == "back" and t.dest), None)
     if back and i > 0:
         out.append((back, "← " + _("back to %(stage)s", stage=stage_name(back, wf))))
@@ -261,9 +297,10 @@ def board():  # noqa: ANN201
     limits = column_limits(wf.stage_keys)
     data = queries.board(get_session(), current_user, filters, stages=wf.stage_keys,
                          limits=limits)
+    args = filter_args(filters)
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
-                           args=filter_args(filters), limits=limits,
-                           page_size=queries.BOARD_PAGE, move_form=F.MoveForm())
+                           args=args, limits=limits, page_size=queries.BOARD_PAGE,
+                           back_to=url_for(".board", **args))
 
 
 @bp.get("/board/columns/<stage>")
@@ -280,7 +317,7 @@ def board_column(stage: str):  # noqa: ANN201
     args = filter_args(filters)
     return render_template("board/_column_cards.html", cards=cards, stage=stage,
                            remaining=remaining, next_offset=offset + len(cards), args=args,
-                           wf=wf, move_form=F.MoveForm(), page_size=queries.BOARD_PAGE,
+                           wf=wf, page_size=queries.BOARD_PAGE,
                            back_to=url_for(".board", **args))
 
 
@@ -352,8 +389,8 @@ def _moved(prospect: Any, back_to: str):  # noqa: ANN202
         card = queries.card_of(get_session(), current_user, prospect.id)
         return jsonify({"ok": True, "moved": True, "stage": prospect.stage,
                         "id": prospect.id, "message": message,
-                        "card": render_template("board/_card.html", card=card,
-                                                move_form=F.MoveForm(), back_to=back_to)})
+                        "card": render_template("board/_one_card.html", card=card,
+                                                back_to=back_to)})
     flash(message, "success")
     return redirect(back_to)
 
