@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session, aliased
 from pipeline import clock
 from pipeline.auth.models import Team, User
 from pipeline.errors import NotFound
-from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent, StageRecord
+from pipeline.prospects.models import (
+    CadenceTask,
+    Contact,
+    Prospect,
+    StageEvent,
+    StageRecord,
+)
 
 
 def scope(stmt: Select, viewer: User) -> Select:

@@ -21,8 +21,10 @@ from pipeline.engine.records import completeness, merge, validate_record
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound
 from pipeline.prospects import queries
 from pipeline.prospects.models import (
+    CONTACT_KINDS,
     TIERS,
     CadenceTask,
+    Contact,
     Prospect,
     StageEvent,
     StageRecord,
@@ -360,7 +362,7 @@ def save_record_then(session: Session, prospect_id: Any, record_key: str, *, act
 
 
 def log_contact(session: Session, prospect_id: Any, *, actor: User,
-                data: Mapping[str, Any]) -> "Contact":
+                data: Mapping[str, Any]) -> Contact:
     """Record a touch with the customer (``kind``: call, sms, visit, meeting, wechat, email;
     ``outcome``, ``note``; ``at``: an aware datetime or ISO string, default now, never in the
     future). Contacts feed the after-sale frequencies and the daily activity counts.
@@ -368,8 +370,6 @@ def log_contact(session: Session, prospect_id: Any, *, actor: User,
     Raises NotFound outside the actor's scope, Invalid naming each bad field (nothing is
     saved). One transaction.
     """
-    from pipeline.prospects.models import CONTACT_KINDS, Contact
-
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id)
         now = clock.now()
