@@ -63,6 +63,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(__import__("pipeline.prospects.views", fromlist=["bp"]).bp)
     __import__("pipeline.escalations.views", fromlist=["init_app"]).init_app(app)
     app.register_blueprint(__import__("pipeline.reports.views", fromlist=["bp"]).bp)
+    __import__("pipeline.audit.views", fromlist=["init_app"]).init_app(app)
 
 
 def _register_cli(app: Flask) -> None:

@@ -120,6 +120,7 @@ NAV = [
     ("reports.funnel", "Funnel", "漏斗", None, None),
     ("reports.daily", "Reports", "报表", None, None),
     ("escalations.inbox", "Inbox", "消息", None, "unread_notifications"),
+    ("audit.index", "Audit log", "审计日志", ("supervisor", "admin"), None),
 ]
 BADGES: dict = {}  # name -> callable(user) -> int, registered by the domain packages
 

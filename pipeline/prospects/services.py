@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline import clock, workflows
 from pipeline.auth.models import User
+from pipeline.auth.services import audit
 from pipeline.db import unit_of_work
 from pipeline.engine import EventNotAllowed, ProspectState, TransitionRefused, UnknownEvent
 from pipeline.engine.machine import Engine, EngineError
@@ -316,6 +317,9 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
             if owner.id != prospect.owner_id:
                 check_capacity(session, owner, engine)
                 history_data["previous_owner_id"] = prospect.owner_id
+                audit(session, "prospect_reassigned", actor=actor, target_type="prospect",
+                      target_id=prospect.id, detail={"from_owner_id": prospect.owner_id,
+                                                     "to_owner_id": owner.id, "via": event})
                 prospect.owner_id, prospect.team_id = owner.id, owner.team_id
         elif event == "reopen":
             check_capacity(session, prospect.owner, engine)
