@@ -27,7 +27,13 @@ from pipeline.auth.services import create_user, hash_password
 from pipeline.db import unit_of_work
 from pipeline.engine.machine import Engine, ProspectState
 from pipeline.engine.records import merge, validate_record
-from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent, StageRecord
+from pipeline.prospects.models import (
+    CadenceTask,
+    Contact,
+    Prospect,
+    StageEvent,
+    StageRecord,
+)
 from pipeline.prospects.services import STATE_FIELDS, record_status
 
 DEMO_PASSWORD = "demo-password"

@@ -24,7 +24,8 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, gettext as _, ngettext
+from flask_babel import format_datetime, ngettext
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from pipeline import clock, workflows
@@ -45,7 +46,7 @@ STATUS_FILTERS = ("open", "active", "paused", "won", "lost")
 
 
 @bp.before_request
-def _signed_in():  # noqa: ANN202
+def _signed_in():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     return None
@@ -53,7 +54,7 @@ def _signed_in():  # noqa: ANN202
 
 # ---------------------------------------------------------------- presentation helpers
 
-def per_request(fn):  # noqa: ANN001, ANN201
+def per_request(fn):
     """Memoise a helper whose answer depends only on its (hashable) arguments and the
     request's locale: a board renders hundreds of cards that ask the same questions
     (labels, move options, problem texts), and each translation lookup costs more than
@@ -291,7 +292,7 @@ def column_limits(stages: tuple[str, ...]) -> dict[str, int]:
 
 
 @bp.get("/board")
-def board():  # noqa: ANN201
+def board():
     wf = workflow()
     filters = board_filters()
     limits = column_limits(wf.stage_keys)
@@ -304,7 +305,7 @@ def board():  # noqa: ANN201
 
 
 @bp.get("/board/columns/<stage>")
-def board_column(stage: str):  # noqa: ANN201
+def board_column(stage: str):
     """The next cards of one column (the "more" button's fragment)."""
     wf = workflow()
     if stage not in wf.stage_keys:
@@ -333,7 +334,7 @@ def move_event(prospect: Any, target: str, wf: Workflow) -> str:
 
 
 @bp.post("/prospects/<int:prospect_id>/move")
-def move(prospect_id: int):  # noqa: ANN201
+def move(prospect_id: int):
     form = F.MoveForm()
     back_to = safe_next(request.form.get("next") or url_for(".board"))
     session = get_session()
@@ -375,14 +376,14 @@ def move(prospect_id: int):  # noqa: ANN201
     return _moved(moved, back_to)
 
 
-def _refused(message: str, back_to: str, status: int):  # noqa: ANN202
+def _refused(message: str, back_to: str, status: int):
     if is_fetch():
         return jsonify({"ok": False, "message": message}), status
     flash(message, "error")
     return redirect(back_to)
 
 
-def _moved(prospect: Any, back_to: str):  # noqa: ANN202
+def _moved(prospect: Any, back_to: str):
     message = _("%(name)s moved to %(stage)s.", name=prospect.name,
                 stage=stage_name(prospect.stage))
     if is_fetch():
@@ -412,7 +413,7 @@ def record_forms(page: queries.ProspectPage, wf: Workflow, *, show_personal: boo
     return out
 
 
-def hidden_fields(show_personal: bool):  # noqa: ANN201
+def hidden_fields(show_personal: bool):
     """Personal fields are left out of the forms of a viewer who may not see them, so a
     masked value can never be saved over the real one."""
     def of(record: Any) -> tuple[str, ...]:
@@ -422,7 +423,7 @@ def hidden_fields(show_personal: bool):  # noqa: ANN201
 
 def render_detail(prospect_id: int, *, bound: dict[str, F.RecordForm] | None = None,
                   event_forms: dict[str, F.EventForm] | None = None,
-                  contact_form: F.ContactForm | None = None, status: int = 200):  # noqa: ANN201
+                  contact_form: F.ContactForm | None = None, status: int = 200):
     session = get_session()
     page = queries.prospect_page(session, current_user, prospect_id)
     p = page.prospect
@@ -467,12 +468,12 @@ def _event_form(event: str, version: int, formdata: Any = None) -> F.EventForm:
 
 
 @bp.get("/prospects/<int:prospect_id>")
-def detail(prospect_id: int):  # noqa: ANN201
+def detail(prospect_id: int):
     return render_detail(prospect_id)
 
 
 @bp.route("/prospects/<int:prospect_id>/records/<record_key>", methods=["GET", "POST"])
-def record(prospect_id: int, record_key: str):  # noqa: ANN201
+def record(prospect_id: int, record_key: str):
     """One record's form: its own page, the board's dialog (fetch), or the prospect page's
     section (``from=detail``: errors are shown on the prospect page)."""
     session = get_session()
@@ -562,7 +563,7 @@ def _record_fragment(prospect: Any, rec: Any, form: F.RecordForm, then: str | No
 
 
 def _record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, back_to: str,
-                 status: int = 200, status_of: Any = None):  # noqa: ANN202
+                 status: int = 200, status_of: Any = None):
     if is_fetch():
         return _record_fragment(prospect, rec, form, then, back_to, status_of), status
     return render_template("prospects/record.html",
@@ -571,7 +572,7 @@ def _record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, 
 
 
 @bp.post("/prospects/<int:prospect_id>/events/<event>")
-def fire(prospect_id: int, event: str):  # noqa: ANN201
+def fire(prospect_id: int, event: str):
     if event not in F.EVENT_LABELS:
         abort(404)
     session = get_session()
@@ -593,7 +594,7 @@ def fire(prospect_id: int, event: str):  # noqa: ANN201
 
 
 @bp.post("/prospects/<int:prospect_id>/contacts")
-def add_contact(prospect_id: int):  # noqa: ANN201
+def add_contact(prospect_id: int):
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
     form = F.ContactForm()
@@ -614,7 +615,7 @@ def add_contact(prospect_id: int):  # noqa: ANN201
 
 
 @bp.post("/tasks/<int:task_id>/done")
-def task_done(task_id: int):  # noqa: ANN201
+def task_done(task_id: int):
     form = F.TaskForm()
     back_to = safe_next(request.form.get("next"))
     if not form.validate_on_submit():
@@ -632,7 +633,7 @@ def task_done(task_id: int):  # noqa: ANN201
 
 
 @bp.route("/prospects/new", methods=["GET", "POST"])
-def new():  # noqa: ANN201
+def new():
     session = get_session()
     form = F.ProspectForm()
     if current_user.role == "manager":
@@ -661,7 +662,7 @@ NORM_MEETINGS = 2
 
 
 @bp.get("/my-day")
-def my_day():  # noqa: ANN201
+def my_day():
     day = queries.my_day(get_session(), current_user, tz=user_tz())
     calls = day.activity.get("call", 0)
     meetings = day.activity.get("meeting", 0) + day.activity.get("visit", 0)

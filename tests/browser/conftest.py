@@ -56,9 +56,10 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask, got_request_exception

@@ -11,7 +11,13 @@ from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.db import get_db
 from pipeline.demo import Timeline, insert_timelines
-from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent, StageRecord
+from pipeline.prospects.models import (
+    CadenceTask,
+    Contact,
+    Prospect,
+    StageEvent,
+    StageRecord,
+)
 from tests.factories import COMPLETE
 
 FETCH = {"X-Requested-With": "fetch"}
@@ -144,7 +150,7 @@ def count_queries(app, client, url: str) -> int:
     engine = get_db(app).engine
     seen: list[str] = []
 
-    def before(conn, cursor, statement, *args):  # noqa: ANN001, ANN002
+    def before(conn, cursor, statement, *args):
         if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
             seen.append(statement)
 

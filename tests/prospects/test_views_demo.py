@@ -9,7 +9,13 @@ from sqlalchemy.orm import aliased
 
 from pipeline import clock, workflows
 from pipeline.demo import Timeline, insert_timelines
-from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent, StageRecord
+from pipeline.prospects.models import (
+    CadenceTask,
+    Contact,
+    Prospect,
+    StageEvent,
+    StageRecord,
+)
 from pipeline.prospects.services import (
     advance_prospect,
     create_prospect,
@@ -25,7 +31,7 @@ PROSPECT_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "d
 
 
 def _script(t0):
-    h = lambda n: t0 + timedelta(hours=n)  # noqa: E731
+    h = lambda n: t0 + timedelta(hours=n)
     return [
         (h(2), "save", "contact_log", {"institution_sms_at": h(0).isoformat(),
                                        "manager_sms_at": h(20).isoformat()}),
