@@ -217,9 +217,9 @@ def status_problems(rec: Any, data: dict) -> list:
 
 
 def history_label(event: str) -> str:
-    labels = {"create": _("Created"), "continue": _("Team lead: continue"),
-              "reassign": _("Reassigned"), "abandon": _("Team lead: abandon"),
-              "extend": _("Deadline extended")}
+    # Escalation decisions write their own events (an abandon is a "lose").
+    labels = {"create": _("Created"), "decision_continue": _("Team lead: continue"),
+              "reassign": _("Reassigned")}
     if event in labels:
         return labels[event]
     return str(F.EVENT_LABELS.get(event, event))

@@ -522,3 +522,19 @@ def test_times_in_the_users_zone(client, factory):
     sign_in(client, user)
     html = client.get(f"/prospects/{p.id}").get_data(as_text=True)
     assert "2026-03-23 01:00" in html and "Europe/London" in html
+
+
+def test_team_lead_adds_a_prospect_for_a_manager_of_the_team(client, factory, manager):
+    lead = factory.user("team_lead", "Team A")
+    outsider = factory.user("manager", "Team B")
+    sign_in(client, lead)
+    page = client.get("/prospects/new").get_data(as_text=True)
+    assert manager.email in page and outsider.email not in page
+    r = client.post("/prospects/new", data={"name": "Qian Yu", "tier": "gold",
+                                            "owner": manager.email})
+    assert r.status_code == 302
+    p = factory.session.scalars(select(Prospect)).one()
+    assert p.owner_id == manager.id and p.team_id == manager.team_id
+    r = client.post("/prospects/new", data={"name": "Sun Yu", "tier": "gold",
+                                            "owner": outsider.email})
+    assert r.status_code == 422 and b'id="owner-error"' in r.data
