@@ -538,3 +538,26 @@ def test_team_lead_adds_a_prospect_for_a_manager_of_the_team(client, factory, ma
     r = client.post("/prospects/new", data={"name": "Sun Yu", "tier": "gold",
                                             "owner": outsider.email})
     assert r.status_code == 422 and b'id="owner-error"' in r.data
+
+
+def test_prospect_page_and_my_day_query_counts_do_not_grow(app, client, factory, manager):
+    from pipeline.prospects.services import advance_prospect, log_contact
+
+    p = factory.prospect(manager, stage="needs")
+    with clock.travel(clock.now() - timedelta(days=25)):
+        factory.prospect(manager)  # my day lists one overdue card from the start
+    sign_in(client, manager)
+    client.get(f"/prospects/{p.id}")
+    client.get("/my-day")
+    page_before = count_queries(app, client, f"/prospects/{p.id}")
+    day_before = count_queries(app, client, "/my-day")
+    for i in range(15):
+        log_contact(factory.session, p.id, actor=manager,
+                    data={"kind": "call", "at": clock.now() - timedelta(minutes=i + 1)})
+        advance_prospect(factory.session, p.id, "pause", actor=manager, reason=f"r{i}")
+        advance_prospect(factory.session, p.id, "resume", actor=manager)
+    for _ in range(15):
+        with clock.travel(clock.now() - timedelta(days=25)):
+            factory.prospect(manager)
+    assert count_queries(app, client, f"/prospects/{p.id}") == page_before
+    assert count_queries(app, client, "/my-day") == day_before
