@@ -19,15 +19,17 @@ Performance (what the queries rely on):
   the "won since" probe is an index lookup per visit. A team lead's or manager's view first
   picks the prospects with a row of that team or manager (``ix_stage_events_team_id`` /
   ``ix_stage_events_owner_id``) so only their histories are windowed.
-- Stalled visits are a hash semi-join with ``escalations`` (``ix_escalations_prospect_id``
-  serves the SQLite plan); lost reasons filter ``ix_stage_events_at``; the daily sheet
-  starts from ``ix_stage_events_owner_id`` and ``ix_contacts_user_at``; the weekly log from
+- Each escalation finds its visit (the latest entry before it opened) by one probe of the
+  (prospect_id, seq) index; that small set joins the visits on equal keys. Lost reasons
+  filter ``ix_stage_events_at``; the daily sheet starts from ``ix_stage_events_owner_id``
+  and ``ix_contacts_user_at``; the weekly log from
   ``ix_stage_events_team_id`` and ``ix_contacts_user_at``.
-- The funnel is three statements (counts, stalled, percentiles), each a full pass over the
-  histories in view: cost grows linearly with the history, not with the page.
-  On the 2,000-prospect demo branch (7,079 history rows) PostgreSQL runs them in
-  roughly 90, 50 and 60 ms and SQLite the whole funnel in about 0.2 s of CPU, measured on
-  a busy 2-core machine (load average above 7); the bank-scale benchmark is separate.
+- The funnel is one statement on PostgreSQL (counts and ``percentile_cont`` in the same
+  GROUP BY) and two on SQLite: one pass over the histories in view, so its cost grows with
+  the history, not with the page. On the 2,000-prospect demo branch (7,079 history rows)
+  PostgreSQL executed it in 50-190 ms (EXPLAIN ANALYZE on a shared 2-core machine with a
+  load average between 7 and 18, so an upper bound) and SQLite took about 0.15 s of CPU;
+  the bank-scale benchmark is separate.
 """
 from __future__ import annotations
 
@@ -163,9 +165,9 @@ def _ratio(part: int, whole: int) -> float | None:
 
 # ---------------------------------------------------------------- stage visits
 
-def _entering() -> ColumnElement[bool]:
-    return or_(se.c.from_stage.is_(None), se.c.from_stage != se.c.to_stage,
-               se.c.event == "reopen")
+def _entering(t: Any = se) -> ColumnElement[bool]:
+    return or_(t.c.from_stage.is_(None), t.c.from_stage != t.c.to_stage,
+               t.c.event == "reopen")
 
 
 def _losing() -> ColumnElement[bool]:
@@ -274,58 +276,74 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
     - median and 90th percentile of the days in the stage over every visit that left the
       stage in the period or is still in it now (open visits count up to ``now``).
 
-    Three queries whatever the size of the history.
+    One statement on PostgreSQL (two on SQLite, whose percentiles need their own ranking),
+    whatever the size of the history.
     """
     now = now or clock.now()
     v = visits_subquery(_candidates(viewer, filters))
     where = [scope_clause(viewer, v.c.owner_id, v.c.team_id),
              *_filter_clauses(filters, v.c.owner_id, v.c.team_id, v.c.prospect_id)]
     entered = _in_period(v.c.start_at, filters)
-    e = Escalation.__table__
-    stalled_visit = exists().where(
-        e.c.prospect_id == v.c.prospect_id, e.c.stage == v.c.stage,
-        e.c.opened_at >= v.c.start_at,
-        or_(v.c.end_at.is_(None), e.c.opened_at < v.c.end_at))
+    in_days = or_(v.c.end_at.is_(None), _in_period(v.c.end_at, filters))
+    dur = _seconds(session, func.coalesce(v.c.end_at, _ts(now)), v.c.start_at)
+    esc = _escalated_visits()
+    postgres = session.get_bind().dialect.name == "postgresql"
 
     def count_if(*conds: Any) -> Any:
         return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
 
+    cols = [v.c.stage,
+            count_if(entered).label("entered"),
+            count_if(v.c.end_at.is_(None)).label("current"),
+            count_if(entered, v.c.exit.in_(ADVANCE_EVENTS)).label("advanced"),
+            count_if(entered, v.c.exit == "lost").label("lost"),
+            count_if(entered, v.c.exit == "back").label("back"),
+            count_if(entered, v.c.won == 1).label("won"),
+            count_if(entered, esc.c.prospect_id.is_not(None)).label("stalled"),
+            count_if(in_days).label("n")]
+    if postgres:  # percentile_cont skips the NULLs of visits outside the days rule
+        timed = cast(case((in_days, dur)), Float)
+        cols += [func.percentile_cont(0.5).within_group(timed).label("p50"),
+                 func.percentile_cont(0.9).within_group(timed).label("p90")]
     counts = session.execute(
-        select(v.c.stage,
-               count_if(entered).label("entered"),
-               count_if(v.c.end_at.is_(None)).label("current"),
-               count_if(entered, v.c.exit.in_(ADVANCE_EVENTS)).label("advanced"),
-               count_if(entered, v.c.exit == "lost").label("lost"),
-               count_if(entered, v.c.exit == "back").label("back"),
-               count_if(entered, v.c.won == 1).label("won"))
+        select(*cols).select_from(v).outerjoin(esc, and_(
+            esc.c.prospect_id == v.c.prospect_id, esc.c.start_seq == v.c.start_seq,
+            esc.c.stage == v.c.stage))
         .where(*where).group_by(v.c.stage)).mappings().all()
-    # Stalled visits in their own query: as a WHERE EXISTS the database runs it as one
-    # semi-join instead of probing the escalations once per visit.
-    stalled = dict(session.execute(
-        select(v.c.stage, func.count()).where(*where, entered, stalled_visit)
-        .group_by(v.c.stage)).all())
-
-    in_days = or_(v.c.end_at.is_(None), _in_period(v.c.end_at, filters))
-    durations = select(
-        v.c.stage,
-        _seconds(session, func.coalesce(v.c.end_at, _ts(now)), v.c.start_at).label("dur"),
-    ).where(*where, in_days).subquery("d")
-    pct = {row["stage"]: row for row in _percentiles(session, durations)}
+    if postgres:
+        pct = {row["stage"]: row for row in counts}
+    else:
+        durations = select(v.c.stage, dur.label("dur")).where(*where, in_days).subquery("d")
+        pct = {row["stage"]: row for row in _percentiles(session, durations)}
 
     out = []
     by_stage = {row["stage"]: row for row in counts}
     for key in _stage_order(workflow_key):
         fig = StageFigures(key)
         if key in by_stage:
-            for name in ("entered", "current", "advanced", "lost", "back", "won"):
+            for name in ("entered", "current", "advanced", "lost", "back", "won", "stalled"):
                 setattr(fig, name, int(by_stage[key][name]))
-        fig.stalled = int(stalled.get(key, 0))
-        if key in pct:
+        if key in pct and pct[key]["n"]:
             fig.days_count = int(pct[key]["n"])
             fig.median_seconds = pct[key]["p50"]
             fig.p90_seconds = pct[key]["p90"]
         out.append(fig)
     return out
+
+
+def _escalated_visits():
+    """(prospect_id, start_seq, stage) of every visit that had an escalation. An escalation
+    belongs to the visit under way when it opened: the latest entry at or before that time,
+    found through the (prospect_id, seq) index once per escalation (escalations are few
+    beside visits), if that entry was into the escalation's stage."""
+    e = Escalation.__table__
+    x = se.alias("entry")
+    start_seq = select(func.max(x.c.seq)).where(
+        x.c.prospect_id == e.c.prospect_id, x.c.at <= e.c.opened_at, _entering(x)
+    ).scalar_subquery()
+    opened = select(e.c.prospect_id, e.c.stage, start_seq.label("start_seq")).subquery("eo")
+    return select(opened.c.prospect_id, opened.c.start_seq, opened.c.stage).distinct() \
+        .subquery("esc")
 
 
 def _percentiles(session: Session, d: Any) -> list[dict[str, Any]]:
