@@ -132,6 +132,14 @@ def insert_ignoring_duplicates(session: Session, model: Any):
     return insert(model).on_conflict_do_nothing()
 
 
+def picked(pick: Any) -> Any:
+    """``SELECT id FROM (<pick>)`` evaluated once: a claim's ``UPDATE … WHERE id IN``
+    over a ``LIMIT … FOR UPDATE SKIP LOCKED`` subquery may otherwise be re-run by
+    PostgreSQL's planner and claim more rows than the limit."""
+    cte = pick.cte().prefix_with("MATERIALIZED", dialect="postgresql")
+    return select(cte.c.id)
+
+
 def notify_many(session: Session, messages: list[Message]) -> int:
     """Write many notifications (and their e-mails) with a few statements, each in the
     recipient's language. Rows whose dedupe key exists are skipped. Part of the caller's

@@ -70,7 +70,7 @@ def decide(escalation_id: str):
     escalation = decide_escalation(
         session, escalation_id, actor=api_user(), decision=data["decision"],
         extend_days=data["extend_days"], new_owner=data["new_owner"], note=data["note"])
-    deliver_after_commit(current_app._get_current_object())
+    deliver_after_commit(current_app._get_current_object(), rounds=1)
     prospect = session.get(Prospect, escalation.prospect_id)
     out = escalation_json(escalation)
     out["prospect"] = one_prospect_json(session, prospect, api_user())

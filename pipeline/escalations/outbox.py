@@ -26,11 +26,13 @@ from pipeline import clock
 from pipeline.db import unit_of_work
 from pipeline.escalations import rules
 from pipeline.escalations.models import OutboxMessage
+from pipeline.notifications import picked
 
 log = logging.getLogger("pipeline.outbox")
 
 LEASE = timedelta(minutes=15)
 MAX_ATTEMPTS = 8
+ROUND, MAX_ROUNDS = 100, 50  # deliver_after_commit: up to 5,000 messages per call
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def claim(session: Session, now: datetime, limit: int) -> tuple[list[Mail], dict
             .with_for_update(skip_locked=True))
     with unit_of_work(session):
         rows = session.execute(
-            update(o).where(o.c.id.in_(pick), o.c.sent_at.is_(None), o.c.next_attempt_at <= now)
+            update(o).where(o.c.id.in_(picked(pick)), o.c.sent_at.is_(None), o.c.next_attempt_at <= now)
             .values(attempts=o.c.attempts + 1, next_attempt_at=now + LEASE)
             .returning(o.c.id, o.c.recipient, o.c.subject, o.c.body, o.c.attempts)).all()
     return [Mail(r.id, r.recipient, r.subject, r.body) for r in rows], \
@@ -114,13 +116,22 @@ def send_pending(session: Session, transport: Transport, *, now: datetime | None
     return {"sent": sent, "failed": failed}
 
 
-def deliver_after_commit(app) -> dict[str, int]:
-    """Send what is pending with a session of its own (never the request's)."""
+def deliver_after_commit(app, *, rounds: int = MAX_ROUNDS) -> dict[str, int]:
+    """Send what is pending with a session of its own (never the request's), in up to
+    ``rounds`` claims of :data:`ROUND` messages (a request asks for one: its own few
+    messages go out at once, a backlog is left to the scheduler or the sweep command)."""
     from pipeline.db import get_db
 
     session = get_db(app).sessionmaker()
+    transport = transport_for(app.config)
+    total = {"sent": 0, "failed": 0}
     try:
-        return send_pending(session, transport_for(app.config))
+        for _round in range(rounds):
+            result = send_pending(session, transport, limit=ROUND)
+            total = {k: total[k] + result[k] for k in total}
+            if result["sent"] + result["failed"] < ROUND:
+                break
+        return total
     except Exception:
         log.exception("outbox delivery failed; it is retried by the next sweep")
         return {"sent": 0, "failed": 0}

@@ -70,6 +70,7 @@ from pipeline.notifications import (
     insert_ignoring_duplicates,
     leads_of,
     notify_many,
+    picked,
     recipients,
     supervisor_recipients,
     team_lead_of,
@@ -212,7 +213,7 @@ def _close_moved_on(session: Session, now: datetime, batch: int) -> tuple[int, i
                    or_(p.c.clock_no != e.c.clock_no, p.c.status.in_(("won", "lost"))))
             .limit(batch).with_for_update(of=e, skip_locked=True))
     rows = session.execute(
-        update(e).where(e.c.id.in_(pick), e.c.status == "open")
+        update(e).where(e.c.id.in_(picked(pick)), e.c.status == "open")
         .values(status="resolved", decision="continue", decided_at=now,
                 note="closed automatically: the stage visit is over")
         .returning(e.c.id)).all()
@@ -226,7 +227,7 @@ def _warn(session: Session, now: datetime, batch: int) -> tuple[int, int]:
             .where(p.c.status == "active", p.c.warn_at <= now, p.c.warned_clock_no < p.c.clock_no)
             .order_by(p.c.warn_at).limit(batch).with_for_update(skip_locked=True))
     rows = session.execute(
-        update(p).where(p.c.id.in_(pick), p.c.status == "active",
+        update(p).where(p.c.id.in_(picked(pick)), p.c.status == "active",
                         p.c.warned_clock_no < p.c.clock_no)
         .values(warned_clock_no=p.c.clock_no)
         .returning(p.c.id, p.c.owner_id, p.c.clock_no, p.c.name, p.c.stage, p.c.due_at,
@@ -431,7 +432,7 @@ def _remind(session: Session, now: datetime, batch: int) -> tuple[int, int]:
                    p.c.clock_no == t.c.clock_no)
             .order_by(t.c.due_at).limit(batch).with_for_update(of=t, skip_locked=True))
     claimed = session.execute(
-        update(t).where(t.c.id.in_(pick), t.c.reminded_at.is_(None), t.c.done_at.is_(None))
+        update(t).where(t.c.id.in_(picked(pick)), t.c.reminded_at.is_(None), t.c.done_at.is_(None))
         .values(reminded_at=now)
         .returning(t.c.id, t.c.prospect_id, t.c.key, t.c.assignee_kind, t.c.assignee_id)).all()
     if not claimed:

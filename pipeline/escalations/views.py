@@ -136,7 +136,7 @@ def decide(escalation_id: int):
     except (Invalid, Conflict) as exc:
         flash(_error_message(exc), "error")
         return back
-    deliver_after_commit(current_app._get_current_object())
+    deliver_after_commit(current_app._get_current_object(), rounds=1)
     flash({"continue": _("Decision saved: continue."),
            "reassign": _("Decision saved: the prospect was reassigned."),
            "abandon": _("Decision saved: the prospect was abandoned.")}[form.decision.data],

@@ -118,3 +118,12 @@ def test_smtp_when_configured(session, factory, monkeypatch):
     assert delivered[0] == ("mail.bank", 2525)
     msg = delivered[1]
     assert msg["Subject"] == "Hello 0" and msg["Message-ID"].endswith("@bank.test>")
+
+
+def test_after_commit_delivery_in_rounds(app, session, factory):
+    from pipeline.escalations.outbox import ROUND, deliver_after_commit
+
+    queue_mail(session, factory, ROUND + 20)
+    assert deliver_after_commit(app, rounds=1) == {"sent": ROUND, "failed": 0}
+    assert deliver_after_commit(app) == {"sent": 20, "failed": 0}
+    assert deliver_after_commit(app) == {"sent": 0, "failed": 0}
