@@ -53,6 +53,10 @@ PAUSE_IN_VISIT = 0.45   # a passed stage visit had a pause/resume pair
 BACK_IN_VISIT = 0.18    # a passed stage visit went back a stage and came forward again
 BEHIND_SHARE = 0.15     # after-sale customers who missed last period's contact frequency
 
+# Every stage's record complete: a history fired through the engine passes every guard.
+ALL_RECORDS_FOR_FIRING = {"contact_log": {"meeting_booked_at": "2026-01-01T00:00:00+00:00"},
+                          **dict(COMPLETE.values())}
+
 COLUMNS: dict[str, tuple[str, ...]] = {
     "teams": ("id", "name", "lead_id"),
     "users": ("id", "email", "name", "role", "team_id", "password_hash", "locale", "timezone",

@@ -14,7 +14,6 @@ from sqlalchemy.orm import sessionmaker
 from bench import generate as G
 from pipeline import workflows
 from pipeline.db import make_engine
-from pipeline.demo import COMPLETE
 from pipeline.escalations import rules
 from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect, StageEvent
@@ -22,8 +21,7 @@ from pipeline.prospects.services import STATE_FIELDS, record_status
 
 TINY = G.Scale(teams=2, managers_per_team=2, open_per_manager=40, seed=11)
 # Every record complete: guards never refuse, so firing the history checks the clock.
-ALL_RECORDS = {"contact_log": {"meeting_booked_at": "2026-01-01T00:00:00+00:00"},
-               **dict(COMPLETE.values())}
+ALL_RECORDS = G.ALL_RECORDS_FOR_FIRING
 
 
 @pytest.fixture(scope="module")

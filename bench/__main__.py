@@ -1,0 +1,170 @@
+"""``python -m bench``: generate the data, run every benchmark, write bench/RESULTS.md.
+
+Options: ``--url`` (PostgreSQL database to create, default
+``postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench`` or ``BENCH_DATABASE_URL``),
+``--reuse`` (keep an existing province instead of generating it again), ``--only NAME``
+(run some benchmarks; RESULTS.md is then not written), ``--out FILE``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.common import Section
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
+NAMES = ("machine", "board", "funnel", "advance", "sweep", "branch", "server")
+
+
+def machine_info(url: str) -> list[tuple[str, str]]:
+    cpu = "unknown"
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        found = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+        cpu = found.group(1).strip() if found else cpu
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        ram = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    import psycopg
+
+    from bench.generate import conninfo
+
+    with psycopg.connect(conninfo(url)) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+        settings = ", ".join(f"{k} {conn.execute(f'SHOW {k}').fetchone()[0]}" for k in (
+            "shared_buffers", "work_mem", "max_parallel_workers_per_gather"))
+    load = os.getloadavg()
+    return [("CPU", cpu), ("cores", str(os.cpu_count())), ("RAM", ram),
+            ("OS", platform.platform()),
+            ("Python", platform.python_version()),
+            ("PostgreSQL", f"{pg} (local, {settings})"),
+            ("SQLite", sqlite3.sqlite_version),
+            ("load average at the start", ", ".join(f"{x:.1f}" for x in load))]
+
+
+def province_exists(url: str) -> bool:
+    import psycopg
+
+    from bench.generate import conninfo
+
+    try:
+        with psycopg.connect(conninfo(url)) as conn:
+            return conn.execute("SELECT count(*) FROM prospects").fetchone()[0] > 100_000
+    except psycopg.Error:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--only", action="append", choices=NAMES)
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args(argv)
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    logging.basicConfig(level=logging.WARNING)
+    from bench import generate as G
+
+    only = set(args.only or NAMES)
+    started = time.perf_counter()
+    day = datetime.now(timezone.utc)
+    sections: list[Section] = []
+
+    gen = Section("Data")
+    if args.reuse and province_exists(args.url):
+        gen.say(f"Province reused from an earlier run ({args.url.rsplit('/', 1)[-1]}).")
+    else:
+        print("generating the province (PostgreSQL, COPY) …", flush=True)
+        result = G.generate_postgres(args.url)
+        c = result["counts"]
+        gen.say(f"Province on PostgreSQL, generated in {result['seconds']:.0f} s (rows "
+                f"loaded by COPY in {result['load_seconds']:.0f} s, then indexes, VACUUM "
+                f"ANALYZE), seed {G.PROVINCE.seed}, data time {G.NOW.isoformat()}:")
+        gen.say()
+        gen.table(["table", "rows"], [[t, f"{n:,}"] for t, n in sorted(c.items())])
+    machine = Section("Machine")
+    machine.table(["", ""], machine_info(args.url))
+    sections += [machine, gen]
+
+    from bench import advance, board, funnel, server, sweep
+    from bench import machine as machine_bench
+
+    if "machine" in only:
+        sections.append(machine_bench.run(repeat=3))
+    if "board" in only:
+        sections.append(board.run(args.url))
+    if "funnel" in only:
+        sections.append(funnel.run(args.url))
+    if "advance" in only:
+        sections.append(advance.run(args.url))
+    sweep_from = G.NOW + G.DAY
+    if "sweep" in only:
+        section, last = sweep.run(args.url)
+        sections.append(section)
+        sweep_from = last
+    if "branch" in only:
+        with tempfile.TemporaryDirectory(prefix="bench-branch-") as tmp:
+            url = f"sqlite:///{tmp}/branch.sqlite3"
+            result = G.generate_sqlite(url)
+            c = result["counts"]
+            branch = Section("A branch on SQLite")
+            branch.say(f"{c['users']} users, {c['prospects']:,} prospects, "
+                       f"{c['stage_events']:,} stage events, inserted with executemany in "
+                       f"{result['seconds']:.1f} s.")
+            branch.say()
+            sections.append(branch)
+            for s in (board.run(url, label="SQLite branch", budgets=False),
+                      funnel.run(url, label="SQLite branch", budgets=False),
+                      sweep.run(url, label="SQLite branch", budgets=False,
+                                concurrent=False)[0]):
+                s.title = "SQLite branch: " + s.title.split(" (")[0]
+                sections.append(s)
+    if "server" in only:
+        sections.append(server.run(args.url, sweep_from=sweep_from))
+    elapsed = time.perf_counter() - started
+    print(f"\nall done in {elapsed / 60:.1f} minutes", flush=True)
+    if args.only:
+        print("(--only: RESULTS.md not written)")
+        return 0
+    write_results(Path(args.out), sections, day, elapsed)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def write_results(path: Path, sections: list[Section], day: datetime, elapsed: float) -> None:
+    budgets = [b for s in sections for b in s.budgets]
+    lines = ["# Benchmark results", "",
+             f"Written by `make bench` on {day:%Y-%m-%d} (UTC), run time {elapsed / 60:.1f} "
+             "minutes including data generation. Every figure below comes from that one run; "
+             "medians with their repeat counts. The machine is shared (2 cores, other jobs "
+             "running), so the figures carry its noise.", "",
+             "## Budgets", "", "| budget | measured | limit | |", "|---|---|---|---|"]
+    for b in budgets:
+        lines.append(f"| {b.name} | {b.measured} | {b.limit} | {'met' if b.ok else 'MISSED'} |")
+    lines.append("")
+    notes = HERE / "NOTES.md"
+    for s in sections:
+        lines += [f"## {s.title}", "", *s.lines]
+    if notes.exists():
+        lines += ["", notes.read_text(encoding="utf-8").rstrip()]
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""``advance`` through the service against its floor: the same rows written by plain SQL
+(psycopg, no ORM) in the same transaction shape — lock the prospect, read its records,
+update it, append the history row, commit."""
+from __future__ import annotations
+
+import random
+import time
+from datetime import timedelta
+
+import psycopg
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from bench.common import QueryCounter, Section, median
+from bench.generate import NOW, conninfo
+from pipeline import clock, workflows
+from pipeline.auth.models import User
+from pipeline.db import make_engine
+from pipeline.prospects.models import Prospect, StageRecord
+from pipeline.prospects.services import advance_prospect
+
+FLOOR_SQL = {
+    "lock": "SELECT id, stage, status, clock_no, owner_id, team_id, version FROM prospects "
+            "WHERE id = %s AND owner_id = %s FOR UPDATE",
+    "records": "SELECT record_key, data FROM stage_records WHERE prospect_id = %s",
+    "update": "UPDATE prospects SET stage = %s, stage_entered_at = %s, clock_started_at = %s, "
+              "due_at = %s, warn_at = %s, paused_seconds = 0, clock_no = clock_no + 1, "
+              "updated_at = %s, version = version + 1 WHERE id = %s AND version = %s",
+    "history": "INSERT INTO stage_events (prospect_id, seq, event, from_stage, to_stage, "
+               "from_status, to_status, actor_id, owner_id, team_id, at) "
+               "SELECT %s, COALESCE(MAX(seq), 0) + 1, 'advance', %s, %s, 'active', 'active', "
+               "%s, %s, %s, %s FROM stage_events WHERE prospect_id = %s",
+}
+BUDGET = 0.5  # the service does at least half the floor's advances per second
+
+
+def ready_prospects(session, limit: int) -> list[tuple[int, int]]:  # noqa: ANN001
+    """(prospect id, owner id) of active prospects whose stage's records are complete and
+    whose next step is ``advance``, spread over the province."""
+    wf = workflows.workflow()
+    pairs = [(s.key, r.key) for s in wf.stages for r in s.records
+             if any(t.event == "advance" and t.source == s.key for t in wf.transitions)]
+    from sqlalchemy import and_, or_
+
+    rows = session.execute(
+        select(Prospect.id, Prospect.owner_id)
+        .join(StageRecord, StageRecord.prospect_id == Prospect.id)
+        .where(Prospect.status == "active", StageRecord.complete.is_(True),
+               or_(*[and_(Prospect.stage == st, StageRecord.record_key == rk)
+                     for st, rk in pairs]))
+        .order_by(Prospect.id)).all()
+    return random.Random(7).sample([(r[0], r[1]) for r in rows], min(limit, len(rows)))
+
+
+def run(url: str, *, rounds: int = 5, per_round: int = 100) -> Section:
+    section = Section("advance: service vs plain-SQL floor (PostgreSQL province)")
+    engine = make_engine(url)
+    Session = sessionmaker(bind=engine, expire_on_commit=False)
+    counter = QueryCounter(engine)
+    wf = workflows.workflow()
+    nxt = {t.source: t.dest for t in wf.transitions if t.event == "advance"}
+    with Session() as session:
+        picked = ready_prospects(session, 2 * rounds * per_round)
+        owners = {u.id: u for u in session.scalars(select(User).where(
+            User.id.in_({o for _, o in picked})))}
+        session.expunge_all()
+    if len(picked) < 2 * rounds * per_round:
+        raise RuntimeError(f"only {len(picked)} prospects are ready to advance")
+    service_set, floor_set = picked[0::2], picked[1::2]
+    clock.set_now(NOW + timedelta(hours=1))
+    floor_conn = psycopg.connect(conninfo(url))
+    service_rates, floor_rates, statements = [], [], []
+    try:
+        for r in range(rounds):
+            batch = service_set[r * per_round:(r + 1) * per_round]
+            session = Session()
+            actors = {u.id: u for u in session.scalars(select(User).where(
+                User.id.in_(list(owners))))}
+            with counter.counting() as c:
+                start = time.perf_counter()
+                for pid, owner in batch:
+                    advance_prospect(session, pid, "advance", actor=actors[owner])
+                elapsed = time.perf_counter() - start
+            statements.append(c.count / len(batch))
+            session.close()
+            service_rates.append(len(batch) / elapsed)
+            batch = floor_set[r * per_round:(r + 1) * per_round]
+            start = time.perf_counter()
+            for pid, owner in batch:
+                _floor_advance(floor_conn, pid, owner, nxt, wf)
+            floor_rates.append(len(batch) / (time.perf_counter() - start))
+    finally:
+        floor_conn.close()
+        clock.set_now(NOW)
+        counter.close()
+        engine.dispose()
+    svc, flo = median(service_rates), median(floor_rates)
+    ratios = [s / f for s, f in zip(service_rates, floor_rates)]
+    section.say(f"{rounds} rounds of {per_round} advances each way, service and floor "
+                "interleaved round by round on distinct prospects whose records are complete; "
+                "one transaction per advance, committed (synchronous_commit on).")
+    section.say()
+    section.table(
+        ["path", "median advances/s", "per advance", "statements per advance",
+         "rounds (advances/s)"],
+        [["`advance_prospect` (service)", f"{svc:.0f}", f"{1000 / svc:.2f} ms",
+          f"{median(statements):.0f} + COMMIT", ", ".join(f"{x:.0f}" for x in service_rates)],
+         ["plain SQL floor", f"{flo:.0f}", f"{1000 / flo:.2f} ms", "4 + COMMIT",
+          ", ".join(f"{x:.0f}" for x in floor_rates)]])
+    ratio = svc / flo
+    section.say(f"Ratio service / floor: {ratio:.2f} (medians); per round: "
+                + ", ".join(f"{x:.2f}" for x in ratios))
+    section.say()
+    section.budget("advance throughput, service / floor", f"{ratio:.2f}",
+                   f"≥ {BUDGET}", ratio >= BUDGET)
+    return section
+
+
+def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf) -> None:  # noqa: ANN001
+    now = clock.now()
+    with conn.cursor() as cur:
+        cur.execute(FLOOR_SQL["lock"], (pid, owner))
+        _, stage, _status, _clock_no, owner_id, team_id, version = cur.fetchone()
+        cur.execute(FLOOR_SQL["records"], (pid,))
+        cur.fetchall()
+        to = nxt[stage]
+        limit = wf.limit_days(to)
+        due = now + timedelta(days=limit) if limit else None
+        warn = due - timedelta(days=limit) * 0.2 if due else None
+        cur.execute(FLOOR_SQL["update"], (to, now, now, due, warn, now, pid, version))
+        cur.execute(FLOOR_SQL["history"], (pid, stage, to, owner_id, owner_id, team_id, now,
+                                           pid))
+    conn.commit()
