@@ -32,6 +32,7 @@ test: install
 	bash scripts/test.sh
 
 bench: install
+	$(PY) -c 'import locust' 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 
 lint: install
