@@ -289,6 +289,12 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
     dur = _seconds(session, func.coalesce(v.c.end_at, _ts(now)), v.c.start_at)
     esc = _escalated_visits()
     postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # Over a province's history PostgreSQL's JIT spends seconds compiling this plan (more
+        # than it saves), and the sort feeding the percentiles spills to disk within the
+        # default work_mem. Both settings end with the transaction.
+        session.execute(select(func.set_config("jit", "off", True),
+                               func.set_config("work_mem", "256MB", True)))
 
     def count_if(*conds: Any) -> Any:
         return func.coalesce(func.sum(case((and_(*conds), 1), else_=0)), 0)
