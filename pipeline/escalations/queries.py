@@ -59,7 +59,9 @@ def queue(session: Session, viewer: User, *, level: int | None = None) -> list[t
         stmt = stmt.where(Prospect.owner_id == viewer.id)
     if level is not None:
         stmt = stmt.where(Escalation.level == level)
-    stmt = stmt.order_by(Escalation.level.desc(), Escalation.opened_at, Escalation.id)
+    # Second level first, then the oldest, then the longest overdue.
+    stmt = stmt.order_by(Escalation.level.desc(), Escalation.opened_at, Escalation.due_at,
+                         Escalation.id)
     return [tuple(row) for row in session.execute(stmt)]
 
 

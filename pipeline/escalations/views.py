@@ -105,8 +105,11 @@ def queue():
     forms = {}
     for esc, prospect, owner in rows:
         form = DecisionForm(prefix=f"e{esc.id}", formdata=None)
+        # The number is the manager's active prospects (the cap applies on reassign).
         form.new_owner.choices = [(m.id, f"{m.name} ({n})") for m, n in
                                   managers.get(prospect.team_id, []) if m.id != prospect.owner_id]
+        if form.new_owner.choices:
+            form.new_owner.choices.insert(0, (0, "—"))  # 0: nobody (not reassigning)
         forms[esc.id] = form
     counts = {"all": None, "level2": None}
     if current_user.role in ("supervisor", "admin"):

@@ -156,3 +156,19 @@ def test_chinese_queue(client, session, factory):
     client.post("/language", data={"locale": "zh_CN", "next": "/escalations"})
     html = client.get("/escalations").get_data(as_text=True)
     assert "初次接触" in html and "提交决定" in html and "新客户经理" in html
+
+
+def test_continue_through_the_form_with_no_manager_chosen(client, session, factory):
+    lead, owner, _other, _sup, prospects = branch(session, factory, 1)
+    esc = session.scalars(select(Escalation)).one()
+    login(client, lead)
+    html = client.get("/escalations").get_data(as_text=True)
+    assert 'value="0">—</option>' in html  # nobody is chosen unless the lead chooses
+    r = client.post(f"/escalations/{esc.id}/decision", data={
+        f"e{esc.id}-decision": "continue", f"e{esc.id}-new_owner": "0",
+        f"e{esc.id}-extend_days": "10", f"e{esc.id}-note": ""}, follow_redirects=True)
+    assert "Decision saved: continue." in r.get_data(as_text=True)
+    session.expire_all()
+    p = session.get(Prospect, prospects[0].id)
+    assert p.due_at == OVERDUE + timedelta(days=10)
+    assert p.owner_id == owner.id
