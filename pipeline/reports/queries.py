@@ -15,8 +15,8 @@ team of its latest history row (a reassignment moves the visit with the prospect
 Performance (what the queries rely on):
 
 - ``uq_stage_events_prospect_seq`` (prospect_id, seq) gives the window its order: on
-  PostgreSQL the visits come from one index scan feeding the WindowAgg, with no sort, and
-  the "won since" probe is an index lookup per visit. A team lead's or manager's view first
+  PostgreSQL the visits come from one index scan feeding the WindowAgg, with no sort
+  ("won since" is a window over the same partition). A team lead's or manager's view first
   picks the prospects with a row of that team or manager (``ix_stage_events_team_id`` /
   ``ix_stage_events_owner_id``) so only their histories are windowed.
 - Each escalation finds its visit (the latest entry before it opened) by one probe of the
