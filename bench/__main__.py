@@ -13,11 +13,10 @@ import os
 import platform
 import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import Section
@@ -31,7 +30,7 @@ def machine_info(url: str) -> list[tuple[str, str]]:
     cpu = "unknown"
     try:
         text = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+        found = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
         cpu = found.group(1).strip() if found else cpu
     except OSError:
         pass
@@ -83,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     only = set(args.only or NAMES)
     started = time.perf_counter()
-    day = datetime.now(timezone.utc)
+    day = datetime.now(UTC)
     sections: list[Section] = []
 
     gen = Section("Data")
@@ -150,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(path: Path, sections: list[Section], day: datetime, elapsed: float) -> None:
     budgets = [b for s in sections for b in s.budgets]
     lines = ["# Benchmark results", "",
-             f"Written by `make bench` on {day:%Y-%m-%d} (UTC), run time {elapsed / 60:.1f} "
-             "minutes including data generation. Every figure below comes from that one run; "
-             "medians with their repeat counts. The machine is shared (2 cores, other jobs "
-             "running), so the figures carry its noise.", "",
+             (f"Written by `make bench` on {day:%Y-%m-%d} (UTC), run time "
+              f"{elapsed / 60:.1f} minutes including data generation. Every figure below "
+              "comes from that one run; medians with their repeat counts. The machine is "
+              "shared (2 cores, other jobs running), so the figures carry its noise."), "",
              "## Budgets", "", "| budget | measured | limit | |", "|---|---|---|---|"]
     for b in budgets:
         lines.append(f"| {b.name} | {b.measured} | {b.limit} | {'met' if b.ok else 'MISSED'} |")

@@ -34,7 +34,7 @@ FLOOR_SQL = {
 BUDGET = 0.5  # the service does at least half the floor's advances per second
 
 
-def ready_prospects(session, limit: int) -> list[tuple[int, int]]:  # noqa: ANN001
+def ready_prospects(session, limit: int) -> list[tuple[int, int]]:
     """(prospect id, owner id) of active prospects whose stage's records are complete and
     whose next step is ``advance``, spread over the province."""
     wf = workflows.workflow()
@@ -116,7 +116,7 @@ def run(url: str, *, rounds: int = 5, per_round: int = 100) -> Section:
     return section
 
 
-def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf) -> None:  # noqa: ANN001
+def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf) -> None:
     now = clock.now()
     with conn.cursor() as cur:
         cur.execute(FLOOR_SQL["lock"], (pid, owner))

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from sqlalchemy import event
 
@@ -89,7 +90,7 @@ class QueryCounter:
         self.count += 1
 
     @contextmanager
-    def counting(self) -> Iterator["QueryCounter"]:
+    def counting(self) -> Iterator[QueryCounter]:
         self.count = 0
         yield self
 
@@ -97,7 +98,7 @@ class QueryCounter:
         event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
-def make_app(url: str, **extra: Any):  # noqa: ANN201
+def make_app(url: str, **extra: Any):
     """The product's app on ``url`` with the clock fixed at the data's time."""
     from pipeline import create_app
 

@@ -23,20 +23,27 @@ import json
 import logging
 import random
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pipeline import workflows
-from pipeline.demo import COMPLETE, GIVEN, LOSS_REASONS, PARTIAL, PAUSE_REASONS, SURNAMES
+from pipeline.demo import (
+    COMPLETE,
+    GIVEN,
+    LOSS_REASONS,
+    PARTIAL,
+    PAUSE_REASONS,
+    SURNAMES,
+)
 from pipeline.engine.machine import EVENT_STATUSES, Engine, ProspectState
 from pipeline.escalations import rules
-from pipeline.prospects.services import STATE_FIELDS, record_status
+from pipeline.prospects.services import record_status
 
 log = logging.getLogger(__name__)
 
-UTC = timezone.utc
 # Monday 16 November 2026, 10:00 in Shanghai: mid-month and mid-quarter, so no after-sale
 # contact period ends within the hours the sweep benchmarks move the clock forward.
 NOW = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
@@ -292,10 +299,10 @@ def _name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
 
 
-_TEMPLATES: dict[int, "RecordTemplates"] = {}
+_TEMPLATES: dict[int, RecordTemplates] = {}
 
 
-def _templates(engine: Engine) -> "RecordTemplates":
+def _templates(engine: Engine) -> RecordTemplates:
     return _TEMPLATES.setdefault(id(engine), RecordTemplates(engine))
 
 

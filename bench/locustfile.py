@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from locust import FastHttpUser, between, task
 
-ACCOUNTS = json.load(open(os.environ["BENCH_ACCOUNTS"], encoding="utf-8"))
+with open(os.environ["BENCH_ACCOUNTS"], encoding="utf-8") as _f:
+    ACCOUNTS = json.load(_f)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _turn = itertools.count()
 

@@ -96,7 +96,7 @@ class Sweeper(threading.Thread):
             done = subprocess.run(
                 [str(BIN / "flask"), "--app", "wsgi", "pipeline", "sweep", "--now",
                  self.moment.isoformat(), "--no-mail"],
-                cwd=ROOT, env=env, capture_output=True, text=True)
+                check=False, cwd=ROOT, env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 self.failures += 1
                 print(done.stderr[-2000:], file=sys.stderr)
@@ -127,7 +127,7 @@ def run(url: str, *, sweep_from: datetime, workers: int = 4, users: int = 24,
              "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
              "--host", base, "--csv", str(tmp / "load"), "--only-summary",
              "--loglevel", "WARNING", "--exit-code-on-error", "0"],
-            cwd=ROOT, env=env, capture_output=True, text=True)
+            check=False, cwd=ROOT, env=env, capture_output=True, text=True)
         if locust.returncode != 0:
             raise RuntimeError("locust failed: " + locust.stderr[-2000:])
     finally:
@@ -141,8 +141,10 @@ def run(url: str, *, sweep_from: datetime, workers: int = 4, users: int = 24,
     with open(tmp / "load_stats.csv", encoding="utf-8") as f:
         stats = list(csv.DictReader(f))
     failures_file = tmp / "load_failures.csv"
-    failures = list(csv.DictReader(open(failures_file, encoding="utf-8"))) \
-        if failures_file.exists() else []
+    failures = []
+    if failures_file.exists():
+        with open(failures_file, encoding="utf-8") as f:
+            failures = list(csv.DictReader(f))
     section.say(f"gunicorn {workers} sync workers on 127.0.0.1 (the app as `wsgi:app`, clock "
                 f"fixed at the data's time); Locust {users} users for {seconds} s on the same "
                 f"2 cores (think time 0–0.2 s), accounts: {managers} managers and {leads} team "

@@ -35,7 +35,7 @@ def _work(summary: dict) -> int:
     return sum(summary[k] for k in KINDS)
 
 
-def _moment_with(session, after: datetime, n: int) -> datetime:  # noqa: ANN001
+def _moment_with(session, after: datetime, n: int) -> datetime:
     value = session.execute(DUE_AFTER, {"after": after.replace(tzinfo=None), "n": n}).scalar()
     return value.replace(tzinfo=NOW.tzinfo) + timedelta(seconds=1)
 
@@ -114,7 +114,7 @@ def _fmt(summary: dict) -> str:
     return ", ".join(f"{k} {summary[k]}" for k in KINDS if summary[k])
 
 
-def _times(fn, repeat: int) -> list[float]:  # noqa: ANN001
+def _times(fn, repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
         start = time.perf_counter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import func, select, text
@@ -19,6 +20,12 @@ from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect, StageEvent
 from pipeline.prospects.services import STATE_FIELDS, record_status
 
+ORPHAN_EVENTS = ("SELECT count(*) FROM stage_events e LEFT JOIN prospects p "
+                 "ON p.id = e.prospect_id WHERE p.id IS NULL")
+OWNER_OUTSIDE_TEAM = ("SELECT count(*) FROM prospects p LEFT JOIN users u "
+                      "ON u.id = p.owner_id WHERE u.id IS NULL OR u.team_id <> p.team_id")
+LEAD_OUTSIDE_TEAM = ("SELECT count(*) FROM teams t JOIN users u ON u.id = t.lead_id "
+                     "WHERE u.role <> 'team_lead' OR u.team_id <> t.id")
 TINY = G.Scale(teams=2, managers_per_team=2, open_per_manager=40, seed=11)
 # Every record complete: guards never refuse, so firing the history checks the clock.
 ALL_RECORDS = G.ALL_RECORDS_FOR_FIRING
@@ -27,7 +34,7 @@ ALL_RECORDS = G.ALL_RECORDS_FOR_FIRING
 @pytest.fixture(scope="module")
 def generated():
     engine = workflows.engine()
-    teams, users, managers = G.users_rows(TINY, "hash", "tiny.bank")
+    _teams, _users, managers = G.users_rows(TINY, "hash", "tiny.bank")
     rows: dict[str, list[dict]] = defaultdict(list)
     for table, row in G.prospect_rows(TINY, managers, engine):
         rows[table].append(dict(zip(G.COLUMNS[table], row)))
@@ -54,9 +61,9 @@ def test_history_replays_through_the_engine_to_each_prospect_state(generated):
         events = history[p["id"]]
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
         assert events[0]["event"] == "create"
-        assert all(a["at"] < b["at"] for a, b in zip(events, events[1:]))
+        assert all(a["at"] < b["at"] for a, b in pairwise(events))
         assert all(b["from_stage"] == a["to_stage"] and b["from_status"] == a["to_status"]
-                   for a, b in zip(events, events[1:]))
+                   for a, b in pairwise(events))
         state = engine.start(events[0]["at"])
         for e in events[1:]:
             state = engine.fire(state, e["event"], now=e["at"], records=ALL_RECORDS,
@@ -124,12 +131,7 @@ def test_loaded_database_is_consistent_and_the_sweep_is_idle(database_url, tmp_p
             n = session.scalar(select(func.count()).select_from(Prospect))
             assert n == 4 * round(40 * (1 + TINY.lost_share))
             # Every reference resolves (PostgreSQL loaded with per-row FK checks off).
-            for sql in ("SELECT count(*) FROM stage_events e LEFT JOIN prospects p "
-                        "ON p.id = e.prospect_id WHERE p.id IS NULL",
-                        "SELECT count(*) FROM prospects p LEFT JOIN users u "
-                        "ON u.id = p.owner_id WHERE u.id IS NULL OR u.team_id <> p.team_id",
-                        "SELECT count(*) FROM teams t JOIN users u ON u.id = t.lead_id "
-                        "WHERE u.role <> 'team_lead' OR u.team_id <> t.id"):
+            for sql in (ORPHAN_EVENTS, OWNER_OUTSIDE_TEAM, LEAD_OUTSIDE_TEAM):
                 assert session.scalar(text(sql)) == 0
             last = session.execute(select(StageEvent.prospect_id, func.max(StageEvent.seq))
                                    .group_by(StageEvent.prospect_id)).all()
