@@ -107,14 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     if "machine" in only:
         sections.append(machine_bench.run(repeat=3))
     if "board" in only:
-        sections.append(board.run(args.url))
+        sections.append(board.run(args.url, repeat=20))
     if "funnel" in only:
         sections.append(funnel.run(args.url))
     if "advance" in only:
         sections.append(advance.run(args.url))
     sweep_from = G.NOW + G.DAY
     if "sweep" in only:
-        section, last = sweep.run(args.url)
+        section, last = sweep.run(args.url, repeat=10)
         sections.append(section)
         sweep_from = last
     if "branch" in only:
@@ -128,15 +128,17 @@ def main(argv: list[str] | None = None) -> int:
                        f"{result['seconds']:.1f} s.")
             branch.say()
             sections.append(branch)
-            for s in (board.run(url, label="SQLite branch", budgets=False),
-                      funnel.run(url, label="SQLite branch", budgets=False),
-                      sweep.run(url, label="SQLite branch", budgets=False,
-                                concurrent=False)[0]):
+            for s in (board.run(url, repeat=10, label="SQLite branch", budgets=False),
+                      funnel.run(url, repeat=3, label="SQLite branch", budgets=False),
+                      sweep.run(url, repeat=5, label="SQLite branch",
+                                budgets=False, concurrent=False)[0]):
                 s.title = "SQLite branch: " + s.title.split(" (")[0]
                 sections.append(s)
     if "server" in only:
         sections.append(server.run(args.url, sweep_from=sweep_from))
     elapsed = time.perf_counter() - started
+    machine.say("Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+                + " (1, 5, 15 minutes; 2 cores).")
     print(f"\nall done in {elapsed / 60:.1f} minutes", flush=True)
     if args.only:
         print("(--only: RESULTS.md not written)")

@@ -430,9 +430,9 @@ def manager_rows(scale: Scale, owner: dict, engine: Engine) -> Iterator[tuple[st
             text, completeness, complete = templates(key, data)
             yield "stage_records", (ids("stage_records"), pid, key, text, completeness,
                                     complete, s.stage_entered_at + timedelta(hours=2), uid)
-            yield "contacts", (ids("contacts"), pid, uid, "meeting", "reached", None,
-                               s.stage_entered_at + timedelta(hours=1),
-                               s.stage_entered_at + timedelta(hours=1))
+        if life.records:  # the meeting the current stage's record was taken in
+            met = min(s.stage_entered_at + timedelta(hours=1), last_at)
+            yield "contacts", (ids("contacts"), pid, uid, "meeting", "reached", None, met, met)
         if s.status == "won":
             yield from _after_sale(rng, ids, pid, uid, life, freq[life.tier].period, tz)
             if life.behind and s.stage_entered_at <= rules.previous_period(

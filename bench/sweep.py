@@ -9,12 +9,12 @@ import sys
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from bench.common import QueryCounter, Section, median, ms, percentile
 from bench.generate import NOW
-from pipeline.db import make_engine
+from pipeline.db import UTCDateTime, make_engine
 from pipeline.escalations.models import Escalation
 from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect
@@ -28,7 +28,8 @@ DUE_AFTER = text("""
          WHERE status = 'active' AND warn_at > :after AND warned_clock_no < clock_no
         UNION ALL
         SELECT due_at FROM prospects WHERE status = 'active' AND due_at > :after
-    ) AS due ORDER BY t OFFSET :n - 1 LIMIT 1""")
+    ) AS due ORDER BY t LIMIT 1 OFFSET :n - 1""").bindparams(
+    bindparam("after", type_=UTCDateTime())).columns(t=UTCDateTime())
 
 
 def _work(summary: dict) -> int:
@@ -36,8 +37,8 @@ def _work(summary: dict) -> int:
 
 
 def _moment_with(session, after: datetime, n: int) -> datetime:
-    value = session.execute(DUE_AFTER, {"after": after.replace(tzinfo=None), "n": n}).scalar()
-    return value.replace(tzinfo=NOW.tzinfo) + timedelta(seconds=1)
+    value = session.execute(DUE_AFTER, {"after": after, "n": n}).scalar()
+    return value + timedelta(seconds=1)
 
 
 def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
