@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from typing import Any, Callable
 
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _exempt_api_from_csrf(app)
     app.after_request(_security_headers)
+    app.before_request(_refuse_nul_characters)
     _register_error_pages(app)
     app.before_request(_schema_ready)
     _guard_commands(app)
@@ -98,6 +100,27 @@ def _security_headers(response: Response) -> Response:
         # Pages carry personal data: never kept by shared caches or the back button's cache.
         headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+# ---------------------------------------------------------------- input
+
+_JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+
+
+def _refuse_nul_characters() -> None:
+    """Refuse NUL characters anywhere in the input with a 400.
+
+    PostgreSQL cannot store them in text or JSONB (the driver raises), SQLite would keep
+    them and truncate them in other tools: no field of the product has a use for them.
+    """
+    from flask import abort
+
+    texts = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        texts += [*request.form.keys(), *request.form.values()]
+    body = request.get_data(cache=True) if request.mimetype == "application/json" else b""
+    if any("\x00" in t for t in texts) or b"\x00" in body or _JSON_NUL.search(body):
+        abort(400, description="the request contains a NUL character")
 
 
 # ---------------------------------------------------------------- errors

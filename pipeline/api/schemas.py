@@ -132,6 +132,12 @@ class Prospect(Schema):
     missing = fields.List(fields.Nested(Problem))
     available_events = fields.List(fields.String())
     history = fields.List(fields.Nested(HistoryItem))
+    workflow = fields.String()
+    paused_at = fields.DateTime(allow_none=True)
+    lost_reason = fields.String(allow_none=True)
+    id_number = fields.String(allow_none=True)  # masked unless the viewer may see it
+    phone = fields.String(allow_none=True)  # masked unless the viewer may see it
+    records = fields.Dict()  # the detail only: each record's status
 
 
 class ProspectPage(Schema):
@@ -173,10 +179,21 @@ class FunnelStage(Schema):
     conversion = fields.Float(allow_none=True)
     median_days = fields.Float(allow_none=True)
     p90_days = fields.Float(allow_none=True)
+    # Beyond the contract's minimum, the answer also carries these figures.
+    back = fields.Integer()
+    won = fields.Integer()
+    stalled = fields.Integer()
+    stalled_share = fields.Float(allow_none=True)
+    days_count = fields.Integer()
+    won_conversion = fields.Float(allow_none=True)
 
 
 class Funnel(Schema):
     stages = fields.List(fields.Nested(FunnelStage))
+    workflow = fields.String()
+    from_ = fields.String(data_key="from", allow_none=True)
+    to = fields.String(allow_none=True)
+    as_of = fields.String()
 
 
 # ---------------------------------------------------------------- the OpenAPI document

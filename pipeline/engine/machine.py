@@ -239,14 +239,19 @@ class Engine:
         return self.calendar.add_days(start, limit) - start
 
     def _enter(self, state: ProspectState, now: datetime, *, keep_budget: bool) -> None:
+        previous_due = state.due_at if keep_budget else None
         state.stage_entered_at = now
         state.clock_no += 1
         if not keep_budget or state.clock_started_at is None:
             state.clock_started_at = now
             state.paused_seconds = 0
-        self._set_due(state, due_at(self.calendar, state.clock_started_at,
-                                    self.workflow.limit_days(state.stage),
-                                    state.paused_seconds))
+        due = due_at(self.calendar, state.clock_started_at, self.workflow.limit_days(state.stage),
+                     state.paused_seconds)
+        if previous_due is not None and due is not None and due < previous_due:
+            # A team lead's extension of the shared budget survives the move to the next
+            # stage of that budget: progress must not make the prospect due earlier.
+            due = previous_due
+        self._set_due(state, due)
 
     def _set_due(self, state: ProspectState, due: datetime | None) -> None:
         state.due_at = due

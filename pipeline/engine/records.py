@@ -21,6 +21,14 @@ class StrictString(fields.String):
         value = value.strip()
         return value or None
 
+    def _validate(self, value: Any) -> None:
+        # A blank string became None: required fields refuse it, length checks skip it.
+        if value is None:
+            if self.required:
+                raise ValidationError("Must not be blank.")
+            return
+        super()._validate(value)
+
 
 class StrictBoolean(fields.Boolean):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:

@@ -29,6 +29,8 @@ def get_visible_escalation(session: Session, viewer: User, escalation_id: Any, *
         eid = int(escalation_id)
     except (TypeError, ValueError):
         raise NotFound("no such escalation") from None
+    if not 0 < eid < 2**31:  # beyond the id column: the database would refuse the number
+        raise NotFound("no such escalation")
     stmt = scope_escalations(select(Escalation).where(Escalation.id == eid), viewer)
     if for_update:
         stmt = stmt.with_for_update()

@@ -49,6 +49,8 @@ def get_visible(session: Session, viewer: User, prospect_id: Any, *,
         pid = int(prospect_id)
     except (TypeError, ValueError):
         raise NotFound("no such prospect") from None
+    if not 0 < pid < 2**31:  # beyond the id column: the database would refuse the number
+        raise NotFound("no such prospect")
     stmt = scope(select(Prospect).where(Prospect.id == pid), viewer)
     if for_update:
         stmt = stmt.with_for_update()

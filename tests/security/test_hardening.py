@@ -232,3 +232,23 @@ def test_the_width_classes_cover_every_percentage():
     css = Path(ROOT / "static" / "widths.css").read_text(encoding="utf-8")
     for n in (0, 37, 100):
         assert f".w-{n} {{ width: {n}%; }}" in css and f".l-{n} {{ left: {n}%; }}" in css
+
+
+# ---------------------------------------------------------------- input
+
+def test_nul_characters_are_refused_before_they_reach_the_database(client, factory, session):
+    """Found by the API fuzzer: PostgreSQL cannot store NUL in text or JSONB (500 before)."""
+    from pipeline.prospects.models import Prospect
+
+    headers = {"Authorization": f"Bearer {factory.token(factory.user())}"}
+    r = client.get("/api/v1/prospects", query_string={"q": "Li\x00"}, headers=headers)
+    assert r.status_code == 400 and set(r.json["error"]) == {"code", "message", "details"}
+    r = client.post("/api/v1/prospects", json={"name": "Li\u0000Lei", "tier": "gold"},
+                    headers=headers)
+    assert r.status_code == 400 and "NUL" in r.json["error"]["message"]
+    assert session.scalar(select(func.count()).select_from(Prospect)) == 0
+    assert client.post("/login", data={"email": "a\x00@b.c", "password": "x"}
+                       ).status_code == 400
+    r = client.post("/api/v1/prospects", json={"name": "Li Lei", "tier": "gold"},
+                    headers=headers)
+    assert r.status_code == 201

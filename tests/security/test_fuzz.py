@@ -1,0 +1,113 @@
+"""The JSON API fuzzed from its own OpenAPI document (schemathesis, in-process WSGI).
+
+Every operation, as every role, with data seeded in two teams: no answer is a 5xx, every
+error has the documented shape, answers conform to the document, reads change nothing, and
+no request from team A changes team B's customers.
+"""
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from pipeline.auth.models import AuditEntry
+from pipeline.prospects.models import Prospect, StageEvent, StageRecord
+
+ROLES = ("manager", "team_lead", "supervisor", "admin")
+EXAMPLES = 12  # per operation and role: ~400 requests per database, well under a minute
+
+
+def snapshot(session, team_id: int | None = None) -> tuple:  # noqa: ANN001
+    """Everything a request could change about the prospects (of one team)."""
+    session.expire_all()
+    where = [Prospect.team_id == team_id] if team_id is not None else []
+    prospects = session.execute(
+        select(Prospect.id, Prospect.stage, Prospect.status, Prospect.owner_id,
+               Prospect.team_id, Prospect.version, Prospect.due_at, Prospect.name,
+               Prospect.phone).where(*where).order_by(Prospect.id)).all()
+    ids = [p.id for p in prospects]
+    records = session.execute(select(StageRecord.prospect_id, StageRecord.record_key,
+                                     StageRecord.data).where(StageRecord.prospect_id.in_(ids))
+                              .order_by(StageRecord.prospect_id, StageRecord.record_key)).all()
+    events = session.scalar(select(func.count()).select_from(StageEvent)
+                            .where(StageEvent.prospect_id.in_(ids)))
+    return prospects, [(r.prospect_id, r.record_key, r.data) for r in records], events
+
+
+def assert_error_shape(response) -> None:  # noqa: ANN001
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
+    assert isinstance(body["error"]["message"], str)
+    assert isinstance(body["error"]["details"], dict)
+
+
+def make_fuzzer(strategy, headers: dict, role: str, seen: set):  # noqa: ANN001, ANN201
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def fuzz(case):  # noqa: ANN001, ANN202
+        response = case.call(headers=headers)
+        seen.add(response.status_code)
+        assert response.status_code < 500, (role, case.method, case.formatted_path,
+                                             response.text[:500])
+        if response.status_code >= 400:
+            assert_error_shape(response)
+        case.validate_response(response, checks=[
+            schemathesis.checks.not_a_server_error,
+            schemathesis.checks.response_schema_conformance,
+            schemathesis.checks.content_type_conformance,
+        ], headers=headers)
+
+    return fuzz
+
+
+def test_the_api_survives_fuzzing_by_every_role(app, session, factory):
+    users = {
+        "manager": factory.user("manager", "Team A"),
+        "team_lead": factory.user("team_lead", "Team A"),
+        "supervisor": factory.user("supervisor"),
+        "admin": factory.user("admin"),
+    }
+    peer = factory.user("manager", "Team A")
+    outsider = factory.user("manager", "Team B")
+    own = factory.prospect(users["manager"], "needs", id_number="110101199001011234",
+                           phone="13800138000")
+    same_team = factory.prospect(peer, "learn")
+    other_team = factory.prospect(outsider, "decision_maker", phone="13900139000")
+    factory.prospect(outsider, "close")
+    tokens = {role: factory.token(user) for role, user in users.items()}
+    known_ids = [own.id, same_team.id, other_team.id, 999999]
+    team_b = users["manager"].team_id and other_team.team_id
+
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 8
+    seen_statuses: set[int] = set()
+
+    for operation in operations:
+        strategies = [operation.as_strategy()]
+        if "{prospect_id}" in operation.path:
+            strategies.append(st.sampled_from(known_ids).flatmap(
+                lambda pid, op=operation: op.as_strategy(
+                    path_parameters={"prospect_id": str(pid)})))
+        strategy = st.one_of(strategies)
+        for role in ROLES:
+            headers = {"Authorization": f"Bearer {tokens[role]}"}
+            before_b = snapshot(session, team_b)
+            before_all = snapshot(session) if operation.method.upper() == "GET" else None
+            audit_before = session.scalar(select(func.count()).select_from(AuditEntry))
+
+            make_fuzzer(strategy, headers, role, seen_statuses)()
+            if role in ("manager", "team_lead"):
+                assert snapshot(session, team_b) == before_b, (role, operation.label)
+            if before_all is not None:
+                assert snapshot(session) == before_all, (role, operation.label)
+            if operation.method.upper() != "GET":
+                # Writes may append sign-in or view entries, never remove any.
+                assert session.scalar(select(func.count()).select_from(AuditEntry)) \
+                    >= audit_before
+    # The fuzzer got past authentication and validation, not only into 4xx answers.
+    assert {200, 404, 422} <= seen_statuses, seen_statuses
