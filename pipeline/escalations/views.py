@@ -67,6 +67,16 @@ def prospect_link(prospect_id: int) -> str:
     return url_for("api.get_prospect", prospect_id=prospect_id)
 
 
+def letter_link(note) -> str | None:
+    """The handover letter of a handover notification (its key names the handover:
+    ``handover:<id>:to:<user>``, written by decide_escalation)."""
+    parts = (note.dedupe_key or "").split(":")
+    if note.kind == "handover" and len(parts) >= 3 and parts[0] == "handover" \
+            and parts[1].isdigit():
+        return url_for(".handover", handover_id=int(parts[1]))
+    return None
+
+
 def _error_message(exc: ServiceError) -> str:
     """Service refusals in the reader's language (the services speak English)."""
     if exc.code == "owner_full":
@@ -153,7 +163,7 @@ def inbox():
     session = get_session()
     items = queries.inbox(session, current_user)
     return render_template("escalations/inbox.html", items=items, form=MarkReadForm(),
-                           link=prospect_link)
+                           link=prospect_link, letter_link=letter_link)
 
 
 @bp.post("/inbox/read")

@@ -53,3 +53,6 @@ def test_lead_reassigns_an_escalation_and_the_new_manager_sees_it(
     assert note.is_visible()
     # The seed's handover letter, filled in for the new manager to send.
     assert newcomer.name in note.inner_text() and owner.name in note.inner_text()
+    note.get_by_test_id("handover-link").click()
+    letter = page.get_by_test_id("handover-letter")
+    assert name in letter.inner_text() and newcomer.name in letter.inner_text()
