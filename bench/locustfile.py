@@ -14,12 +14,29 @@ import random
 import re
 from urllib.parse import quote
 
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, events, task
 
 with open(os.environ["BENCH_ACCOUNTS"], encoding="utf-8") as _f:
     ACCOUNTS = json.load(_f)
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _turn = itertools.count()
+# Every request's time, for exact percentiles of the reads alone (sign-ins hash passwords,
+# slowly by design, and would dominate the tail).
+_times: list[tuple[str, float, bool]] = []
+
+
+@events.request.add_listener
+def _record(request_type, name, response_time, response_length, exception=None,
+            **_kw) -> None:
+    _times.append((name, response_time, exception is not None))
+
+
+@events.quitting.add_listener
+def _dump(**_kw) -> None:
+    out = os.environ.get("BENCH_TIMES")
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            json.dump(_times, f)
 
 
 class BankUser(FastHttpUser):

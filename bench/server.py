@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import Section, median, ms
+from bench.common import Section, median, ms, percentile
 from bench.generate import NOW, PASSWORD
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import issue_token
@@ -114,7 +114,8 @@ def run(url: str, *, sweep_from: datetime, workers: int = 4, users: int = 24,
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "PIPELINE_NOW": NOW.isoformat(),
-           "PIPELINE_SECRET_KEY": "bench-load-secret", "BENCH_ACCOUNTS": str(tmp / "accounts.json")}
+           "PIPELINE_SECRET_KEY": "bench-load-secret", "BENCH_ACCOUNTS": str(tmp / "accounts.json"),
+           "BENCH_TIMES": str(tmp / "times.json")}
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
          "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
@@ -175,6 +176,16 @@ def run(url: str, *, sweep_from: datetime, workers: int = 4, users: int = 24,
     for f in failures[:10]:
         section.say(f"- error: {f.get('Method')} {f.get('Name')}: {f.get('Error')} "
                     f"×{f.get('Occurrences')}")
+    times_file = tmp / "times.json"
+    if times_file.exists():
+        samples = json.loads(times_file.read_text(encoding="utf-8"))
+        reads = [t for name, t, _ in samples if "login" not in name]
+        if reads:
+            section.say(f"Reads alone (every request but the sign-in pages, {len(reads):,} "
+                        f"requests, exact): median {median(reads):.0f} ms, p99 "
+                        f"{percentile(reads, 99):.0f} ms, {len(reads) / seconds:.1f} "
+                        "requests/s.")
+            section.say()
     errors = int(total["Failure Count"]) + sweeper.failures
     section.say(f"Throughput {float(total['Requests/s']):.1f} requests/s, median "
                 f"{total['50%']} ms, p99 {total['99%']} ms, {errors} errors.")
