@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             for s in (board.run(url, repeat=10, label="SQLite branch", budgets=False),
                       funnel.run(url, repeat=3, label="SQLite branch", budgets=False),
                       sweep.run(url, repeat=5, label="SQLite branch",
-                                budgets=False, concurrent=False)[0]):
+                                budgets=False, concurrent=False, cli=False)[0]):
                 s.title = "SQLite branch: " + s.title.split(" (")[0]
                 sections.append(s)
     if "server" in only:

@@ -42,7 +42,8 @@ def _moment_with(session, after: datetime, n: int) -> datetime:
 
 
 def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
-        budgets: bool = True, concurrent: bool = True) -> tuple[Section, datetime]:
+        budgets: bool = True, concurrent: bool = True, cli: bool = True
+        ) -> tuple[Section, datetime]:
     """Returns the section and the latest moment swept (later sweeps must start after it)."""
     section = Section(f"Sweep ({label})")
     engine = make_engine(url)
@@ -102,9 +103,10 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
                     "(each item done exactly once: the four summaries add up to one "
                     "sweep's work).")
         section.say()
-    section.say(f"CLI (`flask --app wsgi pipeline sweep --now … --no-mail`, nothing due, app start "
-                f"included): {ms(_cli(url, NOW))}")
-    section.say()
+    if cli:
+        section.say(f"CLI (`flask --app wsgi pipeline sweep --now … --no-mail`, nothing due, app start "
+                    f"included): {ms(_cli(url, NOW))}")
+        section.say()
     if budgets:
         section.budget(f"idle sweep median over {prospects:,} prospects", ms(median(idle)),
                        f"≤ {IDLE_BUDGET * 1000:.0f} ms", median(idle) <= IDLE_BUDGET)
