@@ -38,6 +38,9 @@ bench: install
 lint: install
 	$(PY) -m pip install --quiet ruff
 	$(VENV)/bin/ruff check pipeline tests bench
+	$(PY) -m pip install --quiet bandit pip-audit
+	$(VENV)/bin/bandit --quiet --recursive pipeline wsgi.py
+	$(PY) scripts/audit_dependencies.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-DEFAULT_SECRET = "dev-only-not-secret"
+# Public on purpose; production refuses it.
+DEFAULT_SECRET = "dev-only-not-secret"  # nosec B105
 
 
 class Config:
@@ -37,7 +38,8 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
-    SECRET_KEY = "test-secret"
+    # Tests only.
+    SECRET_KEY = "test-secret"  # nosec B105
     WTF_CSRF_ENABLED = False
 
 

@@ -36,7 +36,8 @@ from pipeline.prospects.models import (
 )
 from pipeline.prospects.services import STATE_FIELDS, record_status
 
-DEMO_PASSWORD = "demo-password"
+# The documented demo sign-in, demo data only.
+DEMO_PASSWORD = "demo-password"  # nosec B105
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰建国志红婷浩宇晨欣怡"
 TEAMS = ("Team A", "Team B", "Team C")
@@ -346,7 +347,8 @@ def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7) 
     if session.scalar(select(func.count()).select_from(User)):
         return {"created": False, "reason": "the database already has users"}
     logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per event
-    rng = random.Random(seed)
+    # Reproducible demo data, not a secret.
+    rng = random.Random(seed)  # nosec B311
     # One hash for every demo account: hashing is slow by design, and they share a password.
     password_hash = hash_password(DEMO_PASSWORD)
     people: list[User] = [create_user(session, "supervisor@demo.bank", role="supervisor",

@@ -15,7 +15,8 @@ import functools
 import logging
 import re
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -129,7 +130,7 @@ def _register_error_pages(app: Flask) -> None:
     from werkzeug.exceptions import InternalServerError
 
     @app.errorhandler(InternalServerError)
-    def _internal_error(exc: InternalServerError):  # noqa: ANN202
+    def _internal_error(exc: InternalServerError):
         # Unhandled exceptions arrive here wrapped; the traceback goes to the log only.
         original = getattr(exc, "original_exception", None)
         if original is not None:
@@ -142,7 +143,7 @@ def _register_error_pages(app: Flask) -> None:
         try:
             return render_template("errors/error.html", code=500, title="Internal error",
                                    message=""), 500
-        except Exception:  # the layout itself may be what fails (database gone)
+        except Exception:  # noqa: BLE001 - the layout itself may fail (database gone)
             return Response("500 Internal error. The error has been logged.", 500,
                             mimetype="text/plain")
 
@@ -191,7 +192,7 @@ def _safe_url(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported as it is, minus nothing secret
+    except Exception:  # noqa: BLE001 - an unparsable URL: say so, show nothing of it
         return "(unparsable DATABASE_URL)"
 
 

@@ -14,7 +14,8 @@ SQLite and PostgreSQL with fewer examples.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -22,12 +23,12 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pipeline.engine import Engine, ProspectState, load_workflow
-from pipeline.engine.machine import EngineError
 from pipeline.engine.definition import EVENTS
+from pipeline.engine.machine import EngineError
 from pipeline.workflows import DEFAULT_DIR
 from tests.factories import COMPLETE
 
-T = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+T = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 ENGINE = Engine(load_workflow(DEFAULT_DIR / "seven_step.yaml"))
 WF = ENGINE.workflow
 STATUSES = {"active", "paused", "won", "lost"}
@@ -182,7 +183,7 @@ def run(sequence: list[tuple] | None = None, draw: Any = None,
 def test_any_sequence_of_events_keeps_the_prospect_in_an_allowed_state(data, length):
     state, history = run(draw=data.draw, length=length)
     event(f"reached {state.stage} ({state.status})")  # shown by --hypothesis-show-statistics
-    for earlier, later in zip(history, history[1:]):  # the history is continuous
+    for earlier, later in pairwise(history):  # the history is continuous
         assert (earlier.to_stage, earlier.to_status) == (later.from_stage, later.from_status)
     assert replay(history) == state
 
@@ -196,12 +197,12 @@ def test_complete_records_always_lead_forward(events, hours):
     state = ENGINE.start(T)
     order = list(WF.stage_keys)
     now = T
-    for event in events:
+    for name in events:
         now += timedelta(hours=hours)
         try:
-            new = ENGINE.fire(state, event, now=now, records=records).state
+            new = ENGINE.fire(state, name, now=now, records=records).state
         except EngineError:
-            assert event == "win" and state.stage != "close" or event == "advance" \
+            assert name == "win" and state.stage != "close" or name == "advance" \
                 and state.stage in ("close", "after_sale")
             continue
         assert order.index(new.stage) == order.index(state.stage) + 1
@@ -246,7 +247,7 @@ def test_services_keep_state_records_and_history_consistent(session, factory, se
             if action == "save":
                 data = dict(dict(COMPLETE.values())[record])
                 if not full:
-                    data.pop(sorted(data)[0])
+                    data.pop(min(data))
                 save_record(session, p.id, record, actor=owner, data=data)
             else:
                 advance_prospect(session, p.id, action, actor=owner, reason=reason)
@@ -262,7 +263,7 @@ def test_services_keep_state_records_and_history_consistent(session, factory, se
                                 .order_by(StageEvent.seq)))
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
     assert (rows[0].from_stage, rows[0].to_stage) == (None, WF.stage_keys[0])
-    for earlier, later in zip(rows, rows[1:]):
+    for earlier, later in pairwise(rows):
         assert (earlier.to_stage, earlier.to_status) == (later.from_stage, later.from_status)
         assert earlier.at <= later.at
     assert (rows[-1].to_stage, rows[-1].to_status) == (stored.stage, stored.status)

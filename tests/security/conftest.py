@@ -38,4 +38,4 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def flask_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([*FLASK, *args], cwd=ROOT, env=clean_env(**env), capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)

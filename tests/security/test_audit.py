@@ -1,9 +1,8 @@
 """The audit log: what is logged, who may read it, and that entries never change."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -17,12 +16,12 @@ from pipeline.prospects.services import advance_prospect
 from tests.conftest import T0
 
 
-def entries(session, action: str) -> list[AuditEntry]:  # noqa: ANN001
+def entries(session, action: str) -> list[AuditEntry]:
     return list(session.scalars(select(AuditEntry).where(AuditEntry.action == action)
                                 .order_by(AuditEntry.id)))
 
 
-def sign_in(client, user) -> None:  # noqa: ANN001
+def sign_in(client, user) -> None:
     r = client.post("/login", data={"email": user.email, "password": "secret-pass"})
     assert r.status_code == 302
 

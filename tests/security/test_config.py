@@ -18,7 +18,7 @@ from pipeline.workflows import DEFAULT_DIR
 from tests.security.conftest import flask_cli
 
 
-def assert_one_clear_error(result, *needles: str) -> None:  # noqa: ANN001
+def assert_one_clear_error(result, *needles: str) -> None:
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr + result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]

@@ -18,7 +18,7 @@ ROLES = ("manager", "team_lead", "supervisor", "admin")
 EXAMPLES = 12  # per operation and role: ~400 requests per database, well under a minute
 
 
-def snapshot(session, team_id: int | None = None) -> tuple:  # noqa: ANN001
+def snapshot(session, team_id: int | None = None) -> tuple:
     """Everything a request could change about the prospects (of one team)."""
     session.expire_all()
     where = [Prospect.team_id == team_id] if team_id is not None else []
@@ -35,7 +35,7 @@ def snapshot(session, team_id: int | None = None) -> tuple:  # noqa: ANN001
     return prospects, [(r.prospect_id, r.record_key, r.data) for r in records], events
 
 
-def assert_error_shape(response) -> None:  # noqa: ANN001
+def assert_error_shape(response) -> None:
     body = response.json()
     assert set(body) == {"error"}, body
     assert set(body["error"]) == {"code", "message", "details"}, body
@@ -44,11 +44,11 @@ def assert_error_shape(response) -> None:  # noqa: ANN001
     assert isinstance(body["error"]["details"], dict)
 
 
-def make_fuzzer(strategy, headers: dict, role: str, seen: set):  # noqa: ANN001, ANN201
+def make_fuzzer(strategy, headers: dict, role: str, seen: set):
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=strategy)
-    def fuzz(case):  # noqa: ANN001, ANN202
+    def fuzz(case):
         response = case.call(headers=headers)
         seen.add(response.status_code)
         assert response.status_code < 500, (role, case.method, case.formatted_path,

@@ -16,7 +16,7 @@ from tests.security.conftest import ROOT
 LONG_SECRET = "s" * 48
 
 
-def sign_in(client, email: str, password: str = "secret-pass", ip: str = "127.0.0.1"):  # noqa: ANN001, ANN201
+def sign_in(client, email: str, password: str = "secret-pass", ip: str = "127.0.0.1"):
     # Flask-Login's strong session protection binds the session to the address: later
     # requests come from the test client's default 127.0.0.1.
     return client.post("/login", data={"email": email, "password": password},
@@ -175,7 +175,7 @@ def fragile_app(app):
     assert not fragile.testing and not fragile.debug
 
     @fragile.get("/boom")
-    def boom():  # noqa: ANN202
+    def boom():
         raise RuntimeError("secret internals: password=hunter2")
 
     return fragile
@@ -192,7 +192,7 @@ def test_an_unexpected_error_shows_no_stack_trace(fragile_app):
 def test_an_unexpected_api_error_is_documented_json(fragile_app, monkeypatch):
     from pipeline.api import views
 
-    def broken(key):  # noqa: ANN001, ANN202
+    def broken(key):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(views.workflows, "workflow", broken)
