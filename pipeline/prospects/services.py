@@ -63,8 +63,15 @@ def write_history(session: Session, prospect: Prospect, event: str, *, at: datet
                   actor: User | None, from_stage: str | None, from_status: str | None,
                   reason: str | None = None, data: Mapping[str, Any] | None = None) -> StageEvent:
     """Append one immutable history row for ``prospect``'s current state."""
-    seq = session.scalar(select(func.coalesce(func.max(StageEvent.seq), 0))
-                         .where(StageEvent.prospect_id == prospect.id)) + 1
+    # No autoflush: the prospect's pending update goes out with this row in one flush (a
+    # second flush per event cost a tenth of advance's time); rows of this prospect still
+    # pending in the session are counted here instead.
+    with session.no_autoflush:
+        stored = session.scalar(select(func.coalesce(func.max(StageEvent.seq), 0))
+                                .where(StageEvent.prospect_id == prospect.id))
+    pending = [o.seq for o in session.new
+               if isinstance(o, StageEvent) and o.prospect_id == prospect.id]
+    seq = max([stored, *pending]) + 1
     row = StageEvent(
         prospect_id=prospect.id, seq=seq, event=event, from_stage=from_stage,
         to_stage=prospect.stage, from_status=from_status, to_status=prospect.status,
