@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from pipeline import create_app
-from pipeline.db import get_db
+from pipeline.db import get_db, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
@@ -39,3 +42,21 @@ def clean_env(**extra: str) -> dict[str, str]:
 def flask_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([*FLASK, *args], cwd=ROOT, env=clean_env(**env), capture_output=True,
                           text=True, timeout=120, check=False)
+
+
+@pytest.fixture
+def fresh_database(database_url, tmp_path):
+    """An empty database of the backend under test: a new SQLite file or a new PostgreSQL
+    database, dropped afterwards."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    name = f"pipeline_cfg_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(database_url).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -157,6 +157,7 @@ def test_pages_of_the_log(client, session, team):
 
 def test_bad_filters_are_refused_politely(client, team):
     sign_in(client, team["supervisor"])
+    client.post("/language", data={"locale": "en"})
     r = client.get("/audit", query_string={"since": "not-a-date", "prospect": "-3"})
     assert r.status_code == 200 and "Please check the filters" in r.get_data(as_text=True)
 

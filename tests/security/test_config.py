@@ -5,9 +5,7 @@ Each case runs the real command line (``flask --app wsgi ...``) in a clean envir
 from __future__ import annotations
 
 import socket
-import uuid
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -31,24 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def fresh_database(database_url, tmp_path):
-    """An empty database of the backend under test: a new SQLite file or a new PostgreSQL
-    database, dropped afterwards."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
-        return
-    name = f"pipeline_cfg_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(database_url).set(database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 # ---------------------------------------------------------------- secrets

@@ -1,0 +1,333 @@
+"""The authorization matrix: every web route and API endpoint × every role × the customer's
+relation to the caller (their own, their team's, another team's, none), each with its
+expected answer. A route the matrix does not classify fails the test.
+
+Answers: ``OK`` — let in (2xx, a redirect that is not to sign-in, or a 4xx that judges the
+input: 400, 409, 422); ``403``; ``404`` (a customer one may not see is never admitted to
+exist); ``LOGIN`` — anonymous: a redirect to sign-in for pages, 401 for the API.
+"""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from pipeline import clock
+from pipeline.escalations.models import Escalation, Handover
+from pipeline.escalations.services import sweep_due
+from pipeline.prospects.models import CadenceTask
+from tests.conftest import T0
+
+OK, LOGIN = "ok", "login"
+ROLES = ("manager", "team_lead", "supervisor", "admin", "anonymous")
+RELATIONS = ("own", "same_team", "other_team", "none")
+STAFF = ("team_lead", "supervisor", "admin")
+MISSING_ID = 987654
+
+# What a path variable names: the routes whose answer depends on the customer.
+TARGETS = {"prospect_id": "prospect", "escalation_id": "escalation",
+           "handover_id": "handover", "task_id": "task"}
+
+
+def sees(role: str, relation: str) -> bool:
+    """Role scoping: a manager sees their own customers, a team lead the team's, a
+    supervisor or administrator the branch's."""
+    if relation == "none":
+        return False
+    return {"manager": relation == "own", "team_lead": relation in ("own", "same_team")}.get(
+        role, True)
+
+
+def everyone(role: str, _relation: str) -> str:
+    return OK
+
+
+def signed_in(role: str, _relation: str) -> str:
+    return LOGIN if role == "anonymous" else OK
+
+
+def only(*roles: str, otherwise: int = 403):
+    def rule(role: str, _relation: str) -> str | int:
+        if role == "anonymous":
+            return LOGIN
+        return OK if role in roles else otherwise
+    return rule
+
+
+def visible(role: str, relation: str) -> str | int:
+    if role == "anonymous":
+        return LOGIN
+    return OK if sees(role, relation) else 404
+
+
+def decides(role: str, relation: str) -> str | int:
+    """Escalation decisions: the prospect's team lead or a supervisor/administrator; a
+    manager who sees the escalation may not decide it."""
+    if role == "anonymous":
+        return LOGIN
+    if not sees(role, relation):
+        return 404
+    return 403 if role == "manager" else OK
+
+
+# (endpoint, method) -> rule(role, relation) -> expected answer
+MATRIX = {
+    ("index", "GET"): signed_in,
+    ("healthz", "GET"): everyone,
+    ("auth.login", "GET"): everyone,
+    ("auth.login", "POST"): everyone,
+    ("auth.logout", "POST"): lambda role, relation: LOGIN,  # always back to sign-in
+    ("auth.language", "POST"): everyone,
+    ("api.openapi", "GET"): everyone,
+    ("api.get_workflow", "GET"): signed_in,
+    ("api.list_prospects", "GET"): signed_in,
+    ("api.create_prospect", "POST"): signed_in,
+    ("api.get_prospect", "GET"): visible,
+    ("api.save_record", "PUT"): visible,
+    ("api.fire_event", "POST"): visible,
+    ("api.list_escalations", "GET"): signed_in,
+    ("api.decide", "POST"): decides,
+    ("api.funnel", "GET"): signed_in,
+    ("prospects.board", "GET"): signed_in,
+    ("prospects.board_column", "GET"): signed_in,
+    ("prospects.move", "POST"): visible,
+    ("prospects.detail", "GET"): visible,
+    ("prospects.record", "GET"): visible,
+    ("prospects.record", "POST"): visible,
+    ("prospects.fire", "POST"): visible,
+    ("prospects.add_contact", "POST"): visible,
+    ("prospects.task_done", "POST"): visible,
+    ("prospects.new", "GET"): signed_in,
+    ("prospects.new", "POST"): signed_in,
+    ("prospects.my_day", "GET"): signed_in,
+    ("escalations.queue", "GET"): only(*STAFF),
+    ("escalations.decide", "POST"): decides,
+    ("escalations.inbox", "GET"): signed_in,
+    ("escalations.inbox_read", "POST"): signed_in,
+    ("escalations.handover", "GET"): visible,
+    ("reports.funnel", "GET"): signed_in,
+    ("reports.funnel_export", "GET"): signed_in,
+    ("reports.daily", "GET"): signed_in,
+    ("reports.daily_export", "GET"): signed_in,
+    ("reports.weekly", "GET"): only(*STAFF, otherwise=404),
+    ("reports.save_weekly", "POST"): only("team_lead", "admin"),  # the lead writes it
+    ("reports.weekly_export", "GET"): only(*STAFF, otherwise=404),
+    ("audit.index", "GET"): only("supervisor", "admin"),
+}
+# Bodies that pass authentication but change nothing much (or are refused as input).
+API_BODIES = {
+    "api.create_prospect": {},
+    "api.save_record": {"notes": "checked"},
+    "api.fire_event": {"event": "lose"},  # no reason: refused, nothing changes
+    "api.decide": {"decision": "continue"},
+}
+# Forms that pass validation, so that the answer shows the authorization, not the input check.
+FORMS = {
+    "escalations.decide": lambda ids: {f"e{ids['escalation']}-decision": "continue"},
+    "reports.save_weekly": lambda ids: {"team": str(ids["team"]), "week": "2026-03-02",
+                                        "summary": "Calls on track."},
+}
+VALUES = {"record_key": "contact_log", "event": "lose", "stage": "first_contact",
+          "fmt": "csv", "key": "seven_step"}
+
+
+def routes(app) -> list[tuple[str, str, str]]:
+    out = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule.endpoint, method, rule.rule))
+    return out
+
+
+def test_every_route_is_classified(app):
+    unclassified = sorted({(e, m) for e, m, _ in routes(app)} - set(MATRIX))
+    assert unclassified == [], "add these routes to the authorization matrix"
+    gone = sorted(set(MATRIX) - {(e, m) for e, m, _ in routes(app)})
+    assert gone == []
+
+
+@pytest.fixture
+def world(session, factory):
+    """Team A: a lead, the caller-manager and a peer; team B: a lead and a manager; a
+    supervisor and an administrator. One customer per relation, each overdue with an open
+    escalation, a handover and cadence tasks."""
+    users = {
+        "manager": factory.user("manager", "Team A"),
+        "team_lead": factory.user("team_lead", "Team A"),
+        "supervisor": factory.user("supervisor"),
+        "admin": factory.user("admin"),
+    }
+    peer = factory.user("manager", "Team A")
+    factory.user("team_lead", "Team B")
+    outsider = factory.user("manager", "Team B")
+    prospects = {
+        "own": factory.prospect(users["manager"], name="Own Customer", phone="13800000001"),
+        "same_team": factory.prospect(peer, name="Peer Customer", phone="13800000002"),
+        "other_team": factory.prospect(outsider, name="Foreign Customer",
+                                       phone="13800000003"),
+    }
+    overdue = T0 + timedelta(days=21, seconds=1)
+    clock.set_now(overdue)
+    sweep_due(session, overdue)
+    ids: dict[str, dict[str, int]] = {"none": dict.fromkeys(TARGETS.values(), MISSING_ID)}
+    for relation, p in prospects.items():
+        esc = session.scalars(select(Escalation).where(Escalation.prospect_id == p.id)).one()
+        handover = Handover(prospect_id=p.id, from_user_id=p.owner_id, to_user_id=p.owner_id,
+                            escalation_id=esc.id, actor_id=users["admin"].id, at=overdue,
+                            note="matrix")
+        session.add(handover)
+        session.flush()
+        task = session.scalars(select(CadenceTask).where(CadenceTask.prospect_id == p.id)
+                               .order_by(CadenceTask.id)).first()
+        ids[relation] = {"prospect": p.id, "escalation": esc.id, "handover": handover.id,
+                         "task": task.id}
+    session.commit()
+    tokens = {role: factory.token(user) for role, user in users.items()}
+    return {"users": users, "prospects": prospects, "ids": ids, "tokens": tokens,
+            "team_a": users["team_lead"].team_id,
+            "outsider": outsider, "peer": peer}
+
+
+def signed_in_client(app, user):
+    client = app.test_client()
+    if user is not None:
+        r = client.post("/login", data={"email": user.email, "password": "secret-pass"})
+        assert r.status_code == 302, r.data
+    return client
+
+
+def outcome(response, api: bool) -> str | int:
+    status = response.status_code
+    assert status < 500, response.get_data(as_text=True)[:500]
+    if api and status == 401:
+        return LOGIN
+    if not api and status == 302 and "/login" in response.headers["Location"]:
+        return LOGIN
+    if status in (403, 404):
+        return status
+    return OK
+
+
+def test_the_authorization_matrix(app, world):
+    clients = {role: signed_in_client(app, world["users"].get(role)) for role in ROLES}
+    wrong = []
+    checked = 0
+    for endpoint, method, rule in routes(app):
+        target = next((TARGETS[v] for v in TARGETS if f"{v}>" in rule), None)
+        for role in ROLES:
+            for relation in RELATIONS if target else ("none",):
+                url = rule
+                for var, value in VALUES.items():
+                    url = url.replace(f"<{var}>", value)
+                if target:
+                    url = re.sub(r"<(?:int:)?\w+_id>", str(world["ids"][relation][target]), url)
+                api = url.startswith("/api/")
+                client = clients[role]
+                if endpoint == "auth.logout":  # would end the shared session
+                    client = signed_in_client(app, world["users"].get(role))
+                headers = ({"Authorization": f"Bearer {world['tokens'][role]}"}
+                           if api and role != "anonymous" else {})
+                if api and method != "GET":
+                    response = client.open(url, method=method, headers=headers,
+                                           json=API_BODIES.get(endpoint, {}))
+                else:
+                    form = FORMS.get(endpoint, lambda ids: {})(
+                        {**world["ids"][relation], "team": world["team_a"]})
+                    response = client.open(url, method=method, headers=headers, data=form)
+                got = outcome(response, api)
+                expected = MATRIX[(endpoint, method)](role, relation)
+                checked += 1
+                if got != expected:
+                    wrong.append(f"{method} {url} as {role} ({relation}): expected {expected}, "
+                                 f"got {got} [{response.status_code}]")
+    assert checked > 300
+    assert wrong == [], "\n" + "\n".join(wrong)
+
+
+# ---------------------------------------------------------------- a manager and another team
+
+def test_a_manager_never_reaches_another_teams_customer(app, world, session):
+    from pipeline.prospects.models import Prospect, StageEvent
+
+    manager = world["users"]["manager"]
+    foreign = world["prospects"]["other_team"]
+    client = signed_in_client(app, manager)
+    api = {"Authorization": f"Bearer {world['tokens']['manager']}"}
+    before = (foreign.stage, foreign.status, foreign.version, foreign.owner_id)
+    events_before = session.query(StageEvent).filter_by(prospect_id=foreign.id).count()
+
+    # Directly, by guessing ids: only the manager's own customer answers.
+    top = session.query(Prospect.id).order_by(Prospect.id.desc()).first()[0]
+    found = [pid for pid in range(1, top + 5)
+             if client.get(f"/api/v1/prospects/{pid}", headers=api).status_code == 200]
+    assert found == [world["prospects"]["own"].id]
+    pages = [pid for pid in range(1, top + 5)
+             if client.get(f"/prospects/{pid}").status_code == 200]
+    assert pages == [world["prospects"]["own"].id]
+    for url in (f"/prospects/{2**40}", "/prospects/0", f"/api/v1/prospects/{2**70}",
+                "/api/v1/prospects/-1", "/api/v1/prospects/1e3"):
+        r = client.get(url, headers=api)
+        assert r.status_code == 404, url
+
+    # Through search, on the board and in the API, by name, phone or owner.
+    for q in ("Foreign", "13800000003", world["outsider"].email):
+        r = client.get("/api/v1/prospects", query_string={"q": q}, headers=api)
+        assert r.status_code == 200 and r.json["items"] == [], q
+        board = client.get("/board", query_string={"q": q}).get_data(as_text=True)
+        assert "Foreign Customer" not in board
+    r = client.get("/api/v1/prospects", query_string={"team": "Team B"}, headers=api)
+    assert r.status_code in (200, 404) and "Foreign" not in r.get_data(as_text=True)
+    r = client.get("/api/v1/prospects", query_string={"owner": world["outsider"].email},
+                   headers=api)
+    assert "Foreign" not in r.get_data(as_text=True)
+
+    # Through exports: the other manager's daily sheet, the other team's funnel and week.
+    for fmt in ("csv", "xlsx"):
+        r = client.get(f"/reports/daily.{fmt}", query_string={"manager": world["outsider"].id})
+        assert r.status_code == 404
+        r = client.get(f"/reports/funnel.{fmt}",
+                       query_string={"team": world["outsider"].team_id})
+        assert r.status_code == 404 or b"Foreign" not in r.data
+        r = client.get(f"/reports/weekly.{fmt}",
+                       query_string={"team": world["outsider"].team_id})
+        assert r.status_code == 404
+    own_sheet = client.get("/reports/daily.csv")
+    assert own_sheet.status_code == 200 and b"Foreign" not in own_sheet.data
+    r = client.get("/api/v1/funnel", query_string={"team": "Team B"}, headers=api)
+    assert r.status_code in (403, 404) or all(s["entered"] == 0 for s in r.json["stages"])
+
+    # Moving it: every way in answers 404 and nothing changes.
+    assert client.post(f"/prospects/{foreign.id}/move", data={"to": "learn"}).status_code == 404
+    assert client.post(f"/prospects/{foreign.id}/events/lose",
+                       data={"lose-reason": "gone"}).status_code == 404
+    r = client.post(f"/api/v1/prospects/{foreign.id}/events", headers=api,
+                    json={"event": "lose", "reason": "gone"})
+    assert r.status_code == 404
+    r = client.put(f"/api/v1/prospects/{foreign.id}/records/contact_log", headers=api,
+                   json={"call_at": "2026-03-02T01:00:00Z"})
+    assert r.status_code == 404
+    session.expire_all()
+    after = session.get(Prospect, foreign.id)
+    assert (after.stage, after.status, after.version, after.owner_id) == before
+    assert session.query(StageEvent).filter_by(prospect_id=foreign.id).count() == events_before
+
+
+def test_a_team_lead_never_reaches_another_teams_customer(app, world):
+    lead = world["users"]["team_lead"]
+    foreign = world["prospects"]["other_team"]
+    client = signed_in_client(app, lead)
+    api = {"Authorization": f"Bearer {world['tokens']['team_lead']}"}
+    assert client.get(f"/prospects/{foreign.id}").status_code == 404
+    assert client.get(f"/api/v1/prospects/{foreign.id}", headers=api).status_code == 404
+    r = client.get("/api/v1/prospects", query_string={"q": "Foreign"}, headers=api)
+    assert r.json["items"] == []
+    assert client.get("/reports/daily.csv",
+                      query_string={"manager": world["outsider"].id}).status_code == 404
+    assert client.get("/reports/weekly.xlsx",
+                      query_string={"team": world["outsider"].team_id}).status_code == 404
+    listed = client.get("/api/v1/escalations", headers=api).json["items"]
+    assert foreign.id not in {e["prospect_id"] for e in listed} and listed
