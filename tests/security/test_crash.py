@@ -25,7 +25,7 @@ from pipeline.cli import upgrade
 from pipeline.db import get_db
 from pipeline.prospects.models import Prospect, StageEvent, StageRecord
 from pipeline.workflows import workflow
-from tests.factories import COMPLETE, Factory
+from tests.factories import Factory
 from tests.security.conftest import ROOT, clean_env
 
 WORKERS = 3
@@ -110,17 +110,17 @@ def test_sigkill_mid_burst_loses_nothing_acknowledged(database_url, fresh_databa
             mark = f"m{next(counter)}"
             if step % 3 == 0:
                 entry = {"kind": "record", "prospect": pid, "mark": mark}
-                call = lambda: http.put(f"{base}/prospects/{pid}/records/contact_log",  # noqa: E731
-                                        json={"notes": mark}, timeout=10)
+                request = ("PUT", f"{base}/prospects/{pid}/records/contact_log",
+                           {"notes": mark})
             else:
                 event = "advance" if stage[pid] == "first_contact" else "back"
                 entry = {"kind": "event", "prospect": pid, "mark": mark, "event": event}
-                call = lambda: http.post(f"{base}/prospects/{pid}/events",  # noqa: E731
-                                         json={"event": event, "reason": mark}, timeout=10)
+                request = ("POST", f"{base}/prospects/{pid}/events",
+                           {"event": event, "reason": mark})
             with lock:
                 results.append(entry)
             try:
-                response = call()
+                response = http.request(request[0], request[1], json=request[2], timeout=10)
             except requests.RequestException:
                 entry["status"] = None  # no answer: not acknowledged
                 if stop.is_set():
