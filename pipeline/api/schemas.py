@@ -70,7 +70,7 @@ class ProspectListQuery(ListQuery):
 class EscalationListQuery(ListQuery):
     status = fields.String(load_default=None, validate=validate.OneOf(("open", "resolved")))
     level = fields.Integer(load_default=None, validate=validate.OneOf((1, 2)))
-    prospect = fields.Integer(load_default=None)
+    prospect = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
     kind = fields.String(load_default=None)
 
 

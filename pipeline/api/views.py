@@ -106,7 +106,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["id"]
-        if isinstance(value, int):
+        if isinstance(value, int) and 0 <= value < 2**31:  # within the id column
             return value
     except (ValueError, KeyError, TypeError):
         pass
