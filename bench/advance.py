@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 from sqlalchemy import select
@@ -52,7 +52,9 @@ def ready_prospects(session, limit: int) -> list[tuple[int, int]]:
     return random.Random(7).sample([(r[0], r[1]) for r in rows], min(limit, len(rows)))
 
 
-def run(url: str, *, rounds: int = 5, per_round: int = 100) -> Section:
+def run(url: str, *, rounds: int = 5, per_round: int = 100,
+        at: datetime | None = None) -> Section:
+    """``at``: the moment the advances happen (default an hour after the data's time)."""
     section = Section("advance: service vs plain-SQL floor (PostgreSQL province)")
     engine = make_engine(url)
     Session = sessionmaker(bind=engine, expire_on_commit=False)
@@ -67,7 +69,7 @@ def run(url: str, *, rounds: int = 5, per_round: int = 100) -> Section:
     if len(picked) < 2 * rounds * per_round:
         raise RuntimeError(f"only {len(picked)} prospects are ready to advance")
     service_set, floor_set = picked[0::2], picked[1::2]
-    clock.set_now(NOW + timedelta(hours=1))
+    clock.set_now(at or NOW + timedelta(hours=1))
     floor_conn = psycopg.connect(conninfo(url))
     service_rates, floor_rates, statements = [], [], []
     try:

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 NOW = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
 PASSWORD = "bench-password"
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 TIERS = ("diamond", "black_gold", "platinum", "gold")
 TIER_WEIGHTS = (5, 10, 30, 55)
 # Where the open prospects stand (index into the stage keys); after-sale customers are won.

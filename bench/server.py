@@ -105,7 +105,7 @@ class Sweeper(threading.Thread):
                               json.loads(done.stdout.strip().splitlines()[-1])))
 
 
-def run(url: str, *, sweep_from: datetime, workers: int = 4, users: int = 24,
+def run(url: str, *, sweep_from: datetime, workers: int = 4, users: int = 12,
         seconds: int = 60, managers: int = 40, leads: int = 8) -> Section:
     section = Section("The real server under load (gunicorn + Locust, PostgreSQL province)")
     accounts = _accounts(url, managers, leads)
