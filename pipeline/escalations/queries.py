@@ -128,7 +128,7 @@ def get_visible_handover(session: Session, viewer: User, handover_id: Any) -> Ha
         hid = int(handover_id)
     except (TypeError, ValueError):
         raise NotFound("no such handover") from None
-    row = session.get(Handover, hid)
+    row = session.get(Handover, hid) if 0 < hid < 2**31 else None  # beyond the id column
     if row is None:
         raise NotFound("no such handover")
     prospect = session.get(Prospect, row.prospect_id)

@@ -428,7 +428,7 @@ def complete_task(session: Session, task_id: Any, *, actor: User) -> CadenceTask
         tid = int(task_id)
     except (TypeError, ValueError):
         raise NotFound("no such task") from None
-    task = session.get(CadenceTask, tid)
+    task = session.get(CadenceTask, tid) if 0 < tid < 2**31 else None  # beyond the id column
     if task is None:
         raise NotFound("no such task")
     prospect = queries.get_visible(session, actor, task.prospect_id)

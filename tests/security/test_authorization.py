@@ -331,3 +331,21 @@ def test_a_team_lead_never_reaches_another_teams_customer(app, world):
                       query_string={"team": world["outsider"].team_id}).status_code == 404
     listed = client.get("/api/v1/escalations", headers=api).json["items"]
     assert foreign.id not in {e["prospect_id"] for e in listed} and listed
+
+
+def test_ids_beyond_the_id_column_are_not_found(app, world):
+    """Guessing absurd ids: 404 on every route that takes one, never a database error."""
+    client = signed_in_client(app, world["users"]["supervisor"])
+    api = {"Authorization": f"Bearer {world['tokens']['supervisor']}"}
+    for endpoint, method, rule in routes(app):
+        if not any(f"{v}>" in rule for v in TARGETS):
+            continue
+        url = rule
+        for var, value in VALUES.items():
+            url = url.replace(f"<{var}>", value)
+        for huge in (2**31, 2**63, 10**30):
+            target = re.sub(r"<(?:int:)?\w+_id>", str(huge), url)
+            body = API_BODIES.get(endpoint, {}) if target.startswith("/api/") else None
+            r = client.open(target, method=method, headers=api, json=body) if body is not None \
+                else client.open(target, method=method, headers=api, data={})
+            assert r.status_code in (302, 404), (endpoint, method, huge, r.status_code)
