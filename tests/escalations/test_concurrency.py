@@ -78,11 +78,8 @@ def _at_once(fn, n: int = WORKERS) -> list:
         return list(pool.map(run, range(n)))
 
 
-def test_four_sweeps_at_once_on_postgresql_create_everything_exactly_once(
-        app, backend, committed):
-    if backend == "sqlite":
-        pytest.skip("concurrent writers with row locks: PostgreSQL only (SQLite has one "
-                    "writer at a time)")
+@pytest.mark.postgres_only  # concurrent writers with row locks (SQLite has one writer at a time)
+def test_four_sweeps_at_once_on_postgresql_create_everything_exactly_once(app, committed):
     db = committed
     branch = _bulk_branch(db)
     now = T0 + timedelta(minutes=1)
