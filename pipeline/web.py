@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request, session
-from flask_babel import Babel, Domain
+from flask_babel import Babel, Domain, lazy_gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
@@ -58,6 +58,8 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
+    login_manager.login_message = lazy_gettext("Please sign in to see this page.")
+    login_manager.login_message_category = "info"
     csrf.init_app(app)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", ";".join(translation_dirs()))
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
