@@ -1,6 +1,7 @@
 """Request schemas (they validate the API's input) and the OpenAPI document built from them."""
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from apispec import APISpec
@@ -8,7 +9,12 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import RAISE, Schema, fields, validate
 
 from pipeline.engine import EVENTS
-from pipeline.engine.records import StrictInteger, StrictNumber, StrictString, record_schema
+from pipeline.engine.records import (
+    StrictInteger,
+    StrictNumber,
+    StrictString,
+    record_schema,
+)
 from pipeline.prospects.models import STATUSES, TIERS
 
 
@@ -81,8 +87,11 @@ class FunnelQuery(Schema):
     team = fields.String(load_default=None)
     owner = fields.String(load_default=None)
     tier = fields.String(load_default=None, validate=validate.OneOf(TIERS))
-    from_ = fields.Date(load_default=None, data_key="from")
-    to = fields.Date(load_default=None)
+    # Dates a bank's records can have (the day after 9999-12-31 does not exist).
+    from_ = fields.Date(load_default=None, data_key="from",
+                        validate=validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31)))
+    to = fields.Date(load_default=None,
+                     validate=validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31)))
 
 
 # ---------------------------------------------------------------- responses (documentation)

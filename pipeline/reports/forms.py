@@ -2,10 +2,12 @@
 and the weekly summary form."""
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField, TextAreaField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
 
 from pipeline.reports import labels
 from pipeline.reports.services import SUMMARY_MAX
@@ -29,6 +31,16 @@ def _choice(value: object, label: object):
     return SelectChoice(value, label)
 
 
+SANE_DATES = (date(1900, 1, 1), date(2999, 12, 31))
+WTFORMS_BAD_DATE = "Not a valid date value."  # WTForms' own message, in WTForms' catalogues
+
+
+def sane_date(_form: object, field: DateField) -> None:
+    """Within the years a record can have: the day after 9999-12-31 does not exist."""
+    if field.data is not None and not SANE_DATES[0] <= field.data <= SANE_DATES[1]:
+        raise ValidationError(field.gettext(WTFORMS_BAD_DATE))
+
+
 class _QueryForm(FlaskForm):
     class Meta:
         csrf = False
@@ -40,8 +52,8 @@ class FunnelFilterForm(_QueryForm):
     owner = SelectField(_l("Manager"), coerce=_int_or_none, validators=[Optional()],
                         validate_choice=False)
     tier = SelectField(_l("Tier"), validators=[Optional()])
-    start = DateField(_l("From"), validators=[Optional()])
-    end = DateField(_l("To"), validators=[Optional()])
+    start = DateField(_l("From"), validators=[Optional(), sane_date])
+    end = DateField(_l("To"), validators=[Optional(), sane_date])
 
     def __init__(self, *args, teams=(), managers=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)

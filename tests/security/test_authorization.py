@@ -349,3 +349,14 @@ def test_ids_beyond_the_id_column_are_not_found(app, world):
             r = client.open(target, method=method, headers=api, json=body) if body is not None \
                 else client.open(target, method=method, headers=api, data={})
             assert r.status_code in (302, 404), (endpoint, method, huge, r.status_code)
+
+
+def test_dates_beyond_the_calendar_are_refused_not_crashed(app, world):
+    """Found by the API fuzzer: the day after 9999-12-31 does not exist (500 before)."""
+    client = signed_in_client(app, world["users"]["supervisor"])
+    api = {"Authorization": f"Bearer {world['tokens']['supervisor']}"}
+    for args in ({"to": "9999-12-31"}, {"from": "0001-01-01"}):
+        assert client.get("/api/v1/funnel", query_string=args, headers=api).status_code == 422
+    for args in ({"end": "9999-12-31"}, {"start": "0001-01-01"}):
+        assert client.get("/reports/funnel", query_string=args).status_code == 200
+        assert client.get("/reports/funnel.csv", query_string=args).status_code == 200
