@@ -203,6 +203,23 @@ def _keyset_loop(session: Session, step) -> int:
             return total
 
 
+AUTO_CLOSE_NOTE = "closed automatically: the stage visit is over"
+
+
+def close_moved_on(session: Session, prospect: Prospect, now: datetime) -> int:
+    """Close the prospect's open stage escalations whose visit just ended (it moved to
+    another stage, or was won or lost), as the sweep does for the whole book; part of the
+    caller's transaction, so the queue never shows a stall that no longer exists."""
+    e = Escalation.__table__
+    ended = (e.c.clock_no != prospect.clock_no) if prospect.status not in ("won", "lost") \
+        else literal(True)
+    return len(session.execute(
+        update(e).where(e.c.prospect_id == prospect.id, e.c.status == "open",
+                        e.c.kind.in_(STAGE_KINDS), ended)
+        .values(status="resolved", decision="continue", decided_at=now, note=AUTO_CLOSE_NOTE)
+        .returning(e.c.id)).all())
+
+
 def _close_moved_on(session: Session, now: datetime, batch: int) -> tuple[int, int]:
     """Open stage escalations whose visit is over (the prospect advanced, went back, was
     won or lost meanwhile) are closed as *continue* by the system (no decider): nobody
@@ -214,8 +231,7 @@ def _close_moved_on(session: Session, now: datetime, batch: int) -> tuple[int, i
             .limit(batch).with_for_update(of=e, skip_locked=True))
     rows = session.execute(
         update(e).where(e.c.id.in_(picked(pick)), e.c.status == "open")
-        .values(status="resolved", decision="continue", decided_at=now,
-                note="closed automatically: the stage visit is over")
+        .values(status="resolved", decision="continue", decided_at=now, note=AUTO_CLOSE_NOTE)
         .returning(e.c.id)).all()
     return len(rows), len(rows)
 

@@ -338,6 +338,8 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                       data=history_data or None)
         if outcome.stage_changed and engine.workflow.stage(prospect.stage).cadence:
             create_cadence_tasks(session, prospect, engine, now)
+        if outcome.stage_changed or outcome.to_status in ("won", "lost"):
+            escalations.close_moved_on(session, prospect, now)
         if event == "no_meeting":
             escalations.open_no_meeting(session, prospect, engine, now=now, actor=actor,
                                         reason=reason)

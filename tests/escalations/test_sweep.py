@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from pipeline import clock
 from pipeline.escalations.models import Escalation, Notification, OutboxMessage
@@ -221,13 +221,27 @@ def test_escalation_of_a_visit_that_is_over_is_closed(session, factory):
     p = factory.prospect(owner)
     sweep_due(session, at(T0 + timedelta(days=21, seconds=1)))
     [esc] = escalations(session)
-    factory.complete(p, "first_contact", owner)
-    advance_prospect(session, p.id, "advance", actor=owner)
-    summary = sweep_due(session, at(T0 + timedelta(days=22)))
+    # A visit that ends some other way than through the services (a data fix, an
+    # import) is closed by the sweep.
+    session.execute(update(Prospect).where(Prospect.id == p.id)
+                    .values(clock_no=Prospect.clock_no + 1))
+    session.commit()
+    summary = sweep_due(session, at(T0 + timedelta(days=21, seconds=2)))
     assert summary.closed == 1
     session.refresh(esc)
     assert (esc.status, esc.decision, esc.decided_by_id) == ("resolved", "continue", None)
-    # ... and it never reaches the supervisor.
+
+
+def test_advancing_closes_the_escalation_at_once(session, factory):
+    _lead, owner, _ = team(factory)
+    p = factory.prospect(owner)
+    sweep_due(session, at(T0 + timedelta(days=21, seconds=1)))
+    [esc] = escalations(session)
+    factory.complete(p, "first_contact", owner)
+    advance_prospect(session, p.id, "advance", actor=owner)
+    session.refresh(esc)
+    assert (esc.status, esc.decision, esc.decided_by_id) == ("resolved", "continue", None)
+    assert sweep_due(session, at(T0 + timedelta(days=22))).closed == 0
     assert sweep_due(session, at(T0 + timedelta(days=30))).raised == 0
 
 

@@ -269,3 +269,18 @@ def test_managers_cannot_touch_other_prospects(session, factory):
     with pytest.raises(NotFound):
         save_record(session, p.id, "contact_log", actor=b, data={})
     assert session.get(Prospect, p.id).status == "active"
+
+
+def test_advancing_closes_the_stall_of_the_visit_it_leaves(session, factory):
+    factory.user("team_lead", "Team A")
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner)
+    save_record(session, p.id, "contact_log", actor=owner, data={
+        "institution_sms_at": "2026-03-02T01:00:00Z", "manager_sms_at": "2026-03-03T01:00:00Z",
+        "call_at": "2026-03-05T01:00:00Z"})
+    advance_prospect(session, p.id, "no_meeting", actor=owner, reason="no answer")
+    factory.complete(p, "first_contact", owner)
+    advance_prospect(session, p.id, "advance", actor=owner)
+    escalation = session.scalars(select(Escalation)).one()
+    assert (escalation.status, escalation.decision) == ("resolved", "continue")
+    assert escalation.decided_by_id is None and escalation.decided_at == T0
