@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     machine.say("Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg())
                 + " (1, 5, 15 minutes; 2 cores).")
+    machine.say()
     print(f"\nall done in {elapsed / 60:.1f} minutes", flush=True)
     if args.only:
         print("(--only: RESULTS.md not written)")
