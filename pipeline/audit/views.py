@@ -32,7 +32,7 @@ def _tz() -> ZoneInfo:
 
 
 @bp.get("")
-def index():  # noqa: ANN201
+def index():
     form = AuditFilterForm(request.args)
     valid = form.validate()
     tz = _tz()
@@ -70,7 +70,7 @@ def summary(detail: dict | None) -> str:
 AUDITED_VIEWS = {"prospects.detail": "web", "api.get_prospect": "api"}
 
 
-def _audit_personal_data_view(response):  # noqa: ANN001, ANN202
+def _audit_personal_data_view(response):
     """After a prospect's page was built for its viewer, log the view (before it is sent).
 
     Only successful reads are views: a 404 showed nothing. If the log cannot be written the
@@ -96,6 +96,6 @@ def _audit_personal_data_view(response):  # noqa: ANN001, ANN202
     return response
 
 
-def init_app(app) -> None:  # noqa: ANN001
+def init_app(app) -> None:
     app.register_blueprint(bp)
     app.after_request(_audit_personal_data_view)

@@ -134,12 +134,14 @@ def test_sigkill_mid_burst_loses_nothing_acknowledged(database_url, fresh_databa
                     stage[pid] = response.json()["stage"]
 
     threads = [threading.Thread(target=burst, args=w, daemon=True) for w in workers]
-    for t in threads:
-        t.start()
-    for _ in range(KILL_AFTER_ACKS):
-        assert acked.acquire(timeout=60), "the burst stalled:\n" + log.read_text()[-3000:]
-    kill(server)  # mid-burst: requests are in flight in every thread
-    stop.set()
+    try:
+        for t in threads:
+            t.start()
+        for _ in range(KILL_AFTER_ACKS):
+            assert acked.acquire(timeout=60), "the burst stalled:\n" + log.read_text()[-3000:]
+    finally:
+        kill(server)  # mid-burst: requests are in flight in every thread
+        stop.set()
     for t in threads:
         t.join(timeout=30)
 
