@@ -5,8 +5,9 @@ Flask or SQLAlchemy); the app factory lives in ``pipeline.app``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 __version__ = "0.1.0"
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> "Flask":
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app (see :func:`pipeline.app.create_app`)."""
     from pipeline.app import create_app as _create_app
 

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
-from pipeline import ROOT, clock, config as config_module, db, workflows
+from pipeline import ROOT, clock, db, workflows
+from pipeline import config as config_module
 
 
 class ConfigurationError(RuntimeError):

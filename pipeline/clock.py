@@ -8,11 +8,11 @@ fixed clock when ``PIPELINE_ENV=production``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
-UTC = timezone.utc
+UTC = UTC
 
 _lock = threading.Lock()
 _fixed: datetime | None = None

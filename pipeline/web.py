@@ -39,7 +39,7 @@ def select_timezone() -> str:
 def _has_user() -> bool:
     try:
         return bool(current_user and current_user.is_authenticated)
-    except Exception:  # outside a request
+    except RuntimeError:  # outside a request or app context
         return False
 
 

@@ -21,7 +21,7 @@ from pipeline.api import schemas
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
 from pipeline.db import get_session
-from pipeline.errors import BadRequest, Invalid, NotFound, ServiceError, Unauthorized
+from pipeline.errors import BadRequest, Invalid, ServiceError, Unauthorized
 from pipeline.prospects import queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.models import Prospect
@@ -307,6 +307,5 @@ def fire_event(prospect_id: str):  # noqa: ANN201
     return jsonify(one_prospect_json(session, prospect, api_user()))
 
 
-
-from pipeline.api import escalations  # noqa: E402,F401  (registers its routes on bp)
-from pipeline.api import funnel  # noqa: E402,F401  (registers its routes on bp)
+# Registers the escalation and funnel routes on bp.
+from pipeline.api import escalations, funnel  # noqa: E402, F401, I001

@@ -20,7 +20,7 @@ class Team(Base):
     lead_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", use_alter=True, ondelete="SET NULL"), index=True)
 
-    lead: Mapped["User | None"] = relationship(foreign_keys=[lead_id], post_update=True)
+    lead: Mapped[User | None] = relationship(foreign_keys=[lead_id], post_update=True)
 
     def __repr__(self) -> str:
         return f"<Team {self.name}>"

@@ -27,14 +27,8 @@ class WorkingDays:
         self.country = country
         self.tz = ZoneInfo(tz)
 
-    @lru_cache(maxsize=64)
-    def _holidays(self, year: int):  # noqa: ANN202 - holidays' own type
-        import holidays
-
-        return holidays.country_holidays(self.country, years=year)
-
     def is_working_day(self, day: date) -> bool:
-        return bool(self._holidays(day.year).is_working_day(day))
+        return bool(_holidays(self.country, day.year).is_working_day(day))
 
     def add_days(self, start: datetime, days: int) -> datetime:
         local = start.astimezone(self.tz)
@@ -46,6 +40,13 @@ class WorkingDays:
                 counted += 1
         due_local = datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=self.tz)
         return due_local.astimezone(start.tzinfo)
+
+
+@lru_cache(maxsize=64)
+def _holidays(country: str, year: int):  # noqa: ANN202 - the holidays package's own type
+    import holidays
+
+    return holidays.country_holidays(country, years=year)
 
 
 def calendar_for(kind: str, country: str = "CN", tz: str = "Asia/Shanghai"):

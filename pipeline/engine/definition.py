@@ -4,10 +4,11 @@ Every error names the file and the key at fault; nothing half-valid is returned.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -257,7 +258,7 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
     keys = [s.key for s in stages]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
-        raise r.fail("stages", f"stage key {sorted(dup)[0]!r} appears twice")
+        raise r.fail("stages", f"stage key {min(dup)!r} appears twice")
     used_budgets = {s.budget for s in stages if s.budget}
     for b in budgets:
         if b not in used_budgets:

@@ -6,8 +6,9 @@ transition guards look at the whole context.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pipeline.engine.definition import Record, Stage, Workflow
 from pipeline.engine.records import completeness, is_filled

@@ -9,11 +9,12 @@ apply the returned :class:`Outcome` themselves.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
-from transitions import Machine, MachineError
+from transitions import Machine
 
 from pipeline.engine.deadlines import calendar_for, due_at, warn_at
 from pipeline.engine.definition import EVENTS, Workflow

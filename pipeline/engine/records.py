@@ -5,6 +5,7 @@ schema validates API and form input and documents the API (OpenAPI).
 """
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -48,7 +49,7 @@ class StrictNumber(fields.Float):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("Must be a number.")
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValidationError("Must be a finite number.")
         return value
 

@@ -3,9 +3,10 @@ or rolls everything back and raises a :class:`pipeline.errors.ServiceError`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import func, select

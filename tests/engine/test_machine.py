@@ -1,7 +1,7 @@
 """The engine alone: events, guards and the clock, with no database."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ from pipeline.engine.guards import GUARDS
 from pipeline.workflows import DEFAULT_DIR
 from tests.factories import COMPLETE
 
-T = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+T = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
@@ -247,7 +247,7 @@ def test_shared_and_per_event_machines_agree():
 def test_working_days_skip_weekends_and_chinese_holidays():
     cal = WorkingDays("CN", "Asia/Shanghai")
     # Friday 2026-09-25 10:00 Shanghai; National Day holiday runs 1-7 October 2026
-    start = datetime(2026, 9, 25, 2, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 9, 25, 2, 0, tzinfo=UTC)
     due = cal.add_days(start, 5)
     local = due.astimezone(cal.tz)
     assert local.hour == 10
@@ -263,5 +263,5 @@ def test_working_days_workflow():
            "stages": [{"key": "a", "limit_days": 1, "records": []}, {"key": "b", "records": []}],
            "transitions": [{"event": "advance", "from": "a", "to": "b"}]}
     eng = Engine(parse_workflow(raw, "inline", GUARDS))
-    friday = datetime(2026, 3, 6, 2, 0, tzinfo=timezone.utc)
-    assert eng.start(friday).due_at == datetime(2026, 3, 9, 2, 0, tzinfo=timezone.utc)
+    friday = datetime(2026, 3, 6, 2, 0, tzinfo=UTC)
+    assert eng.start(friday).due_at == datetime(2026, 3, 9, 2, 0, tzinfo=UTC)
