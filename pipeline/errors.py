@@ -44,3 +44,18 @@ class Invalid(ServiceError):
     """Input that is well-formed but wrong: a field, a type, a missing record."""
 
     status, code = 422, "invalid"
+
+
+MAX_ID = 2**31 - 1  # the id columns are 32-bit integers
+
+
+def parse_id(value: Any, what: str) -> int:
+    """An id from a URL or a form: NotFound ("no such <what>") for anything that cannot
+    name a row, including numbers beyond the id column, which the database would refuse."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(f"no such {what}") from None
+    if not 0 < number <= MAX_ID:
+        raise NotFound(f"no such {what}")
+    return number

@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.auth.models import User
-from pipeline.errors import NotFound
+from pipeline.errors import NotFound, parse_id
 from pipeline.escalations.models import Escalation, Handover, Notification
 from pipeline.prospects.models import Prospect, StageEvent
 
@@ -25,12 +25,7 @@ def scope_escalations(stmt: Select, viewer: User) -> Select:
 def get_visible_escalation(session: Session, viewer: User, escalation_id: Any, *,
                            for_update: bool = False) -> Escalation:
     """The escalation if the viewer may see it; NotFound otherwise (never 403: no leaks)."""
-    try:
-        eid = int(escalation_id)
-    except (TypeError, ValueError):
-        raise NotFound("no such escalation") from None
-    if not 0 < eid < 2**31:  # beyond the id column: the database would refuse the number
-        raise NotFound("no such escalation")
+    eid = parse_id(escalation_id, "escalation")
     stmt = scope_escalations(select(Escalation).where(Escalation.id == eid), viewer)
     if for_update:
         stmt = stmt.with_for_update()
@@ -124,11 +119,7 @@ def get_visible_handover(session: Session, viewer: User, handover_id: Any) -> Ha
     """A handover the viewer took part in, or whose prospect's team they lead/supervise."""
     from pipeline.prospects.queries import can_see
 
-    try:
-        hid = int(handover_id)
-    except (TypeError, ValueError):
-        raise NotFound("no such handover") from None
-    row = session.get(Handover, hid) if 0 < hid < 2**31 else None  # beyond the id column
+    row = session.get(Handover, parse_id(handover_id, "handover"))
     if row is None:
         raise NotFound("no such handover")
     prospect = session.get(Prospect, row.prospect_id)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from pipeline import clock
 from pipeline.auth.models import Team, User
-from pipeline.errors import NotFound
+from pipeline.errors import NotFound, parse_id
 from pipeline.prospects.models import (
     CadenceTask,
     Contact,
@@ -45,12 +45,7 @@ def can_see(viewer: User, prospect: Prospect) -> bool:
 def get_visible(session: Session, viewer: User, prospect_id: Any, *,
                 for_update: bool = False) -> Prospect:
     """The prospect if the viewer may see it; NotFound otherwise (never 403: no leaks)."""
-    try:
-        pid = int(prospect_id)
-    except (TypeError, ValueError):
-        raise NotFound("no such prospect") from None
-    if not 0 < pid < 2**31:  # beyond the id column: the database would refuse the number
-        raise NotFound("no such prospect")
+    pid = parse_id(prospect_id, "prospect")
     stmt = scope(select(Prospect).where(Prospect.id == pid), viewer)
     if for_update:
         stmt = stmt.with_for_update()

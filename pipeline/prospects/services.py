@@ -20,7 +20,7 @@ from pipeline.db import unit_of_work
 from pipeline.engine import EventNotAllowed, ProspectState, TransitionRefused, UnknownEvent
 from pipeline.engine.machine import Engine, EngineError
 from pipeline.engine.records import completeness, merge, validate_record
-from pipeline.errors import Conflict, Forbidden, Invalid, NotFound
+from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.prospects import queries
 from pipeline.prospects.models import (
     CONTACT_KINDS,
@@ -427,11 +427,7 @@ def complete_task(session: Session, task_id: Any, *, actor: User) -> CadenceTask
     scope), Forbidden (a manager ticking the lead's task), Conflict (the task belongs to an
     earlier stage visit, or the prospect is lost). One transaction.
     """
-    try:
-        tid = int(task_id)
-    except (TypeError, ValueError):
-        raise NotFound("no such task") from None
-    task = session.get(CadenceTask, tid) if 0 < tid < 2**31 else None  # beyond the id column
+    task = session.get(CadenceTask, parse_id(task_id, "task"))
     if task is None:
         raise NotFound("no such task")
     prospect = queries.get_visible(session, actor, task.prospect_id)
