@@ -31,7 +31,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
-    __import__("pipeline.security", fromlist=["init_app"]).init_app(app)  # headers, checks
+    from pipeline import security
+
+    security.init_app(app)  # headers, production checks, schema check
     return app
 
 
@@ -57,15 +59,18 @@ def _register_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from pipeline.api.views import bp as api_bp
+    from pipeline.audit import views as audit_views
     from pipeline.auth.views import bp as auth_bp
+    from pipeline.escalations import views as escalation_views
+    from pipeline.prospects.views import bp as prospects_bp
+    from pipeline.reports.views import bp as reports_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(api_bp)
-    # Domain blueprints (one line each; the package-level create_app is a thin wrapper):
-    app.register_blueprint(__import__("pipeline.prospects.views", fromlist=["bp"]).bp)
-    __import__("pipeline.escalations.views", fromlist=["init_app"]).init_app(app)
-    app.register_blueprint(__import__("pipeline.reports.views", fromlist=["bp"]).bp)
-    __import__("pipeline.audit.views", fromlist=["init_app"]).init_app(app)
+    app.register_blueprint(prospects_bp)
+    app.register_blueprint(reports_bp)
+    escalation_views.init_app(app)  # blueprint, nav badges, in-process scheduler
+    audit_views.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:
