@@ -71,7 +71,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "active", "created_at"),
     "prospects": ("id", "workflow_key", "name", "tier", "owner_id", "team_id", "stage",
                   "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
-                  "paused_at", "paused_seconds", "clock_no", "warned_clock_no", "lost_reason",
+                  "paused_at", "paused_seconds", "clock_no", "warned_clock_no",
+                  "escalated_clock_no", "lost_reason",
                   "id_number", "phone", "assets", "created_at", "updated_at", "version"),
     "stage_events": ("id", "prospect_id", "seq", "event", "from_stage", "to_stage",
                      "from_status", "to_status", "actor_id", "owner_id", "team_id", "at",
@@ -375,13 +376,16 @@ def manager_rows(scale: Scale, owner: dict, engine: Engine) -> Iterator[tuple[st
         uid, team = owner["id"], owner["team_id"]
         created, last_at = life.history[0][1], life.history[-1][1]
         warned = s.clock_no if s.warn_at is not None and s.warn_at <= NOW else 0
+        # Overdue active visits get their stage escalation below.
+        escalated = s.clock_no if (s.status == "active" and s.due_at is not None
+                                   and s.due_at < NOW) else 0
         due = s.due_at
         if s.status == "won":
             due = next_due[freq[life.tier].period]
         yield "prospects", (
             pid, wf.key, _name(rng), life.tier, uid, team, s.stage, s.status,
             s.stage_entered_at, s.clock_started_at, due, s.warn_at, s.paused_at,
-            s.paused_seconds, s.clock_no, warned, s.lost_reason,
+            s.paused_seconds, s.clock_no, warned, escalated, s.lost_reason,
             f"1101011980{rng.randrange(10**8):08d}", f"13{rng.randrange(10**9):09d}",
             float(rng.choice((8, 15, 30, 60, 120, 300))) * 10_000, created, last_at,
             len(life.history))

@@ -16,7 +16,10 @@ from pipeline.db import get_session
 @click.option("--now", "at", default=None, metavar="ISO-8601",
               help="sweep as if it were this time (default: now)")
 @click.option("--no-mail", is_flag=True, help="leave the outbox for a later run")
-def sweep(at: str | None, no_mail: bool) -> None:
+@click.option("--full", is_flag=True,
+              help="also close stage escalations whose visit is over (a repair pass: the "
+                   "services close them as visits end; the scheduler runs it daily)")
+def sweep(at: str | None, no_mail: bool, full: bool) -> None:
     """Warnings, escalations and second-level escalations due now; prints a JSON line."""
     from pipeline.escalations.outbox import deliver_after_commit
     from pipeline.escalations.services import sweep_due
@@ -27,7 +30,7 @@ def sweep(at: str | None, no_mail: bool) -> None:
         click.echo(f"Error: --now {at!r} is not an ISO-8601 date-time", err=True)
         sys.exit(2)
     with clock.travel(moment):
-        summary = sweep_due(get_session(), moment).as_dict()
+        summary = sweep_due(get_session(), moment, full=full).as_dict()
         if not no_mail:
             summary["mail"] = deliver_after_commit(current_app._get_current_object())
     click.echo(json.dumps(summary, ensure_ascii=False))

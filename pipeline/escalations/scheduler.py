@@ -19,6 +19,7 @@ log = logging.getLogger("pipeline.scheduler")
 
 _lock = threading.Lock()
 _scheduler = None
+_last_full: str | None = None  # the UTC day of this process's last full sweep
 
 
 def should_start(app: Flask) -> bool:
@@ -29,7 +30,9 @@ def should_start(app: Flask) -> bool:
 
 
 def run_once(app: Flask) -> dict:
-    """One scheduled run: sweep at the current time, then deliver the outbox."""
+    """One scheduled run: sweep at the current time, then deliver the outbox. The first run
+    of each UTC day (and the first after start) is a full sweep, with the repair pass."""
+    global _last_full
     from pipeline import clock
     from pipeline.db import get_db
     from pipeline.escalations.outbox import deliver_after_commit
@@ -37,8 +40,12 @@ def run_once(app: Flask) -> dict:
 
     with app.app_context():
         session = get_db(app).sessionmaker()
+        now = clock.now()
+        full = _last_full != now.date().isoformat()
         try:
-            summary = sweep_due(session, clock.now()).as_dict()
+            summary = sweep_due(session, now, full=full).as_dict()
+            if full:
+                _last_full = now.date().isoformat()
         finally:
             session.close()
         summary["mail"] = deliver_after_commit(app)

@@ -24,10 +24,13 @@ mechanisms work together, and the second is the one the guarantee rests on:
    by the next run. On its own SKIP LOCKED would not be enough — a row locked and
    released between two sweeps' snapshots can be picked twice — which is why (1) decides.
 
-Cost follows the due rows: every step reads by index (``status, due_at``,
-``status, warn_at``, ``status, level, opened_at`` on escalations, ``done_at, due_at`` on
-cadence tasks, a bounded window) and works in batches of :data:`BATCH`, one transaction
-each, so locks are held briefly.
+Cost follows the due rows, not the size of the book: the warning, level-1 and reminder
+steps read partial indexes that hold only what is still to do (``TO_WARN``,
+``TO_ESCALATE``, ``TO_REMIND`` in :mod:`pipeline.prospects.models`: a visit leaves them
+when it is warned, escalated or reminded, through ``warned_clock_no``,
+``escalated_clock_no`` and ``reminded_at``), the level-2 step ``status, level,
+opened_at`` on escalations, the after-sale step two ranges of ``status, due_at``. Each
+works in batches of :data:`BATCH`, one transaction each, so locks are held briefly.
 
 After-sale customers (status ``won``) have no stage limit; for them the sweep keeps in
 ``due_at`` the end of the contact period it will judge next, so the same index finds the
@@ -49,7 +52,9 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -76,7 +81,14 @@ from pipeline.notifications import (
     team_lead_of,
     translate,
 )
-from pipeline.prospects.models import CadenceTask, Contact, Prospect
+from pipeline.prospects.models import (
+    TO_ESCALATE,
+    TO_REMIND,
+    TO_WARN,
+    CadenceTask,
+    Contact,
+    Prospect,
+)
 from pipeline.prospects.services import (
     apply_state,
     check_capacity,
@@ -158,10 +170,16 @@ class SweepSummary:
 
 
 def sweep_due(session: Session, now: datetime | None = None, *,
-              batch: int = BATCH) -> SweepSummary:
+              batch: int = BATCH, full: bool = False) -> SweepSummary:
     """Everything due at ``now``: 80 % warnings, level-1 escalations, level-2 raises,
-    after-sale ``contact_overdue`` escalations, reminders of overdue first-contact tasks,
-    and closing escalations whose stage visit is over.
+    after-sale ``contact_overdue`` escalations and reminders of overdue first-contact tasks.
+
+    ``full`` also closes open stage escalations whose visit is over. Every service that
+    ends a visit (advancing, going back, winning, losing, a decision) closes its
+    escalation in the same transaction, so this pass finds nothing unless rows were
+    written around the services (an import, a manual fix); it reads every open stage
+    escalation, which is why it runs only in the full sweep (``--full``, and the
+    scheduler's first run of each day) and not every few minutes.
 
     Idempotent: a second run at the same time creates nothing. Safe to run concurrently
     (see the module docstring). Commits once per batch; a failure rolls back that batch
@@ -169,7 +187,8 @@ def sweep_due(session: Session, now: datetime | None = None, *,
     """
     now = now or clock.now()
     summary = SweepSummary(now=now.isoformat())
-    summary.closed = _loop(session, lambda: _close_moved_on(session, now, batch), batch)
+    if full:
+        summary.closed = _loop(session, lambda: _close_moved_on(session, now, batch), batch)
     summary.warned = _loop(session, lambda: _warn(session, now, batch), batch)
     summary.escalated = _keyset_loop(session, lambda after: _escalate(session, now, after, batch))
     summary.raised = _keyset_loop(session, lambda after: _raise(session, now, after, batch))
@@ -239,8 +258,9 @@ def _close_moved_on(session: Session, now: datetime, batch: int) -> tuple[int, i
 def _warn(session: Session, now: datetime, batch: int) -> tuple[int, int]:
     """Claim the visits that reached 80 % of their clock and tell their owners."""
     p = Prospect.__table__
-    pick = (select(p.c.id)
-            .where(p.c.status == "active", p.c.warn_at <= now, p.c.warned_clock_no < p.c.clock_no)
+    # TO_WARN verbatim (with its literals), so both databases use the partial index of
+    # not-yet-warned visits whatever plan they cache.
+    pick = (select(p.c.id).where(text(TO_WARN), p.c.warn_at <= now)
             .order_by(p.c.warn_at).limit(batch).with_for_update(skip_locked=True))
     rows = session.execute(
         update(p).where(p.c.id.in_(picked(pick)), p.c.status == "active",
@@ -269,9 +289,10 @@ def _escalate(session: Session, now: datetime, after: tuple | None,
               batch: int) -> tuple[tuple | None, int]:
     """Level-1 escalations for visits past their due time (one per visit)."""
     p, e = Prospect.__table__, Escalation.__table__
-    has_one = (select(e.c.id).where(e.c.prospect_id == p.c.id, e.c.clock_no == p.c.clock_no,
-                                    e.c.kind.in_(STAGE_KINDS)).exists())
-    pick = select(p.c.id, p.c.due_at).where(p.c.status == "active", p.c.due_at < now, ~has_one)
+    # Visits whose clock has no stage escalation yet (TO_ESCALATE, the partial index's own
+    # predicate); the unique dedupe key below still decides, the column only keeps escalated
+    # visits out of this list.
+    pick = select(p.c.id, p.c.due_at).where(text(TO_ESCALATE), p.c.due_at < now)
     if after is not None:
         pick = pick.where(tuple_(p.c.due_at, p.c.id) > tuple_(*after))
     picked = session.execute(pick.order_by(p.c.due_at, p.c.id).limit(batch)
@@ -373,11 +394,16 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
                      batch: int) -> tuple[int | None, int]:
     """After-sale customers whose last full period missed the tier's contact frequency."""
     p, e = Prospect.__table__, Escalation.__table__
+    # Two ranges of the (status, due_at) index, never judged and period ended: an OR of
+    # both made the planners filter every won customer in id order instead.
+    ranges = [select(p.c.id).where(p.c.status == "won", p.c.due_at.is_(None)),
+              select(p.c.id).where(p.c.status == "won", p.c.due_at <= now)]
+    if after is not None:
+        ranges = [r.where(p.c.id > after) for r in ranges]
     pick = (select(p.c.id, p.c.tier, p.c.stage, p.c.stage_entered_at, p.c.workflow_key,
                    p.c.owner_id, p.c.team_id, p.c.clock_no, p.c.name)
-            .where(p.c.status == "won", or_(p.c.due_at.is_(None), p.c.due_at <= now)))
-    if after is not None:
-        pick = pick.where(p.c.id > after)
+            .where(p.c.id.in_(union_all(*ranges)), p.c.status == "won",
+                   or_(p.c.due_at.is_(None), p.c.due_at <= now)))
     picked = session.execute(pick.order_by(p.c.id).limit(batch)
                              .with_for_update(of=p, skip_locked=True)).all()
     if not picked:
@@ -443,9 +469,8 @@ def _remind(session: Session, now: datetime, batch: int) -> tuple[int, int]:
     """Remind whoever owns an overdue first-contact step of the current visit, once."""
     t, p = CadenceTask.__table__, Prospect.__table__
     pick = (select(t.c.id).join(p, p.c.id == t.c.prospect_id)
-            .where(t.c.done_at.is_(None), t.c.due_at <= now, t.c.due_at > now - REMINDER_WINDOW,
-                   t.c.reminded_at.is_(None), p.c.status == "active",
-                   p.c.clock_no == t.c.clock_no)
+            .where(text(TO_REMIND), t.c.due_at <= now, t.c.due_at > now - REMINDER_WINDOW,
+                   p.c.status == "active", p.c.clock_no == t.c.clock_no)
             .order_by(t.c.due_at).limit(batch).with_for_update(of=t, skip_locked=True))
     claimed = session.execute(
         update(t).where(t.c.id.in_(picked(pick)), t.c.reminded_at.is_(None), t.c.done_at.is_(None))

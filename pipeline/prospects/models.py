@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pipeline import clock
@@ -13,6 +22,11 @@ from pipeline.db import Base, JSONData, UTCDateTime
 TIERS = ("diamond", "black_gold", "platinum", "gold")
 STATUSES = ("active", "paused", "won", "lost")
 CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
+
+
+TO_WARN = "status = 'active' AND warned_clock_no < clock_no"
+TO_ESCALATE = "status = 'active' AND escalated_clock_no < clock_no"
+TO_REMIND = "done_at IS NULL AND reminded_at IS NULL"
 
 
 class Prospect(Base):
@@ -27,7 +41,13 @@ class Prospect(Base):
         Index("ix_prospects_owner_board", "owner_id", "status", "stage"),
         Index("ix_prospects_team_board", "team_id", "status", "stage"),
         Index("ix_prospects_status_due", "status", "due_at"),
-        Index("ix_prospects_status_warn", "status", "warn_at"),
+        # The deadline sweep's work lists: only visits it has not yet warned or escalated are
+        # in these indexes, so a sweep with nothing due reads (next to) nothing, however many
+        # prospects there are. The WHERE clauses must match the sweep's queries.
+        Index("ix_prospects_to_warn", "warn_at",
+              postgresql_where=text(TO_WARN), sqlite_where=text(TO_WARN)),
+        Index("ix_prospects_to_escalate", "due_at", "id",
+              postgresql_where=text(TO_ESCALATE), sqlite_where=text(TO_ESCALATE)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +66,10 @@ class Prospect(Base):
     paused_seconds: Mapped[int] = mapped_column(default=0)
     clock_no: Mapped[int] = mapped_column(default=1)
     warned_clock_no: Mapped[int] = mapped_column(default=0)
+    # The stage visit (clock) that has its stage escalation (stage_overdue or no_meeting);
+    # kept by the sweep and open_no_meeting beside the escalation's unique key, which alone
+    # decides exactly-once: this column only keeps escalated visits out of the sweep's index.
+    escalated_clock_no: Mapped[int] = mapped_column(default=0)
     lost_reason: Mapped[str | None] = mapped_column(Text)
     id_number: Mapped[str | None] = mapped_column(String(40))
     phone: Mapped[str | None] = mapped_column(String(40))
@@ -119,7 +143,9 @@ class CadenceTask(Base):
     __tablename__ = "cadence_tasks"
     __table_args__ = (
         UniqueConstraint("prospect_id", "key", "clock_no", name="uq_cadence_tasks_step"),
-        Index("ix_cadence_tasks_open_due", "done_at", "due_at"),
+        # The sweep's reminder work list: open steps nobody has been reminded of yet.
+        Index("ix_cadence_tasks_to_remind", "due_at",
+              postgresql_where=text(TO_REMIND), sqlite_where=text(TO_REMIND)),
         Index("ix_cadence_tasks_assignee", "assignee_id", "done_at"),
     )
 
