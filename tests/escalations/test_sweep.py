@@ -286,3 +286,92 @@ def test_prospect_flags_stay_on_the_prospect(session, factory):
     session.refresh(p)
     assert p.warned_clock_no == p.clock_no and p.version == version
     assert session.get(Prospect, p.id).status == "active"
+
+
+def _work_lists(session, now) -> dict[str, set[int]]:
+    """The prospects each partial-index work list holds as due at ``now``."""
+    from sqlalchemy import text
+
+    from pipeline.prospects.models import TO_ESCALATE, TO_WARN
+
+    return {
+        "warn": set(session.scalars(select(Prospect.id).where(text(TO_WARN),
+                                                                Prospect.warn_at <= now))),
+        "escalate": set(session.scalars(select(Prospect.id).where(text(TO_ESCALATE),
+                                                                    Prospect.due_at < now))),
+    }
+
+
+def test_escalated_visits_leave_the_work_list_and_a_new_clock_returns(session, factory):
+    """The level-1 step marks the visit it escalated (without a version bump), so the next
+    sweep does not read it again; a restarted clock (a reassignment) is a new visit that is
+    escalated again when it is overdue."""
+    from pipeline.escalations.services import decide_escalation
+
+    lead, owner, _ = team(factory)
+    other = factory.user("manager", "Team A")
+    p = factory.prospect(owner)
+    version = p.version
+    now = at(T0 + timedelta(days=21, seconds=1))
+    assert p.id in _work_lists(session, now)["escalate"]
+    assert sweep_due(session, now).escalated == 1
+    session.refresh(p)
+    assert (p.escalated_clock_no, p.version) == (p.clock_no, version)
+    assert _work_lists(session, now + SECOND) == {"warn": set(), "escalate": set()}
+    assert sweep_due(session, at(now + SECOND)).escalated == 0
+
+    [esc] = escalations(session, p.id)
+    decide_escalation(session, esc.id, actor=lead, decision="reassign", new_owner=other.id)
+    session.refresh(p)
+    assert p.escalated_clock_no < p.clock_no
+    later = at(p.due_at + SECOND)
+    assert p.id in _work_lists(session, later)["escalate"]
+    assert sweep_due(session, later).escalated == 1
+    assert [e.clock_no for e in escalations(session, p.id)] == [esc.clock_no, p.clock_no]
+
+
+def test_a_stale_mark_does_not_lose_an_escalation(session, factory):
+    """The unique key decides exactly-once, the column only shortens the list: a visit
+    marked by hand as not escalated is looked at again, gets no second escalation and is
+    marked again."""
+    _lead, owner, _ = team(factory)
+    p = factory.prospect(owner)
+    q = factory.prospect(owner, name="Second")
+    now = at(T0 + timedelta(days=21, seconds=1))
+    assert sweep_due(session, now).escalated == 2
+    session.execute(update(Prospect).where(Prospect.id == p.id).values(escalated_clock_no=0))
+    session.commit()
+    assert sweep_due(session, at(now + SECOND)).escalated == 0
+    session.refresh(p)
+    assert p.escalated_clock_no == p.clock_no
+    assert len(escalations(session, p.id)) == 1 and len(escalations(session, q.id)) == 1
+
+
+def test_no_meeting_marks_the_visit_escalated(session, factory):
+    _lead, owner, _ = team(factory)
+    p = factory.prospect(owner)
+    factory.session.commit()
+    from pipeline.prospects.services import save_record
+
+    save_record(session, p.id, "contact_log", actor=owner, data={
+        "institution_sms_at": "2026-03-02T01:00:00Z", "manager_sms_at": "2026-03-03T01:00:00Z",
+        "call_at": "2026-03-05T01:00:00Z"})
+    at(T0 + timedelta(days=6))
+    advance_prospect(session, p.id, "no_meeting", actor=owner, reason="no answer")
+    session.refresh(p)
+    assert p.escalated_clock_no == p.clock_no
+
+
+def test_reminded_steps_leave_the_work_list(session, factory):
+    from sqlalchemy import text
+
+    from pipeline.prospects.models import TO_REMIND
+
+    _lead, owner, _ = team(factory)
+    factory.prospect(owner)
+    now = at(T0 + timedelta(days=3))
+    open_steps = select(func.count()).select_from(CadenceTask).where(
+        text(TO_REMIND), CadenceTask.due_at <= now)
+    assert session.scalar(open_steps) > 0
+    assert sweep_due(session, now).reminded > 0
+    assert session.scalar(open_steps) == 0
