@@ -1,6 +1,6 @@
 """``advance`` through the service against its floor: the same rows written by plain SQL
 (psycopg, no ORM) in the same transaction shape — lock the prospect, read its records,
-update it, append the history row, commit."""
+update it, append the history row, close the stage visit and open the next, commit."""
 from __future__ import annotations
 
 import random
@@ -29,7 +29,11 @@ FLOOR_SQL = {
     "history": "INSERT INTO stage_events (prospect_id, seq, event, from_stage, to_stage, "
                "from_status, to_status, actor_id, owner_id, team_id, at) "
                "SELECT %s, COALESCE(MAX(seq), 0) + 1, 'advance', %s, %s, 'active', 'active', "
-               "%s, %s, %s, %s FROM stage_events WHERE prospect_id = %s",
+               "%s, %s, %s, %s FROM stage_events WHERE prospect_id = %s RETURNING seq",
+    "close_visit": "UPDATE stage_visits SET end_at = %s, exit = 'advance' "
+                   "WHERE prospect_id = %s AND end_at IS NULL",
+    "open_visit": "INSERT INTO stage_visits (prospect_id, start_seq, stage, start_at, won, "
+                  "stalled, owner_id, team_id) VALUES (%s, %s, %s, %s, false, false, %s, %s)",
 }
 BUDGET = 0.5  # the service does at least half the floor's advances per second
 
@@ -107,7 +111,8 @@ def run(url: str, *, rounds: int = 5, per_round: int = 100,
          "rounds (advances/s)"],
         [["`advance_prospect` (service)", f"{svc:.0f}", f"{1000 / svc:.2f} ms",
           f"{median(statements):.0f} + COMMIT", ", ".join(f"{x:.0f}" for x in service_rates)],
-         ["plain SQL floor", f"{flo:.0f}", f"{1000 / flo:.2f} ms", "4 + COMMIT",
+         ["plain SQL floor", f"{flo:.0f}", f"{1000 / flo:.2f} ms",
+          f"{len(FLOOR_SQL)} + COMMIT",
           ", ".join(f"{x:.0f}" for x in floor_rates)]])
     ratio = svc / flo
     section.say(f"Ratio service / floor: {ratio:.2f} (medians); per round: "
@@ -132,4 +137,7 @@ def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf
         cur.execute(FLOOR_SQL["update"], (to, now, now, due, warn, now, pid, version))
         cur.execute(FLOOR_SQL["history"], (pid, stage, to, owner_id, owner_id, team_id, now,
                                            pid))
+        (seq,) = cur.fetchone()
+        cur.execute(FLOOR_SQL["close_visit"], (now, pid))
+        cur.execute(FLOOR_SQL["open_visit"], (pid, seq, to, now, owner_id, team_id))
     conn.commit()
