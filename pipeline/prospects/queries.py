@@ -1,12 +1,15 @@
 """Reads of prospects, scoped to what the viewer may see."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, case, func, select, tuple_
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, and_, case, false, func, select
+from sqlalchemy.orm import Session
 
 from pipeline import clock
 from pipeline.auth.models import Team, User
@@ -106,19 +109,50 @@ BOARD_PAGE = 50  # cards per column before "more"
 OPEN_STATUSES = ("active", "paused", "won")
 
 
+class CardProspect(NamedTuple):
+    """A card's prospect: what the card shows, what the engine needs to say what the current
+    stage misses (``services.STATE_FIELDS``), and the owner's name; read-only. A tuple, not
+    an ORM entity or a result row: a board reads hundreds only to show them, and entities
+    (identity map, change tracking) and rows (each attribute a name lookup) cost more than
+    the rest of the read."""
+
+    id: int
+    workflow_key: str
+    name: str
+    tier: str
+    owner_id: int
+    team_id: int | None
+    phone: str | None
+    version: int
+    stage: str
+    status: str
+    stage_entered_at: datetime
+    clock_started_at: datetime
+    due_at: datetime | None
+    warn_at: datetime | None
+    paused_at: datetime | None
+    paused_seconds: int
+    clock_no: int
+    lost_reason: str | None
+    owner_name: str
+
+
+CARD_COLUMNS = CardProspect._fields[:-1]  # the prospects' columns a card reads
+
+
 @dataclass
 class Card:
     """What a board card or a list row shows of a prospect (no personal data in full)."""
 
-    prospect: Prospect
+    prospect: CardProspect
     owner_name: str
     missing: list  # engine Problems of the current stage's records
     overdue: bool
     due_soon: bool
+    missing_records: list[str] = field(init=False)
 
-    @property
-    def missing_records(self) -> list[str]:
-        return sorted({p.record for p in self.missing if p.record})
+    def __post_init__(self) -> None:
+        self.missing_records = sorted({p.record for p in self.missing if p.record})
 
 
 @dataclass
@@ -152,36 +186,80 @@ def board_statement(viewer: User, filters: dict[str, Any]) -> Select:
     return stmt
 
 
+def card_columns() -> list:
+    return [getattr(Prospect, k) for k in CARD_COLUMNS]
+
+
 def _urgency_order() -> list:
     # Most urgent first: the nearest (or most overdue) due time; no due time last.
     return [Prospect.due_at.is_(None), Prospect.due_at, Prospect.id]
 
 
-def cards_for(session: Session, rows: list[tuple[Prospect, str]]) -> list[Card]:
-    """Cards for loaded (prospect, owner name) rows: one more query for all their records."""
+def _current_records(card: Any) -> Any:
+    """A condition on ``StageRecord.record_key``: the record is one of the card's current
+    stage's own (only those decide what a card misses, so a card reads no other record;
+    each is a JSON document to decode). Written as CASEs over the card's workflow and stage
+    rather than a list of (workflow, stage, record) triples: the database plans it in a
+    fraction of the time and finds each record by its unique (prospect, key) index."""
+    from pipeline import workflows
+
+    by_stage = {(key, stage.key): [r.key for r in stage.records]
+                for key, engine in workflows.all_engines().items()
+                for stage in engine.workflow.stages if stage.records}
+    # The n-th CASE names each stage's n-th record (NULL, matching nothing, past its last).
+    keys = [case(*((and_(card.workflow_key == wf, card.stage == stage), records[n])
+                   for (wf, stage), records in by_stage.items() if len(records) > n))
+            for n in range(max(map(len, by_stage.values()), default=0))]
+    if not keys:
+        return false()
+    return StageRecord.record_key == keys[0] if len(keys) == 1 \
+        else StageRecord.record_key.in_(keys)
+
+
+def cards_of(session: Session, source: Any, *, where: Any = None,
+             order_by: Callable[[Any], list]) -> list[Card]:
+    """Cards for the prospects of ``source`` (a subquery of at least :data:`CARD_COLUMNS`),
+    in one query: the prospect's columns, its owner's name and its current stage's records
+    (an active card's "missing" flags), one row per record, so no second query lists the
+    cards' ids. ``order_by(source)`` gives the cards' order (a subquery's own order is not
+    kept); it must end on something unique per prospect, which keeps a prospect's rows
+    together.
+    """
     from pipeline import workflows
     from pipeline.prospects.services import state_of
 
+    c = source.c
+    # One row per current-stage record of a card (or one with NULLs): the card's columns in
+    # CardProspect's order, then the record's key and data.
+    stmt = (select(*(c[k] for k in CARD_COLUMNS), User.name, StageRecord.record_key,
+                   StageRecord.data)
+            .join(User, User.id == c.owner_id)
+            .outerjoin(StageRecord, and_(
+                StageRecord.prospect_id == c.id, c.status == "active",
+                _current_records(c)))
+            .order_by(*order_by(source)))
+    if where is not None:
+        stmt = stmt.where(where)
     now = clock.now()
-    # Only the current stage's records decide what a card misses: reading every record of
-    # every card decoded three or four JSON documents per card for nothing.
-    wanted = [(p.id, r.key) for p, _ in rows if p.status == "active"
-              for r in workflows.workflow(p.workflow_key).stage(p.stage).records]
-    records: dict[int, dict[str, dict]] = {p.id: {} for p, _ in rows}
-    if rows:  # one query, as many cards as there are (none for an empty board)
-        for pid, key, data in session.execute(
-                select(StageRecord.prospect_id, StageRecord.record_key, StageRecord.data)
-                .where(tuple_(StageRecord.prospect_id, StageRecord.record_key).in_(wanted))):
-            records[pid][key] = data or {}
     out = []
-    for p, owner_name in rows:
-        engine = workflows.engine(p.workflow_key)
-        missing = engine.missing(state_of(p), records[p.id]) if p.status == "active" else []
-        active = p.status == "active" and p.due_at is not None
-        out.append(Card(p, owner_name, missing, overdue=active and p.due_at < now,
-                        due_soon=active and p.due_at >= now and p.warn_at is not None
+    n = len(CardProspect._fields)
+    # Core rows straight from the connection: the ORM's result machinery adds nothing to
+    # plain columns. (Nothing is pending here: the pages read after their writes commit.)
+    for _id, group in groupby(session.connection().execute(stmt).all(), key=itemgetter(0)):
+        rows = list(group)
+        p = CardProspect(*rows[0][:n])
+        active = p.status == "active"
+        missing = workflows.engine(p.workflow_key).missing(state_of(p), {
+            r[n]: r[n + 1] or {} for r in rows if r[n] is not None}) if active else []
+        clocked = active and p.due_at is not None
+        out.append(Card(p, p.owner_name, missing, overdue=clocked and p.due_at < now,
+                        due_soon=clocked and p.due_at >= now and p.warn_at is not None
                         and p.warn_at <= now))
     return out
+
+
+def _by_urgency(source: Any) -> list:
+    return [source.c.due_at.is_(None), source.c.due_at, source.c.id]
 
 
 def board(session: Session, viewer: User, filters: dict[str, Any], *,
@@ -200,17 +278,13 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
         base.with_only_columns(Prospect.stage, func.count(), func.sum(overdue_expr))
         .group_by(Prospect.stage))}
     limits = limits or {}
-    ranked = base.add_columns(func.row_number().over(
+    ranked = base.with_only_columns(*card_columns(), func.row_number().over(
         partition_by=Prospect.stage, order_by=_urgency_order()).label("rn")).subquery()
-    p = aliased(Prospect, ranked)
     limit_expr = case(limits, value=ranked.c.stage, else_=default_limit) if limits \
         else default_limit
-    rows = session.execute(
-        select(p, User.name).join(User, User.id == p.owner_id)
-        .where(ranked.c.rn <= limit_expr)
-        .order_by(ranked.c.stage, ranked.c.rn)).all()
     by_stage: dict[str, list[Card]] = {}
-    for card in cards_for(session, [(row[0], row[1]) for row in rows]):
+    for card in cards_of(session, ranked, where=ranked.c.rn <= limit_expr,
+                         order_by=lambda r: [r.c.stage, r.c.rn]):
         by_stage.setdefault(card.prospect.stage, []).append(card)
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
                       by_stage.get(stage, [])) for stage in stages]
@@ -238,21 +312,19 @@ def column_cards(session: Session, viewer: User, filters: dict[str, Any], stage:
     """One column's cards from ``offset`` (its "more" page) and how many follow them."""
     base = board_statement(viewer, filters).where(Prospect.stage == stage)
     total = session.scalar(base.with_only_columns(func.count()))
-    rows = session.execute(
-        base.add_columns(User.name).join(User, User.id == Prospect.owner_id)
-        .order_by(*_urgency_order()).offset(offset).limit(limit)).all()
-    cards = cards_for(session, [(row[0], row[1]) for row in rows])
+    page = base.with_only_columns(*card_columns()).order_by(*_urgency_order()) \
+        .offset(offset).limit(limit).subquery()
+    cards = cards_of(session, page, order_by=_by_urgency)
     return cards, max(total - offset - len(cards), 0)
 
 
 def card_of(session: Session, viewer: User, prospect_id: int) -> Card:
     """One prospect's card (after a move): NotFound outside the viewer's scope."""
-    row = session.execute(
-        scope(select(Prospect, User.name).join(User, User.id == Prospect.owner_id)
-              .where(Prospect.id == prospect_id), viewer)).first()
-    if row is None:
+    one = scope(select(*card_columns()).where(Prospect.id == prospect_id), viewer).subquery()
+    cards = cards_of(session, one, order_by=lambda s: [s.c.id])
+    if not cards:
         raise NotFound("no such prospect")
-    return cards_for(session, [(row[0], row[1])])[0]
+    return cards[0]
 
 
 @dataclass
@@ -323,13 +395,12 @@ def my_day(session: Session, user: User, *, tz: str, limit: int = 100) -> MyDay:
                CadenceTask.due_at < end, CadenceTask.clock_no == Prospect.clock_no,
                Prospect.status == "active")
         .order_by(CadenceTask.due_at).limit(limit))]
-    mine = select(Prospect, User.name).join(User, User.id == Prospect.owner_id).where(
-        Prospect.owner_id == user.id, Prospect.status == "active")
-    overdue_rows = session.execute(mine.where(Prospect.due_at < now)
-                                   .order_by(Prospect.due_at).limit(limit)).all()
-    soon_rows = session.execute(mine.where(Prospect.due_at >= now, Prospect.warn_at <= now)
-                                .order_by(Prospect.due_at).limit(limit)).all()
-    cards = cards_for(session, [(r[0], r[1]) for r in list(overdue_rows) + list(soon_rows)])
+    mine = select(*card_columns()).where(Prospect.owner_id == user.id,
+                                         Prospect.status == "active")
+    cards = [card for part in (mine.where(Prospect.due_at < now),
+                               mine.where(Prospect.due_at >= now, Prospect.warn_at <= now))
+             for card in cards_of(session, part.order_by(Prospect.due_at, Prospect.id)
+                                  .limit(limit).subquery(), order_by=_by_urgency)]
     activity = dict(session.execute(
         select(Contact.kind, func.count()).where(Contact.user_id == user.id,
                                                  Contact.at >= start, Contact.at < end)

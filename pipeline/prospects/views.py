@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from flask import (
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 
 from pipeline import clock, workflows
 from pipeline.api.views import mask, sees_personal_data
@@ -115,7 +118,7 @@ def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
 def time_left(due: datetime | None, status: str, now: datetime | None = None) -> tuple[str, str]:
     """("3 days left" / "2 days overdue", css class) for a stage clock."""
     if status == "paused":
-        return _("Paused"), "paused"
+        return _time_phrase("paused", 0), "paused"
     if status in ("won", "lost") or due is None:
         return "", ""
     now = now or clock.now()
@@ -123,14 +126,26 @@ def time_left(due: datetime | None, status: str, now: datetime | None = None) ->
     if seconds >= 0:
         days = int(seconds // 86400)
         if days >= 1:
-            return ngettext("%(num)d day left", "%(num)d days left", days), "left"
-        hours = max(int(seconds // 3600), 0)
-        return ngettext("%(num)d hour left", "%(num)d hours left", hours), "soon"
+            return _time_phrase("days_left", days), "left"
+        return _time_phrase("hours_left", max(int(seconds // 3600), 0)), "soon"
     days = int(-seconds // 86400)
     if days >= 1:
-        return ngettext("%(num)d day overdue", "%(num)d days overdue", days), "overdue"
-    hours = max(int(-seconds // 3600), 1)
-    return ngettext("%(num)d hour overdue", "%(num)d hours overdue", hours), "overdue"
+        return _time_phrase("days_overdue", days), "overdue"
+    return _time_phrase("hours_overdue", max(int(-seconds // 3600), 1)), "overdue"
+
+
+@per_request
+def _time_phrase(kind: str, num: int) -> str:
+    # A board's cards share a few dozen of these: each is translated once per request.
+    if kind == "paused":
+        return _("Paused")
+    if kind == "days_left":
+        return ngettext("%(num)d day left", "%(num)d days left", num)
+    if kind == "hours_left":
+        return ngettext("%(num)d hour left", "%(num)d hours left", num)
+    if kind == "days_overdue":
+        return ngettext("%(num)d day overdue", "%(num)d days overdue", num)
+    return ngettext("%(num)d hour overdue", "%(num)d hours overdue", num)
 
 
 def problem_text(problem: Any, wf: Workflow | None = None) -> str:
@@ -259,6 +274,109 @@ def _move_options(workflow_key: str, stage: str) -> list[tuple[str, str]]:
     return out
 
 
+# ---------------------------------------------------------------- board cards
+# A board shows a few hundred cards. Everything a card shows is worked out here, in Python,
+# once per card, from answers memoised per request; the card macro only writes the values
+# out. Each helper a template calls costs a context call (and each translation a lookup of
+# the request's locale), which was most of the board's time when the macro asked for them.
+
+@dataclass(slots=True)
+class CardView:
+    """What one board card shows (see ``templates/board/_card.html``)."""
+
+    id: int
+    stage: str
+    version: int
+    name: str
+    tier: str
+    tier_label: str
+    classes: str  # the state classes after "kcard": " is-overdue", " is-paused"…
+    draggable: bool
+    detail_url: str
+    owner_name: str | None  # None on a manager's board: they are all theirs
+    phone: str | None  # masked
+    flag: str  # "paused", "lost", "won" or ""
+    flag_label: str
+    due_text: str
+    due_class: str
+    overdue: bool
+    missing_text: str  # "2 records missing", or "" when nothing is missing
+    missing_title: str  # what exactly, in words
+    options: list[tuple[str, str]]  # the "move to" choices; none for a card that cannot move
+    move_url: str
+    move_label: str
+
+
+@dataclass(slots=True)
+class CardPage:
+    """What every card of a page shares: the move forms' CSRF token and return address."""
+
+    token: str
+    back_to: str
+    move: str  # the move button's label
+
+
+def card_page(back_to: str) -> CardPage:
+    return CardPage(generate_csrf(), back_to, _("Move"))
+
+
+def id_url(endpoint: str) -> Callable[[int], str]:
+    """``url_for(endpoint, prospect_id=n)`` for many ``n`` at the price of one: the URL is
+    built once around a stand-in id, and each card's id takes its place."""
+    head, _marker, tail = url_for(endpoint, prospect_id=_URL_MARKER).partition(
+        str(_URL_MARKER))
+    return lambda prospect_id: f"{head}{prospect_id}{tail}"
+
+
+_URL_MARKER = 918273645546372819
+
+
+def card_views(cards: list[queries.Card]) -> list[CardView]:
+    now = clock.now()
+    show_owner = current_user.role != "manager"
+    detail_url, move_url = id_url(".detail"), id_url(".move")
+    move_label = _("Move %(name)s to")
+    # The cards ask a handful of questions many times over: each is answered once here.
+    tiers, flags = Answers(tier_label), Answers(status_label)
+    options = Answers(lambda key: _move_options(*key))
+    counts = Answers(lambda num: ngettext("%(num)d record missing", "%(num)d records missing",
+                                          num))
+    titles = Answers(lambda problems: "; ".join(problem_text(p) for p in problems))
+    out = []
+    for card in cards:
+        p = card.prospect
+        status = p.status
+        active = status == "active"
+        classes = " is-overdue" if card.overdue else " is-due-soon" if card.due_soon else ""
+        if status == "paused" or status == "lost":
+            classes += " is-" + status
+        flag = "" if active else status
+        due_text, due_class = time_left(p.due_at, status, now) if active else ("", "")
+        missing = card.missing_records
+        out.append(CardView(
+            p.id, p.stage, p.version, p.name, p.tier, tiers[p.tier], classes,
+            active and p.stage != "after_sale", detail_url(p.id),
+            p.owner_name if show_owner else None, mask(p.phone), flag,
+            flags[flag] if flag else "", due_text, due_class, card.overdue,
+            counts[len(missing)] if missing else "",
+            titles[tuple(card.missing)] if missing else "",
+            options[p.workflow_key, p.stage] if active else [], move_url(p.id),
+            move_label % {"name": p.name}))
+    return out
+
+
+class Answers(dict):
+    """``answers[key]`` is ``fn(key)``, worked out on the first ask only."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.fn(key)
+        return value
+
+
 # ---------------------------------------------------------------- the board
 
 def board_filters() -> dict[str, Any]:
@@ -301,7 +419,8 @@ def board():
     args = filter_args(filters)
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,
-                           back_to=url_for(".board", **args))
+                           shown={c.stage: card_views(c.cards) for c in data.columns},
+                           page=card_page(url_for(".board", **args)))
 
 
 @bp.get("/board/columns/<stage>")
@@ -316,10 +435,10 @@ def board_column(stage: str):
     cards, remaining = queries.column_cards(get_session(), current_user, filters, stage,
                                             offset=offset)
     args = filter_args(filters)
-    return render_template("board/_column_cards.html", cards=cards, stage=stage,
+    return render_template("board/_column_cards.html", cards=card_views(cards), stage=stage,
                            remaining=remaining, next_offset=offset + len(cards), args=args,
                            wf=wf, page_size=queries.BOARD_PAGE,
-                           back_to=url_for(".board", **args))
+                           page=card_page(url_for(".board", **args)))
 
 
 def move_event(prospect: Any, target: str, wf: Workflow) -> str:
@@ -390,8 +509,9 @@ def _moved(prospect: Any, back_to: str):
         card = queries.card_of(get_session(), current_user, prospect.id)
         return jsonify({"ok": True, "moved": True, "stage": prospect.stage,
                         "id": prospect.id, "message": message,
-                        "card": render_template("board/_one_card.html", card=card,
-                                                back_to=back_to)})
+                        "card": render_template("board/_one_card.html",
+                                                card=card_views([card])[0],
+                                                page=card_page(back_to))})
     flash(message, "success")
     return redirect(back_to)
 
