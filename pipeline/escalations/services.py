@@ -58,6 +58,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline import clock, workflows
@@ -141,6 +142,11 @@ def open_no_meeting(session: Session, prospect: Prospect, engine: Engine, *, now
         team_id=prospect.team_id, owner_id=prospect.owner_id, due_at=prospect.due_at,
         opened_at=now, reason=reason or "first contact ended without a meeting",
     ).returning(Escalation.id)).scalar()
+    # Out of the sweep's level-1 work list; no version bump (the caller's history row
+    # already counted this change), and the instance in memory agrees.
+    session.execute(update(Prospect).where(Prospect.id == prospect.id)
+                    .values(escalated_clock_no=prospect.clock_no))
+    set_committed_value(prospect, "escalated_clock_no", prospect.clock_no)
     if new_id is None:
         return None
     targets = [Recipient.of(lead)] if lead else supervisor_recipients(session)
@@ -309,6 +315,10 @@ def _escalate(session: Session, now: datetime, after: tuple | None,
             ["prospect_id", "kind", "level", "status", "stage", "clock_no", "dedupe_key",
              "team_id", "owner_id", "due_at", "opened_at"], source)
         .returning(e.c.id, e.c.prospect_id, e.c.dedupe_key)).all()
+    # Every picked visit now has its escalation (this one's, or an earlier one's that held
+    # the key): no version bump, a user's concurrent edit of the prospect is not stale.
+    session.execute(update(p).where(p.c.id.in_(ids), p.c.status == "active", p.c.due_at < now)
+                    .values(escalated_clock_no=p.c.clock_no))
     _tell_escalated(session, now, [r.prospect_id for r in created],
                     {r.prospect_id: r.dedupe_key for r in created})
     last = picked[-1]

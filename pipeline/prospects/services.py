@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline import clock, workflows
@@ -45,6 +46,37 @@ def apply_state(prospect: Prospect, state: ProspectState) -> None:
         setattr(prospect, f, getattr(state, f))
 
 
+_SAVED_FIELDS = (*STATE_FIELDS, "owner_id", "team_id", "updated_at")
+
+
+def _save_state_statement() -> Any:
+    p = Prospect.__table__
+    return (update(p).where(p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version"))
+            .values(version=p.c.version + 1,
+                    **{f: bindparam(f, type_=p.c[f].type) for f in _SAVED_FIELDS}))
+
+
+_SAVE_STATE = _save_state_statement()
+
+
+def save_state(session: Session, prospect: Prospect, state: ProspectState,
+               now: datetime) -> None:
+    """Write ``state`` (and the prospect's owner and team) to the locked prospect's row with
+    one prebuilt UPDATE that checks and bumps the version, and make the instance agree
+    without leaving it dirty: the same row the ORM's unit of work would write, for a
+    fraction of its CPU on the path every event takes."""
+    values = {f: getattr(state, f) for f in STATE_FIELDS}
+    values.update(owner_id=prospect.owner_id, team_id=prospect.team_id, updated_at=now)
+    result = session.connection().execute(
+        _SAVE_STATE, {**values, "b_id": prospect.id, "b_version": prospect.version})
+    if result.rowcount != 1:
+        raise Conflict("the prospect was changed by someone else; reload and retry",
+                       code="stale_version")
+    for name, value in values.items():
+        set_committed_value(prospect, name, value)
+    set_committed_value(prospect, "version", prospect.version + 1)
+
+
 def engine_of(prospect: Prospect) -> Engine:
     return workflows.engine(prospect.workflow_key)
 
@@ -60,25 +92,71 @@ def check_version(prospect: Prospect, version: Any) -> None:
             code="stale_version", details={"current_version": prospect.version})
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """The values of a history row just written (the row itself is immutable)."""
+
+    id: int
+    prospect_id: int
+    seq: int
+    event: str
+    from_stage: str | None
+    to_stage: str
+    from_status: str | None
+    to_status: str
+    owner_id: int
+    team_id: int | None
+    at: datetime
+
+
+def flush_or_conflict(session: Session) -> None:
+    """Send the pending changes; a versioned row changed meanwhile is a 409, not a 500."""
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("the prospect was changed by someone else; reload and retry",
+                       code="stale_version") from None
+
+
+def _append_history_statement() -> Any:
+    se = StageEvent.__table__
+    names = ("prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
+             "actor_id", "owner_id", "team_id", "at", "reason", "data")
+    next_seq = select(func.coalesce(func.max(se.c.seq), 0) + 1) \
+        .where(se.c.prospect_id == bindparam("prospect_id")).scalar_subquery()
+    return insert(se).values(seq=next_seq, **{n: bindparam(n, type_=se.c[n].type)
+                                              for n in names}) \
+        .returning(se.c.id, se.c.seq)
+
+
+# Built once: the history INSERT is on every event's path, and building and keying a
+# statement costs more CPU than running it.
+_APPEND_HISTORY = _append_history_statement()
+
+
 def write_history(session: Session, prospect: Prospect, event: str, *, at: datetime,
                   actor: User | None, from_stage: str | None, from_status: str | None,
-                  reason: str | None = None, data: Mapping[str, Any] | None = None) -> StageEvent:
-    """Append one immutable history row for ``prospect``'s current state."""
-    # No autoflush: the prospect's pending update goes out with this row in one flush (a
-    # second flush per event cost a tenth of advance's time); rows of this prospect still
-    # pending in the session are counted here instead.
-    with session.no_autoflush:
-        stored = session.scalar(select(func.coalesce(func.max(StageEvent.seq), 0))
-                                .where(StageEvent.prospect_id == prospect.id))
-    pending = [o.seq for o in session.new
-               if isinstance(o, StageEvent) and o.prospect_id == prospect.id]
-    seq = max([stored, *pending]) + 1
-    row = StageEvent(
-        prospect_id=prospect.id, seq=seq, event=event, from_stage=from_stage,
-        to_stage=prospect.stage, from_status=from_status, to_status=prospect.status,
-        actor_id=actor.id if actor else None, owner_id=prospect.owner_id,
-        team_id=prospect.team_id, at=at, reason=reason, data=dict(data) if data else None)
-    session.add(row)
+                  reason: str | None = None, data: Mapping[str, Any] | None = None
+                  ) -> HistoryRow:
+    """Append one immutable history row for ``prospect``'s current state, and bring its
+    stage visit up to date (:func:`pipeline.reports.visits.follow`), in the caller's
+    transaction.
+
+    The prospect's pending update is flushed first, then the row is one ``INSERT`` whose
+    ``seq`` is computed by the database from the rows already there (the caller holds the
+    prospect's row lock, so no other writer appends meanwhile): no separate read of the
+    last ``seq``, and several rows in one transaction number themselves in order.
+    """
+    flush_or_conflict(session)
+    values = {"prospect_id": prospect.id, "event": event, "from_stage": from_stage,
+              "to_stage": prospect.stage, "from_status": from_status,
+              "to_status": prospect.status, "actor_id": actor.id if actor else None,
+              "owner_id": prospect.owner_id, "team_id": prospect.team_id, "at": at,
+              "reason": reason, "data": dict(data) if data else None}
+    new_id, seq = session.connection().execute(_APPEND_HISTORY, values).one()
+    row = HistoryRow(id=new_id, seq=seq, **{k: values[k] for k in (
+        "prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
+        "owner_id", "team_id", "at")})
     return row
 
 
@@ -304,6 +382,9 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
         engine = engine_of(prospect)
         records = load_records(session, prospect)
         before = state_of(prospect)
+        # Only a visit with a stage escalation can leave one open (the sweep and
+        # open_no_meeting mark it); others skip that UPDATE.
+        stalled = prospect.escalated_clock_no == before.clock_no
         now = clock.now()
         try:
             outcome = engine.fire(before, event, now=now, records=records, reason=reason,
@@ -331,24 +412,19 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                 prospect.owner_id, prospect.team_id = owner.id, owner.team_id
         elif event == "reopen":
             check_capacity(session, prospect.owner, engine)
-        apply_state(prospect, outcome.state)
-        prospect.updated_at = now
+        save_state(session, prospect, outcome.state, now)
         write_history(session, prospect, event, at=now, actor=actor,
                       from_stage=outcome.from_stage, from_status=outcome.from_status,
                       reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
                       data=history_data or None)
         if outcome.stage_changed and engine.workflow.stage(prospect.stage).cadence:
             create_cadence_tasks(session, prospect, engine, now)
-        if outcome.stage_changed or outcome.to_status in ("won", "lost"):
+        if stalled and (outcome.stage_changed or outcome.to_status in ("won", "lost")):
             escalations.close_moved_on(session, prospect, now)
         if event == "no_meeting":
             escalations.open_no_meeting(session, prospect, engine, now=now, actor=actor,
                                         reason=reason)
-        try:
-            session.flush()
-        except StaleDataError:
-            raise Conflict("the prospect was changed by someone else; reload and retry",
-                           code="stale_version") from None
+        flush_or_conflict(session)
     return prospect
 
 
