@@ -30,7 +30,8 @@ FLOOR_SQL = {
                "from_status, to_status, actor_id, owner_id, team_id, at) "
                "SELECT %s, COALESCE(MAX(seq), 0) + 1, 'advance', %s, %s, 'active', 'active', "
                "%s, %s, %s, %s FROM stage_events WHERE prospect_id = %s RETURNING seq",
-    "close_visit": "UPDATE stage_visits SET end_at = %s, exit = 'advance' "
+    "close_visit": "UPDATE stage_visits SET end_at = %s, exit = 'advance', "
+                   "seconds = CAST(round(EXTRACT(epoch FROM %s - start_at)) AS INTEGER) "
                    "WHERE prospect_id = %s AND end_at IS NULL",
     "open_visit": "INSERT INTO stage_visits (prospect_id, start_seq, stage, start_at, won, "
                   "stalled, owner_id, team_id) VALUES (%s, %s, %s, %s, false, false, %s, %s)",
@@ -138,6 +139,6 @@ def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf
         cur.execute(FLOOR_SQL["history"], (pid, stage, to, owner_id, owner_id, team_id, now,
                                            pid))
         (seq,) = cur.fetchone()
-        cur.execute(FLOOR_SQL["close_visit"], (now, pid))
+        cur.execute(FLOOR_SQL["close_visit"], (now, now, pid))
         cur.execute(FLOOR_SQL["open_visit"], (pid, seq, to, now, owner_id, team_id))
     conn.commit()

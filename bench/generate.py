@@ -541,7 +541,7 @@ def generate_postgres(url: str, scale: Scale = PROVINCE, *, workers: int = 2
     with psycopg.connect(conninfo(url)) as conn, conn.cursor() as cur:
         cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
                     " AND tablename = ANY(%s) AND indexdef NOT LIKE 'CREATE UNIQUE%%'",
-                    (list(BULK),))
+                    ([*BULK, "stage_visits"],))
         plain = cur.fetchall()
         for name, _ in plain:
             cur.execute(f'DROP INDEX "{name}"')
@@ -556,6 +556,7 @@ def generate_postgres(url: str, scale: Scale = PROVINCE, *, workers: int = 2
     for result in results:
         for table, n in result.items():
             counts[table] = counts.get(table, 0) + n
+    fill_visits(url)  # before the indexes come back, stage_visits' own among them
     loaded = time.perf_counter() - started
     with psycopg.connect(conninfo(url)) as conn, conn.cursor() as cur:
         cur.execute("SET maintenance_work_mem = '256MB'")
@@ -569,6 +570,24 @@ def generate_postgres(url: str, scale: Scale = PROVINCE, *, workers: int = 2
     counts.update(teams=len(teams), users=len(users))
     return {"counts": counts, "load_seconds": round(loaded, 1),
             "seconds": round(time.perf_counter() - started, 1)}
+
+
+def fill_visits(url: str) -> None:
+    """``stage_visits`` from the loaded history and escalations, by the product's own
+    INSERT … SELECT (the services keep the table from then on). Foreign keys are not
+    checked row by row, as for the load."""
+    from sqlalchemy.engine import make_url
+
+    from pipeline.db import make_engine
+    from pipeline.reports import visits
+
+    engine = make_engine(make_url(url).set(drivername="postgresql+psycopg")
+                         .render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+        visits.rebuild(conn)
+    engine.dispose()
 
 
 def _load_share(args: tuple[str, Scale, list[dict]]) -> dict[str, int]:
@@ -612,6 +631,7 @@ def generate_sqlite(url: str, scale: Scale = BRANCH, *, domain: str = "branch.ba
     from pipeline.cli import upgrade
     from pipeline.db import make_engine
     from pipeline.models import Base
+    from pipeline.reports import visits
 
     started = time.perf_counter()
     upgrade(url)
@@ -635,6 +655,7 @@ def generate_sqlite(url: str, scale: Scale = BRANCH, *, domain: str = "branch.ba
         for table in BULK:
             if rows[table]:
                 conn.execute(insert(tables[table]), rows[table])
+        visits.rebuild(conn)  # the stage visits of the history just inserted
     db.dispose()
     counts = {t: len(r) for t, r in rows.items()}
     counts.update(teams=len(teams), users=len(users))

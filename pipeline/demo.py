@@ -35,6 +35,7 @@ from pipeline.prospects.models import (
     StageRecord,
 )
 from pipeline.prospects.services import STATE_FIELDS, record_status
+from pipeline.reports import visits
 
 # The documented demo sign-in, demo data only.
 DEMO_PASSWORD = "demo-password"  # nosec B105
@@ -213,6 +214,7 @@ def insert_timelines(session: Session, timelines: list[Timeline]) -> list[int]:
     for model, rows in children.items():
         for i in range(0, len(rows), 5000):
             session.execute(insert(model.__table__), rows[i:i + 5000])
+    visits.rebuild(session, ids)  # the stage visits of the histories written around the services
     return ids
 
 

@@ -13,5 +13,6 @@ from pipeline.prospects.models import (  # noqa: F401
     Prospect,
     StageEvent,
     StageRecord,
+    StageVisit,
 )
 from pipeline.reports.models import WeeklyLog  # noqa: F401

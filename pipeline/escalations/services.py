@@ -98,6 +98,7 @@ from pipeline.prospects.services import (
     state_of,
     write_history,
 )
+from pipeline.reports.visits import mark_stalled
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ def open_no_meeting(session: Session, prospect: Prospect, engine: Engine, *, now
     set_committed_value(prospect, "escalated_clock_no", prospect.clock_no)
     if new_id is None:
         return None
+    mark_stalled(session, [prospect.id])  # the funnel's stalled flag of this stage visit
     targets = [Recipient.of(lead)] if lead else supervisor_recipients(session)
     notify_many(session, [Message(
         to, "escalation",
@@ -315,6 +317,7 @@ def _escalate(session: Session, now: datetime, after: tuple | None,
             ["prospect_id", "kind", "level", "status", "stage", "clock_no", "dedupe_key",
              "team_id", "owner_id", "due_at", "opened_at"], source)
         .returning(e.c.id, e.c.prospect_id, e.c.dedupe_key)).all()
+    mark_stalled(session, [r.prospect_id for r in created])  # the funnel's stalled flag
     # Every picked visit now has its escalation (this one's, or an earlier one's that held
     # the key): no version bump, a user's concurrent edit of the prospect is not stale.
     session.execute(update(p).where(p.c.id.in_(ids), p.c.status == "active", p.c.due_at < now)
@@ -451,6 +454,7 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
     created = session.execute(insert_ignoring_duplicates(session, Escalation).values(values)
                               .returning(e.c.id, e.c.prospect_id, e.c.dedupe_key,
                                          e.c.reason)).all() if values else []
+    mark_stalled(session, [c.prospect_id for c in created])  # the funnel's stalled flag
     session.execute(update(p).where(p.c.id == bindparam("pid"), p.c.status == "won")
                     .values(due_at=bindparam("due")), next_due)
     if created:

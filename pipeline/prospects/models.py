@@ -121,6 +121,48 @@ def _history_is_immutable(_mapper, _conn, target: StageEvent) -> None:
     raise ValueError(f"stage event {target.id} is immutable")
 
 
+class StageVisit(Base):
+    """One row per stage visit, written with the history row that starts, moves or ends it
+    (:mod:`pipeline.reports.visits`), so the funnel reads visits instead of re-deriving them
+    from the whole history on every request. What a visit is — and so what each column
+    holds — is defined by :func:`pipeline.reports.queries.visits_subquery`: ``start_seq`` is
+    the ``seq`` of the history row that entered the stage, ``end_at``/``seconds``/``exit``
+    stay NULL while the prospect is in it, ``owner_id``/``team_id`` follow the visit's
+    latest row (a reassignment moves the open visit), ``won`` says the prospect has a
+    ``win`` row at or after ``start_seq``, ``stalled`` that an escalation opened during the
+    visit.
+
+    Tier is not copied here: a tier filter narrows through ``prospects`` (a tier can be
+    corrected on the prospect, and no budgeted view filters by it)."""
+
+    __tablename__ = "stage_visits"
+    __table_args__ = (
+        # The whole branch: each stage's visits by an index-only scan (PostgreSQL), every
+        # column the funnel reads included.
+        Index("ix_stage_visits_stage", "stage", postgresql_include=[
+            "start_at", "end_at", "seconds", "exit", "won", "stalled"]),
+        Index("ix_stage_visits_team_stage", "team_id", "stage"),
+        Index("ix_stage_visits_owner_stage", "owner_id", "stage"),
+        Index("ix_stage_visits_start_at", "start_at"),  # entered in the period
+        Index("ix_stage_visits_end_at", "end_at"),  # left in the period (days rule)
+    )
+
+    prospect_id: Mapped[int] = mapped_column(
+        ForeignKey("prospects.id", ondelete="CASCADE"), primary_key=True)
+    start_seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    stage: Mapped[str] = mapped_column(String(64))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Whole seconds from start_at to end_at, set when the visit ends (the time in stage the
+    # percentiles sort, not recomputed for every closed visit on every request).
+    seconds: Mapped[int | None] = mapped_column()
+    exit: Mapped[str | None] = mapped_column(String(32))
+    won: Mapped[bool] = mapped_column(default=False)
+    stalled: Mapped[bool] = mapped_column(default=False)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+
+
 class StageRecord(Base):
     __tablename__ = "stage_records"
     __table_args__ = (

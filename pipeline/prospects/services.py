@@ -32,6 +32,7 @@ from pipeline.prospects.models import (
     StageEvent,
     StageRecord,
 )
+from pipeline.reports import visits
 
 STATE_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
                 "paused_at", "paused_seconds", "clock_no", "lost_reason")
@@ -157,6 +158,7 @@ def write_history(session: Session, prospect: Prospect, event: str, *, at: datet
     row = HistoryRow(id=new_id, seq=seq, **{k: values[k] for k in (
         "prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
         "owner_id", "team_id", "at")})
+    visits.follow(session, row)  # the stage visit it starts, moves or ends: same transaction
     return row
 
 

@@ -17,8 +17,9 @@ from pipeline import workflows
 from pipeline.db import make_engine
 from pipeline.escalations import rules
 from pipeline.escalations.services import sweep_due
-from pipeline.prospects.models import Prospect, StageEvent
+from pipeline.prospects.models import Prospect, StageEvent, StageVisit
 from pipeline.prospects.services import STATE_FIELDS, record_status
+from pipeline.reports import visits
 
 ORPHAN_EVENTS = ("SELECT count(*) FROM stage_events e LEFT JOIN prospects p "
                  "ON p.id = e.prospect_id WHERE p.id IS NULL")
@@ -133,6 +134,12 @@ def test_loaded_database_is_consistent_and_the_sweep_is_idle(database_url, tmp_p
             # Every reference resolves (PostgreSQL loaded with per-row FK checks off).
             for sql in (ORPHAN_EVENTS, OWNER_OUTSIDE_TEAM, LEAD_OUTSIDE_TEAM):
                 assert session.scalar(text(sql)) == 0
+            # The stage visits were filled from the loaded history and escalations.
+            kept = session.execute(select(StageVisit.prospect_id, StageVisit.start_seq,
+                                          StageVisit.stalled)).all()
+            assert len(kept) > n and any(stalled for _, _, stalled in kept)
+            assert sorted((p, s, bool(x)) for p, s, x in kept) == sorted(
+                (r[0], r[1], bool(r[8])) for r in session.execute(visits.from_history(session)))
             last = session.execute(select(StageEvent.prospect_id, func.max(StageEvent.seq))
                                    .group_by(StageEvent.prospect_id)).all()
             assert {pid: seq for pid, seq in last} == dict(

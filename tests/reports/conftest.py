@@ -10,6 +10,7 @@ import pytest
 from pipeline.auth.models import User
 from pipeline.escalations.models import Escalation
 from pipeline.prospects.models import Contact, Prospect, StageEvent
+from pipeline.reports import visits
 from tests.conftest import T0
 
 # Day 0 of the story; "now" (T0, the suite's fixed clock) is day 20.
@@ -48,6 +49,7 @@ class History:
                 reason=reason))
             prev_stage, prev_status = stage, status
         self.session.flush()
+        visits.rebuild(self.session, [p.id])  # rows written around the services
         return p
 
     def escalation(self, p: Prospect, stage: str, opened: float, *, decision: str | None = None,
@@ -61,6 +63,7 @@ class History:
                        else None)
         self.session.add(e)
         self.session.flush()
+        visits.rebuild(self.session, [p.id])
         return e
 
     def contact(self, p: Prospect, user: User, kind: str, at: datetime) -> None:

@@ -1,0 +1,140 @@
+"""Stage visits kept as rows (``stage_visits``), written with the history.
+
+The funnel counts visits and the time spent in them. Deriving the visits from the raw
+history on every request meant windowing every prospect's whole history (two million rows
+in a province); instead each history row updates the visit table in the transaction that
+writes it, and the funnel reads that table.
+
+What a visit is stays defined in one place, :func:`pipeline.reports.queries.visits_subquery`
+(and :func:`pipeline.reports.queries.escalated_visits` for the stalled flag): :func:`follow`
+applies that definition one row at a time, :func:`rebuild` recomputes the rows from the
+history with it (bulk loaders, test histories written around the services), and the tests
+check that the two agree.
+
+Per history row (the prospect's row is locked by the service that writes it, so the
+prospect's rows arrive in ``seq`` order):
+
+- a row that enters a stage closes the open visit (``end_at``, ``exit`` = its event) and
+  inserts the new one — two statements, the cost ``advance`` pays;
+- a row that makes the prospect lost closes the open visit with ``exit`` ``lost`` and
+  moves it to that row's owner and team (the losing row is the visit's latest row);
+- any other row moves the open visit to the row's owner and team (a reassignment);
+- a ``win`` also marks every visit of the prospect ``won`` (the win is at or after all
+  of them), in the same UPDATE.
+
+An escalation opened on a prospect marks its open visit ``stalled`` (:func:`mark_stalled`,
+called where escalations are inserted).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, func, insert, select, true, update
+from sqlalchemy.orm import Session
+
+from pipeline.db import UTCDateTime
+from pipeline.prospects.models import StageVisit
+from pipeline.reports import queries
+
+sv = StageVisit.__table__
+
+COLUMNS = ("prospect_id", "start_seq", "stage", "start_at", "end_at", "seconds", "exit", "won",
+           "stalled", "owner_id", "team_id")
+
+
+def _statements(dialect: str) -> dict[str, Any]:
+    """The statements :func:`follow` sends, built once per dialect (on the path of every
+    event, building and caching a statement would cost more CPU than running it)."""
+    at = bindparam("at", type_=UTCDateTime())
+    mine = sv.c.prospect_id == bindparam("pid")
+    is_open = sv.c.end_at.is_(None)
+    seconds = queries.seconds_between(dialect, at, sv.c.start_at)
+    return {
+        # A row entering a stage ends the open visit...
+        "close": update(sv).where(mine, is_open).values(
+            end_at=at, seconds=seconds, exit=bindparam("exit")),
+        # ...and a win also marks every visit of the prospect won.
+        "close_won": update(sv).where(mine).values(
+            won=True, end_at=func.coalesce(sv.c.end_at, at),
+            seconds=case((is_open, seconds), else_=sv.c.seconds),
+            exit=case((is_open, bindparam("exit")), else_=sv.c.exit)),
+        "open": insert(sv).values(
+            prospect_id=bindparam("pid"), start_seq=bindparam("seq"), stage=bindparam("stage"),
+            start_at=at, end_at=bindparam("end_at", type_=UTCDateTime()),
+            seconds=bindparam("seconds"), exit=bindparam("exit"), won=bindparam("won"),
+            stalled=False, owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
+        # The losing row is the lost visit's latest row: it ends it and gives its owner.
+        "lose": update(sv).where(mine, is_open).values(
+            end_at=at, seconds=seconds, exit="lost", owner_id=bindparam("owner_id"),
+            team_id=bindparam("team_id")),
+        "move": update(sv).where(mine, is_open).values(
+            owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
+    }
+
+
+_STATEMENTS: dict[str, dict[str, Any]] = {}
+
+
+def follow(session: Session, row: Any) -> None:
+    """Bring the prospect's visits up to date with ``row``, the history row just written in
+    the session's transaction (a :class:`StageEvent` or anything with its attributes).
+    One or two statements."""
+    conn = session.connection()
+    name = conn.dialect.name
+    stmts = _STATEMENTS.get(name) or _STATEMENTS.setdefault(name, _statements(name))
+    entering = (row.from_stage is None or row.from_stage != row.to_stage
+                or row.event == "reopen")
+    losing = row.to_status == "lost" and row.from_status != "lost"
+    who = {"pid": row.prospect_id, "owner_id": row.owner_id, "team_id": row.team_id}
+    if entering:
+        conn.execute(stmts["close_won" if row.event == "win" else "close"],
+                     {"pid": row.prospect_id, "at": row.at, "exit": row.event})
+        if row.to_status != "lost" or losing:
+            conn.execute(stmts["open"], {
+                **who, "seq": row.seq, "stage": row.to_stage, "at": row.at,
+                "end_at": row.at if losing else None, "seconds": 0 if losing else None,
+                "exit": "lost" if losing else None, "won": row.event == "win"})
+    elif losing:
+        conn.execute(stmts["lose"], {**who, "at": row.at})
+    else:
+        conn.execute(stmts["move"], who)
+
+
+def mark_stalled(session: Session, prospect_ids: Iterable[int]) -> None:
+    """An escalation was just opened on each of ``prospect_ids``: their open visits had
+    one (the visit under way when it opened, as :func:`queries.escalated_visits` maps it).
+    One statement; nothing when no escalation was created."""
+    ids = list(prospect_ids)
+    if ids:
+        session.execute(update(sv).where(sv.c.prospect_id.in_(ids), sv.c.end_at.is_(None))
+                        .values(stalled=True))
+
+
+def from_history(dialect: Any, prospects: Any = None) -> Any:
+    """The visit rows as the history defines them (``COLUMNS``, in that order): the
+    reference :func:`queries.visits_subquery` with the escalation mapping of
+    :func:`queries.escalated_visits` as ``stalled``. ``prospects`` (a select of ids or a
+    list) limits it to those histories; ``dialect`` is a Session, Connection or dialect
+    name (the seconds are computed differently on SQLite)."""
+    v = queries.visits_subquery(prospects)
+    esc = queries.escalated_visits()
+    return select(
+        v.c.prospect_id, v.c.start_seq, v.c.stage, v.c.start_at, v.c.end_at,
+        queries.seconds_between(dialect, v.c.end_at, v.c.start_at), v.c.exit,
+        v.c.won == 1, esc.c.prospect_id.is_not(None), v.c.owner_id, v.c.team_id,
+    ).select_from(v).outerjoin(esc, (esc.c.prospect_id == v.c.prospect_id)
+                               & (esc.c.start_seq == v.c.start_seq)
+                               & (esc.c.stage == v.c.stage))
+
+
+def rebuild(session: Any, prospect_ids: Iterable[int] | None = None) -> None:
+    """Recompute the visits of ``prospect_ids`` (every prospect when None) from their
+    history and escalations: for rows written in bulk around the services (the demo and
+    benchmark loaders, hand-built test histories). ``session`` is a Session or a
+    Connection; part of its transaction."""
+    ids = None if prospect_ids is None else list(prospect_ids)
+    if ids is not None and not ids:
+        return
+    session.execute(delete(sv).where(true() if ids is None else sv.c.prospect_id.in_(ids)))
+    session.execute(insert(sv).from_select(list(COLUMNS), from_history(session, ids)))
