@@ -92,8 +92,8 @@ def upgrade() -> None:
     with op.batch_alter_table('stage_visits', schema=None) as batch_op:
         batch_op.create_index('ix_stage_visits_end_at', ['end_at'], unique=False)
         batch_op.create_index('ix_stage_visits_owner_stage', ['owner_id', 'stage'], unique=False)
-        batch_op.create_index('ix_stage_visits_stage', ['stage'], unique=False, postgresql_include=[
-            'start_at', 'end_at', 'seconds', 'exit', 'won', 'stalled'])
+        batch_op.create_index('ix_stage_visits_stage', ['stage', 'seconds'], unique=False,
+                              postgresql_include=['start_at', 'end_at', 'exit', 'won', 'stalled'])
         batch_op.create_index('ix_stage_visits_start_at', ['start_at'], unique=False)
         batch_op.create_index('ix_stage_visits_team_stage', ['team_id', 'stage'], unique=False)
 

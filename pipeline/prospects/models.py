@@ -138,9 +138,10 @@ class StageVisit(Base):
     __tablename__ = "stage_visits"
     __table_args__ = (
         # The whole branch: each stage's visits by an index-only scan (PostgreSQL), every
-        # column the funnel reads included.
-        Index("ix_stage_visits_stage", "stage", postgresql_include=[
-            "start_at", "end_at", "seconds", "exit", "won", "stalled"]),
+        # column the funnel reads included; in order of time spent for the ended visits, so
+        # the percentiles' sort finds most of its input already sorted.
+        Index("ix_stage_visits_stage", "stage", "seconds", postgresql_include=[
+            "start_at", "end_at", "exit", "won", "stalled"]),
         Index("ix_stage_visits_team_stage", "team_id", "stage"),
         Index("ix_stage_visits_owner_stage", "owner_id", "stage"),
         Index("ix_stage_visits_start_at", "start_at"),  # entered in the period
