@@ -1,7 +1,7 @@
 """Reads of prospects, scoped to what the viewer may see."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from itertools import groupby
@@ -223,29 +223,32 @@ def _urgency_order() -> list:
     return [Prospect.due_at.is_(None), Prospect.due_at, Prospect.id]
 
 
-def _current_records(card: Any) -> Any:
+def _stage_records() -> tuple[tuple[tuple[str, str], tuple[str, ...]], ...]:
+    """((workflow, stage), its own record keys) of every stage that has records."""
+    from pipeline import workflows
+
+    return tuple(((key, stage.key), tuple(r.key for r in stage.records))
+                 for key, engine in workflows.all_engines().items()
+                 for stage in engine.workflow.stages if stage.records)
+
+
+def _current_records(card: Any, by_stage: tuple) -> Any:
     """A condition on ``StageRecord.record_key``: the record is one of the card's current
     stage's own (only those decide what a card misses, so a card reads no other record;
     each is a JSON document to decode). Written as CASEs over the card's workflow and stage
     rather than a list of (workflow, stage, record) triples: the database plans it in a
     fraction of the time and finds each record by its unique (prospect, key) index."""
-    from pipeline import workflows
-
-    by_stage = {(key, stage.key): [r.key for r in stage.records]
-                for key, engine in workflows.all_engines().items()
-                for stage in engine.workflow.stages if stage.records}
     # The n-th CASE names each stage's n-th record (NULL, matching nothing, past its last).
     keys = [case(*((and_(card.workflow_key == wf, card.stage == stage), records[n])
-                   for (wf, stage), records in by_stage.items() if len(records) > n))
-            for n in range(max(map(len, by_stage.values()), default=0))]
+                   for (wf, stage), records in by_stage if len(records) > n))
+            for n in range(max((len(records) for _s, records in by_stage), default=0))]
     if not keys:
         return false()
     return StageRecord.record_key == keys[0] if len(keys) == 1 \
         else StageRecord.record_key.in_(keys)
 
 
-def cards_of(session: Session, source: Any, *, where: Any = None,
-             order_by: Callable[[Any], list]) -> list[Card]:
+def cards_of(session: Session, source: Any, *, order_by: Callable[[Any], list]) -> list[Card]:
     """Cards for the prospects of ``source`` (a subquery of at least :data:`CARD_COLUMNS`),
     in one query: the prospect's columns, its owner's name and its current stage's records
     (an active card's "missing" flags), one row per record, so no second query lists the
@@ -253,41 +256,87 @@ def cards_of(session: Session, source: Any, *, where: Any = None,
     kept); it must end on something unique per prospect, which keeps a prospect's rows
     together.
     """
-    from pipeline import workflows
-    from pipeline.prospects.services import state_of
+    return [card for card, _row in _card_rows(session, source, order_by=order_by)]
 
+
+def _card_rows(session: Session, source: Any, *, order_by: Callable[[Any], list],
+               where: Any = None) -> Iterator[tuple[Card, Any]]:
+    """:func:`cards_of`, each card with its first row."""
+    return _cards_from(session, _card_statement(source, order_by=order_by, where=where))
+
+
+def _card_statement(source: Any, *, order_by: Callable[[Any], list], where: Any = None,
+                    extra: tuple = (), by_stage: tuple | None = None) -> Select:
     c = source.c
     # One row per current-stage record of a card (or one with NULLs): the card's columns in
-    # CardProspect's order, then the record's key and data.
+    # CardProspect's order, then the record's key and data, then the extra columns.
     stmt = (select(*(c[k] for k in CARD_COLUMNS), User.name, StageRecord.record_key,
-                   StageRecord.data)
+                   StageRecord.data, *extra)
             .join(User, User.id == c.owner_id)
             .outerjoin(StageRecord, and_(
                 StageRecord.prospect_id == c.id, c.status == "active",
-                _current_records(c)))
+                _current_records(c, _stage_records() if by_stage is None else by_stage)))
             .order_by(*order_by(source)))
-    if where is not None:
-        stmt = stmt.where(where)
+    return stmt if where is None else stmt.where(where)
+
+
+def _cards_from(session: Session, stmt: Select,
+                params: dict[str, Any] | None = None) -> Iterator[tuple[Card, Any]]:
+    """The cards of a :func:`_card_statement`, each with its first row."""
+    from pipeline import workflows
+    from pipeline.prospects.services import state_of
+
     now = clock.now()
-    out = []
     n = len(CardProspect._fields)
     # Core rows straight from the connection: the ORM's result machinery adds nothing to
     # plain columns. (Nothing is pending here: the pages read after their writes commit.)
-    for _id, group in groupby(session.connection().execute(stmt).all(), key=itemgetter(0)):
+    rows = session.connection().execute(stmt, params or {}).all()
+    for _id, group in groupby(rows, key=itemgetter(0)):
         rows = list(group)
         p = CardProspect(*rows[0][:n])
         active = p.status == "active"
         missing = workflows.engine(p.workflow_key).missing(state_of(p), {
             r[n]: r[n + 1] or {} for r in rows if r[n] is not None}) if active else []
         clocked = active and p.due_at is not None
-        out.append(Card(p, p.owner_name, missing, overdue=clocked and p.due_at < now,
-                        due_soon=clocked and p.due_at >= now and p.warn_at is not None
-                        and p.warn_at <= now))
-    return out
+        yield Card(p, p.owner_name, missing, overdue=clocked and p.due_at < now,
+                   due_soon=clocked and p.due_at >= now and p.warn_at is not None
+                   and p.warn_at <= now), rows[0]
 
 
 def _by_urgency(source: Any) -> list:
     return [source.c.due_at.is_(None), source.c.due_at, source.c.id]
+
+
+@dataclass(frozen=True)
+class _Viewer:
+    """Who :func:`scope` restricts to, with bound parameters in place of the ids."""
+
+    role: str
+    id: Any
+    team_id: Any
+
+
+_OPEN_BOARDS: dict[tuple, Select] = {}
+
+
+def _board_query(viewer: Any, filters: dict[str, Any], now: Any, limits: dict[str, int],
+                 default_limit: int, by_stage: tuple) -> Select:
+    """The board's one query: the first cards of each column by urgency, with their
+    current-stage records, each card row carrying its column's count and overdue count."""
+    base = board_statement(viewer, filters)
+    overdue_expr = case((and_(Prospect.status == "active", Prospect.due_at < now), 1), else_=0)
+    column = {"partition_by": Prospect.stage}
+    # The counts ride on the ranking (a column with prospects shows at least its first
+    # card), so no second pass over the viewer's prospects counts them.
+    ranked = base.with_only_columns(
+        *card_columns(), func.row_number().over(**column, order_by=_urgency_order()).label("rn"),
+        func.count().over(**column).label("n"),
+        func.sum(overdue_expr).over(**column).label("n_overdue")).subquery()
+    limit_expr = case(limits, value=ranked.c.stage, else_=default_limit) if limits \
+        else default_limit
+    return _card_statement(ranked, where=ranked.c.rn <= limit_expr,
+                           order_by=lambda r: [r.c.stage, r.c.rn],
+                           extra=(ranked.c.n, ranked.c.n_overdue), by_stage=by_stage)
 
 
 def board(session: Session, viewer: User, filters: dict[str, Any], *,
@@ -295,27 +344,34 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
           default_limit: int = BOARD_PAGE) -> Board:
     """The board: per stage the count, the overdue count and the first cards by urgency.
 
-    ``limits`` raises one column's card count (its "more" link). Four queries (counts,
-    cards, their records, filter choices) plus one for the teams of a supervisor, whatever
-    the number of cards.
+    ``limits`` raises one column's card count (its "more" link). One query for the cards,
+    their records and the columns' counts, one for the filter choices (none on a manager's
+    board) and one more for the teams of a supervisor, whatever the number of cards.
     """
-    base = board_statement(viewer, filters)
     now = clock.now()
-    overdue_expr = case((and_(Prospect.status == "active", Prospect.due_at < now), 1), else_=0)
-    counts = {stage: (n, od or 0) for stage, n, od in session.execute(
-        base.with_only_columns(Prospect.stage, func.count(), func.sum(overdue_expr))
-        .group_by(Prospect.stage))}
-    limits = limits or {}
-    ranked = base.with_only_columns(*card_columns(), func.row_number().over(
-        partition_by=Prospect.stage, order_by=_urgency_order()).label("rn")).subquery()
-    limit_expr = case(limits, value=ranked.c.stage, else_=default_limit) if limits \
-        else default_limit
-    by_stage: dict[str, list[Card]] = {}
-    for card in cards_of(session, ranked, where=ranked.c.rn <= limit_expr,
-                         order_by=lambda r: [r.c.stage, r.c.rn]):
-        by_stage.setdefault(card.prospect.stage, []).append(card)
+    by_stage = _stage_records()
+    if limits or any(filters.get(k) for k in ("owner", "team", "tier", "overdue", "q")) \
+            or (filters.get("status") or "open") != "open":
+        stmt = _board_query(viewer, filters, now, limits or {}, default_limit, by_stage)
+        params = {}
+    else:
+        # The board as it opens, the same statement for every viewer of a kind: built (and
+        # keyed by SQLAlchemy's statement cache) once per process, not on every request.
+        key = (viewer.role, viewer.team_id is None, default_limit, by_stage)
+        stmt = _OPEN_BOARDS.get(key)
+        if stmt is None:
+            stand_in = _Viewer(viewer.role, bindparam("viewer_id"),
+                               None if viewer.team_id is None else bindparam("team_id"))
+            stmt = _OPEN_BOARDS[key] = _board_query(stand_in, filters, bindparam("now"), {},
+                                                    default_limit, by_stage)
+        params = {"viewer_id": viewer.id, "team_id": viewer.team_id, "now": now}
+    by_stage_cards: dict[str, list[Card]] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    for card, row in _cards_from(session, stmt, params):
+        by_stage_cards.setdefault(card.prospect.stage, []).append(card)
+        counts[card.prospect.stage] = (row[-2], row[-1] or 0)
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
-                      by_stage.get(stage, [])) for stage in stages]
+                      by_stage_cards.get(stage, [])) for stage in stages]
     owners = managers_in_scope(session, viewer) if viewer.role != "manager" else []
     teams: list[tuple[int, str]] = []
     if viewer.role in ("supervisor", "admin"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 
 from pipeline import clock, workflows
 from pipeline.api.views import mask, sees_personal_data
@@ -117,21 +117,27 @@ def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
 
 def time_left(due: datetime | None, status: str, now: datetime | None = None) -> tuple[str, str]:
     """("3 days left" / "2 days overdue", css class) for a stage clock."""
+    kind, num, css = clock_reading(due, status, now or clock.now())
+    return (_time_phrase(kind, num) if kind else ""), css
+
+
+def clock_reading(due: datetime | None, status: str, now: datetime) -> tuple[str, int, str]:
+    """(phrase kind, number, css class) of a stage clock: what :func:`time_left` says, before
+    it is put in words."""
     if status == "paused":
-        return _time_phrase("paused", 0), "paused"
+        return "paused", 0, "paused"
     if status in ("won", "lost") or due is None:
-        return "", ""
-    now = now or clock.now()
+        return "", 0, ""
     seconds = (due - now).total_seconds()
     if seconds >= 0:
         days = int(seconds // 86400)
         if days >= 1:
-            return _time_phrase("days_left", days), "left"
-        return _time_phrase("hours_left", max(int(seconds // 3600), 0)), "soon"
+            return "days_left", days, "left"
+        return "hours_left", max(int(seconds // 3600), 0), "soon"
     days = int(-seconds // 86400)
     if days >= 1:
-        return _time_phrase("days_overdue", days), "overdue"
-    return _time_phrase("hours_overdue", max(int(-seconds // 3600), 1)), "overdue"
+        return "days_overdue", days, "overdue"
+    return "hours_overdue", max(int(-seconds // 3600), 1), "overdue"
 
 
 @per_request
@@ -275,94 +281,110 @@ def _move_options(workflow_key: str, stage: str) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------- board cards
-# A board shows a few hundred cards. Everything a card shows is worked out here, in Python,
-# once per card, from answers memoised per request; the card macro only writes the values
-# out. Each helper a template calls costs a context call (and each translation a lookup of
-# the request's locale), which was most of the board's time when the macro asked for them.
 
-@dataclass(slots=True)
-class CardView:
-    """What one board card shows (see ``templates/board/_card.html``)."""
+class CardWriter:
+    """Writes board cards' markup, each card with its no-script move form (CSRF token,
+    return address ``back_to``); one writer serves a page's columns.
 
-    id: int
-    stage: str
-    version: int
-    name: str
-    tier: str
-    tier_label: str
-    classes: str  # the state classes after "kcard": " is-overdue", " is-paused"…
-    draggable: bool
-    detail_url: str
-    owner_name: str | None  # None on a manager's board: they are all theirs
-    phone: str | None  # masked
-    flag: str  # "paused", "lost", "won" or ""
-    flag_label: str
-    due_text: str
-    due_class: str
-    overdue: bool
-    missing_text: str  # "2 records missing", or "" when nothing is missing
-    missing_title: str  # what exactly, in words
-    options: list[tuple[str, str]]  # the "move to" choices; none for a card that cannot move
-    move_url: str
-    move_label: str
+    Written here rather than by a template macro: a board shows a few hundred cards, and a
+    macro's cost per value it writes out (a context lookup, an escape, a Markup object) and
+    per helper it calls (a context call; for each label a lookup of the request's locale)
+    was most of the board's time. Here the questions the cards share (labels, phrases,
+    move options, problem texts) are answered once per page, already escaped, and only
+    what is each card's own (name, phone, owner) is escaped per card. Everything that comes
+    from data or the catalogues goes through ``escape``; ids, versions and the fixed class
+    names are the app's own.
+    """
 
+    def __init__(self, back_to: str) -> None:
+        e = escape
+        self.now = clock.now()
+        self.show_owner = current_user.role != "manager"
+        self.detail_url = id_url(".detail")
+        self.move_url = id_url(".move")
+        self.token, self.back_to, self.move = e(generate_csrf()), e(back_to), e(_("Move"))
+        self.move_label = e(_("Move %(name)s to"))
+        self.tiers = Answers(lambda tier: e(tier_label(tier)))
+        self.flags = Answers(lambda status: e(status_label(status)))
+        self.phrases = Answers(lambda key: e(_time_phrase(*key)))
+        self.owners = Answers(e)
+        self.options = Answers(lambda key: Markup("".join(
+            f'<option value="{e(k)}">{e(label)}</option>'
+            for k, label in _move_options(*key))))
+        self.counts = Answers(lambda num: e(ngettext("%(num)d record missing",
+                                                     "%(num)d records missing", num)))
+        self.titles = Answers(lambda problems: e("; ".join(problem_text(p)
+                                                           for p in problems)))
 
-@dataclass(slots=True)
-class CardPage:
-    """What every card of a page shares: the move forms' CSRF token and return address."""
+    def __call__(self, cards: list[queries.Card]) -> Markup:
+        out: list[str] = []
+        for card in cards:
+            self.write(card, out)
+        return Markup("".join(out))
 
-    token: str
-    back_to: str
-    move: str  # the move button's label
-
-
-def card_page(back_to: str) -> CardPage:
-    return CardPage(generate_csrf(), back_to, _("Move"))
-
-
-def id_url(endpoint: str) -> Callable[[int], str]:
-    """``url_for(endpoint, prospect_id=n)`` for many ``n`` at the price of one: the URL is
-    built once around a stand-in id, and each card's id takes its place."""
-    head, _marker, tail = url_for(endpoint, prospect_id=_URL_MARKER).partition(
-        str(_URL_MARKER))
-    return lambda prospect_id: f"{head}{prospect_id}{tail}"
-
-
-_URL_MARKER = 918273645546372819
-
-
-def card_views(cards: list[queries.Card]) -> list[CardView]:
-    now = clock.now()
-    show_owner = current_user.role != "manager"
-    detail_url, move_url = id_url(".detail"), id_url(".move")
-    move_label = _("Move %(name)s to")
-    # The cards ask a handful of questions many times over: each is answered once here.
-    tiers, flags = Answers(tier_label), Answers(status_label)
-    options = Answers(lambda key: _move_options(*key))
-    counts = Answers(lambda num: ngettext("%(num)d record missing", "%(num)d records missing",
-                                          num))
-    titles = Answers(lambda problems: "; ".join(problem_text(p) for p in problems))
-    out = []
-    for card in cards:
-        p = card.prospect
-        status = p.status
-        active = status == "active"
+    def write(self, card: queries.Card, out: list[str]) -> None:
+        e, p = escape, card.prospect
+        status, active, name = p.status, p.status == "active", e(p.name)
         classes = " is-overdue" if card.overdue else " is-due-soon" if card.due_soon else ""
         if status == "paused" or status == "lost":
             classes += " is-" + status
-        flag = "" if active else status
-        due_text, due_class = time_left(p.due_at, status, now) if active else ("", "")
-        missing = card.missing_records
-        out.append(CardView(
-            p.id, p.stage, p.version, p.name, p.tier, tiers[p.tier], classes,
-            active and p.stage != "after_sale", detail_url(p.id),
-            p.owner_name if show_owner else None, mask(p.phone), flag,
-            flags[flag] if flag else "", due_text, due_class, card.overdue,
-            counts[len(missing)] if missing else "",
-            titles[tuple(card.missing)] if missing else "",
-            options[p.workflow_key, p.stage] if active else [], move_url(p.id),
-            move_label % {"name": p.name}))
-    return out
+        head, tail = self.detail_url
+        out.append(
+            f'<li class="kcard{classes}" id="card-{p.id}" data-id="{p.id}" '
+            f'data-stage="{e(p.stage)}" data-version="{p.version}" data-testid="card"'
+            f'{_DRAGGABLE if active and p.stage != "after_sale" else ""}>\n'
+            f'  <div class="kcard-head">\n'
+            f'    <a class="kcard-name" href="{head}{p.id}{tail}">{name}</a>\n'
+            f'    <span class="tier tier-{e(p.tier)}">{self.tiers[p.tier]}</span>\n'
+            f'  </div>\n')
+        if self.show_owner:
+            out.append(f'  <div class="kcard-owner muted">{self.owners[p.owner_name]}</div>\n')
+        if p.phone:
+            out.append(f'  <div class="kcard-phone muted" data-testid="masked-phone">'
+                       f'{e(mask(p.phone))}</div>\n')
+        out.append('  <div class="kcard-flags">\n')
+        if not active:
+            out.append(f'    <span class="flag flag-{status}">{self.flags[status]}</span>\n')
+        else:
+            kind, num, css = clock_reading(p.due_at, status, self.now)
+            if kind:
+                mark = _OVERDUE_MARK if card.overdue else ">"
+                out.append(f'    <span class="due due-{css}" data-testid="due"{mark}'
+                           f'{self.phrases[kind, num]}</span>\n')
+        if card.missing_records:
+            out.append(f'    <span class="flag flag-missing" '
+                       f'title="{self.titles[tuple(card.missing)]}" data-testid="missing">'
+                       f'{self.counts[len(card.missing_records)]}</span>\n')
+        out.append('  </div>\n')
+        if active and (choices := self.options[p.workflow_key, p.stage]):
+            head, tail = self.move_url
+            out.append(
+                f'  <form class="move-form" method="post" action="{head}{p.id}{tail}">\n'
+                f'    <input type="hidden" name="csrf_token" value="{self.token}">\n'
+                f'    <input type="hidden" name="version" value="{p.version}">\n'
+                f'    <input type="hidden" name="next" value="{self.back_to}">\n'
+                f'    <label class="visually-hidden" for="move-{p.id}">'
+                f'{self.move_label % {"name": name}}</label>\n'
+                f'    <select name="to" id="move-{p.id}" data-testid="move-select">{choices}'
+                f'</select>\n'
+                f'    <button type="submit" class="secondary small">{self.move}</button>\n'
+                f'  </form>\n')
+        out.append('</li>')
+
+
+_DRAGGABLE = ' draggable="true"'
+_OVERDUE_MARK = ' data-overdue><span aria-hidden="true">⚠ </span>'
+
+
+def id_url(endpoint: str) -> tuple[Markup, Markup]:
+    """``url_for(endpoint, prospect_id=n)`` for many ``n`` at the price of one, escaped:
+    the parts before and after the id of the URL built around a stand-in id."""
+    head, _marker, tail = url_for(endpoint, prospect_id=_URL_MARKER).partition(
+        str(_URL_MARKER))
+    return escape(head), escape(tail)
+
+
+_URL_MARKER = 918273645546372819
 
 
 class Answers(dict):
@@ -417,10 +439,10 @@ def board():
     data = queries.board(get_session(), current_user, filters, stages=wf.stage_keys,
                          limits=limits)
     args = filter_args(filters)
+    write = CardWriter(url_for(".board", **args))
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,
-                           shown={c.stage: card_views(c.cards) for c in data.columns},
-                           page=card_page(url_for(".board", **args)))
+                           shown={c.stage: write(c.cards) for c in data.columns})
 
 
 @bp.get("/board/columns/<stage>")
@@ -435,10 +457,10 @@ def board_column(stage: str):
     cards, remaining = queries.column_cards(get_session(), current_user, filters, stage,
                                             offset=offset)
     args = filter_args(filters)
-    return render_template("board/_column_cards.html", cards=card_views(cards), stage=stage,
-                           remaining=remaining, next_offset=offset + len(cards), args=args,
-                           wf=wf, page_size=queries.BOARD_PAGE,
-                           page=card_page(url_for(".board", **args)))
+    return render_template("board/_column_cards.html",
+                           cards=CardWriter(url_for(".board", **args))(cards),
+                           stage=stage, remaining=remaining, next_offset=offset + len(cards),
+                           args=args, wf=wf, page_size=queries.BOARD_PAGE)
 
 
 def move_event(prospect: Any, target: str, wf: Workflow) -> str:
@@ -509,9 +531,7 @@ def _moved(prospect: Any, back_to: str):
         card = queries.card_of(get_session(), current_user, prospect.id)
         return jsonify({"ok": True, "moved": True, "stage": prospect.stage,
                         "id": prospect.id, "message": message,
-                        "card": render_template("board/_one_card.html",
-                                                card=card_views([card])[0],
-                                                page=card_page(back_to))})
+                        "card": str(CardWriter(back_to)([card]))})
     flash(message, "success")
     return redirect(back_to)
 
