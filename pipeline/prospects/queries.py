@@ -4,11 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from itertools import groupby
-from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, case, false, func, select
+from sqlalchemy import Select, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from pipeline import clock
@@ -232,75 +230,78 @@ def _stage_records() -> tuple[tuple[tuple[str, str], tuple[str, ...]], ...]:
                  for stage in engine.workflow.stages if stage.records)
 
 
-def _current_records(card: Any, by_stage: tuple) -> Any:
-    """A condition on ``StageRecord.record_key``: the record is one of the card's current
-    stage's own (only those decide what a card misses, so a card reads no other record;
-    each is a JSON document to decode). Written as CASEs over the card's workflow and stage
-    rather than a list of (workflow, stage, record) triples: the database plans it in a
-    fraction of the time and finds each record by its unique (prospect, key) index."""
-    # The n-th CASE names each stage's n-th record (NULL, matching nothing, past its last).
-    keys = [case(*((and_(card.workflow_key == wf, card.stage == stage), records[n])
-                   for (wf, stage), records in by_stage if len(records) > n))
-            for n in range(max((len(records) for _s, records in by_stage), default=0))]
-    if not keys:
-        return false()
-    return StageRecord.record_key == keys[0] if len(keys) == 1 \
-        else StageRecord.record_key.in_(keys)
+def _current_records(card: Any, by_stage: tuple) -> list:
+    """The card's current stage's own records, as one column each (the n-th column holds the
+    data of the stage's n-th record, NULL where the stage has no n-th record or the card is
+    not active). Only those decide what a card misses, so a card reads no other record
+    (each is a JSON document to decode).
+
+    Correlated subqueries in the select list: the database runs them only for the cards
+    that pass the page limit, each one lookup in the unique (prospect, key) index, however
+    many prospects the ranking went through (a join let PostgreSQL hash all of
+    ``stage_records`` for a branch-wide board). The record key is a CASE over the card's
+    workflow and stage rather than a list of (workflow, stage, record) triples, which the
+    database plans in a fraction of the time."""
+    width = max((len(records) for _stage, records in by_stage), default=0)
+    return [select(StageRecord.data).where(
+        StageRecord.prospect_id == card.id, card.status == "active",
+        StageRecord.record_key == case(*((and_(card.workflow_key == wf, card.stage == stage),
+                                          records[n])
+                                         for (wf, stage), records in by_stage
+                                         if len(records) > n))).scalar_subquery()
+        for n in range(width)]
 
 
 def cards_of(session: Session, source: Any, *, order_by: Callable[[Any], list]) -> list[Card]:
     """Cards for the prospects of ``source`` (a subquery of at least :data:`CARD_COLUMNS`),
     in one query: the prospect's columns, its owner's name and its current stage's records
-    (an active card's "missing" flags), one row per record, so no second query lists the
-    cards' ids. ``order_by(source)`` gives the cards' order (a subquery's own order is not
-    kept); it must end on something unique per prospect, which keeps a prospect's rows
-    together.
+    (an active card's "missing" flags), so no second query lists the cards' ids.
+    ``order_by(source)`` gives the cards' order (a subquery's own order is not kept).
     """
-    return [card for card, _row in _card_rows(session, source, order_by=order_by)]
+    by_stage = _stage_records()
+    stmt = _card_statement(source, order_by=order_by, by_stage=by_stage)
+    return [card for card, _row in _cards_from(session, stmt, by_stage=by_stage)]
 
 
-def _card_rows(session: Session, source: Any, *, order_by: Callable[[Any], list],
-               where: Any = None) -> Iterator[tuple[Card, Any]]:
-    """:func:`cards_of`, each card with its first row."""
-    return _cards_from(session, _card_statement(source, order_by=order_by, where=where))
-
-
-def _card_statement(source: Any, *, order_by: Callable[[Any], list], where: Any = None,
-                    extra: tuple = (), by_stage: tuple | None = None) -> Select:
+def _card_statement(source: Any, *, order_by: Callable[[Any], list], by_stage: tuple,
+                    where: Any = None, extra: tuple = ()) -> Select:
     c = source.c
-    # One row per current-stage record of a card (or one with NULLs): the card's columns in
-    # CardProspect's order, then the record's key and data, then the extra columns.
-    stmt = (select(*(c[k] for k in CARD_COLUMNS), User.name, StageRecord.record_key,
-                   StageRecord.data, *extra)
+    # One row per card: its columns in CardProspect's order, its current stage's records
+    # (see _current_records), then the extra columns.
+    stmt = (select(*(c[k] for k in CARD_COLUMNS), User.name,
+                   *_current_records(c, by_stage),
+                   *extra)
             .join(User, User.id == c.owner_id)
-            .outerjoin(StageRecord, and_(
-                StageRecord.prospect_id == c.id, c.status == "active",
-                _current_records(c, _stage_records() if by_stage is None else by_stage)))
             .order_by(*order_by(source)))
     return stmt if where is None else stmt.where(where)
 
 
-def _cards_from(session: Session, stmt: Select,
-                params: dict[str, Any] | None = None) -> Iterator[tuple[Card, Any]]:
-    """The cards of a :func:`_card_statement`, each with its first row."""
+def _cards_from(session: Session, stmt: Select, params: dict[str, Any] | None = None, *,
+                by_stage: tuple) -> Iterator[tuple[Card, Any]]:
+    """The cards of a :func:`_card_statement` (built with the same ``by_stage``), each with
+    its row."""
     from pipeline import workflows
     from pipeline.prospects.services import state_of
 
     now = clock.now()
+    record_keys = dict(by_stage)
     n = len(CardProspect._fields)
     # Core rows straight from the connection: the ORM's result machinery adds nothing to
     # plain columns. (Nothing is pending here: the pages read after their writes commit.)
-    rows = session.connection().execute(stmt, params or {}).all()
-    for _id, group in groupby(rows, key=itemgetter(0)):
-        rows = list(group)
-        p = CardProspect(*rows[0][:n])
+    for row in session.connection().execute(stmt, params or {}).all():
+        p = CardProspect(*row[:n])
         active = p.status == "active"
-        missing = workflows.engine(p.workflow_key).missing(state_of(p), {
-            r[n]: r[n + 1] or {} for r in rows if r[n] is not None}) if active else []
+        if active:
+            keys = record_keys.get((p.workflow_key, p.stage), ())
+            records = {key: row[n + i] or {} for i, key in enumerate(keys)
+                       if row[n + i] is not None}
+            missing = workflows.engine(p.workflow_key).missing(state_of(p), records)
+        else:
+            missing = []
         clocked = active and p.due_at is not None
         yield Card(p, p.owner_name, missing, overdue=clocked and p.due_at < now,
                    due_soon=clocked and p.due_at >= now and p.warn_at is not None
-                   and p.warn_at <= now), rows[0]
+                   and p.warn_at <= now), row
 
 
 def _by_urgency(source: Any) -> list:
@@ -334,9 +335,21 @@ def _board_query(viewer: Any, filters: dict[str, Any], now: Any, limits: dict[st
         func.sum(overdue_expr).over(**column).label("n_overdue")).subquery()
     limit_expr = case(limits, value=ranked.c.stage, else_=default_limit) if limits \
         else default_limit
+    # No more cards than every stage's column full: a bound that cuts nothing, but tells
+    # PostgreSQL how few rows come out (it guesses a third of the ranked prospects), so it
+    # reads each shown card's records after sorting instead of planning (and JIT-compiling)
+    # for a branch's worth of them.
     return _card_statement(ranked, where=ranked.c.rn <= limit_expr,
                            order_by=lambda r: [r.c.stage, r.c.rn],
-                           extra=(ranked.c.n, ranked.c.n_overdue), by_stage=by_stage)
+                           extra=(ranked.c.n, ranked.c.n_overdue), by_stage=by_stage) \
+        .limit(_stage_count() * max([default_limit, *limits.values()]))
+
+
+def _stage_count() -> int:
+    from pipeline import workflows
+
+    return len({s.key for engine in workflows.all_engines().values()
+                for s in engine.workflow.stages})
 
 
 def board(session: Session, viewer: User, filters: dict[str, Any], *,
@@ -357,7 +370,7 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
     else:
         # The board as it opens, the same statement for every viewer of a kind: built (and
         # keyed by SQLAlchemy's statement cache) once per process, not on every request.
-        key = (viewer.role, viewer.team_id is None, default_limit, by_stage)
+        key = (viewer.role, viewer.team_id is None, default_limit, by_stage, _stage_count())
         stmt = _OPEN_BOARDS.get(key)
         if stmt is None:
             stand_in = _Viewer(viewer.role, bindparam("viewer_id"),
@@ -367,7 +380,7 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
         params = {"viewer_id": viewer.id, "team_id": viewer.team_id, "now": now}
     by_stage_cards: dict[str, list[Card]] = {}
     counts: dict[str, tuple[int, int]] = {}
-    for card, row in _cards_from(session, stmt, params):
+    for card, row in _cards_from(session, stmt, params, by_stage=by_stage):
         by_stage_cards.setdefault(card.prospect.stage, []).append(card)
         counts[card.prospect.stage] = (row[-2], row[-1] or 0)
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
