@@ -208,6 +208,8 @@ def test_no_meeting_escalation_is_the_visit_s_only_one(session, factory):
         "call_at": "2026-03-05T01:00:00Z"})
     at(T0 + timedelta(days=6))
     advance_prospect(session, p.id, "no_meeting", actor=owner, reason="no answer")
+    session.refresh(p)
+    assert p.escalated_clock_no == p.clock_no  # out of the sweep's level-1 work list
     assert sweep_due(session, at(T0 + timedelta(days=22))).escalated == 0
     [esc] = escalations(session)
     assert esc.kind == "no_meeting"
@@ -345,21 +347,6 @@ def test_a_stale_mark_does_not_lose_an_escalation(session, factory):
     session.refresh(p)
     assert p.escalated_clock_no == p.clock_no
     assert len(escalations(session, p.id)) == 1 and len(escalations(session, q.id)) == 1
-
-
-def test_no_meeting_marks_the_visit_escalated(session, factory):
-    _lead, owner, _ = team(factory)
-    p = factory.prospect(owner)
-    factory.session.commit()
-    from pipeline.prospects.services import save_record
-
-    save_record(session, p.id, "contact_log", actor=owner, data={
-        "institution_sms_at": "2026-03-02T01:00:00Z", "manager_sms_at": "2026-03-03T01:00:00Z",
-        "call_at": "2026-03-05T01:00:00Z"})
-    at(T0 + timedelta(days=6))
-    advance_prospect(session, p.id, "no_meeting", actor=owner, reason="no answer")
-    session.refresh(p)
-    assert p.escalated_clock_no == p.clock_no
 
 
 def test_reminded_steps_leave_the_work_list(session, factory):
