@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import QueryCounter, Section, median, ms, percentile
+from bench.common import QueryCounter, Section, median, ms, percentile, timed
 from bench.generate import NOW
 from pipeline.db import UTCDateTime, make_engine
 from pipeline.escalations.models import Escalation
@@ -57,7 +57,7 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
         with counter.counting() as c:
             first = sweep_due(session, NOW).as_dict()
             statements = c.count
-        idle = [t for t in _times(lambda: sweep_due(session, NOW), repeat)]
+        idle = timed(lambda: sweep_due(session, NOW), repeat, warmup=0)
         t1 = _moment_with(session, NOW, share)
         with counter.counting() as c:
             start = time.perf_counter()
@@ -115,15 +115,6 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
 
 def _fmt(summary: dict) -> str:
     return ", ".join(f"{k} {summary[k]}" for k in KINDS if summary[k])
-
-
-def _times(fn, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def _one_of_four(args: tuple) -> tuple[dict, float, float, float]:

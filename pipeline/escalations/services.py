@@ -59,7 +59,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline import clock, workflows
 from pipeline.auth.models import User
@@ -94,6 +93,7 @@ from pipeline.prospects.services import (
     apply_state,
     check_capacity,
     engine_of,
+    flush_or_conflict,
     load_records,
     state_of,
     write_history,
@@ -679,11 +679,7 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
                                                                if k != "escalation_id"}},
               note=note)
         notify_many(session, messages)
-        try:
-            session.flush()
-        except StaleDataError:
-            raise Conflict("the prospect was changed by someone else; reload and retry",
-                           code="stale_version") from None
+        flush_or_conflict(session)
     return esc
 
 
