@@ -8,7 +8,6 @@ apply the returned :class:`Outcome` themselves.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -88,7 +87,8 @@ class Engine:
     """A workflow's state machine and clock.
 
     ``shared=True`` (the default) builds one ``transitions`` machine with ``model=None``
-    and binds each prospect for the length of one event; ``shared=False`` builds a
+    and fires each event on the prospect's state through the machine's ``Event`` (nothing
+    is added to the machine, so threads share it freely); ``shared=False`` builds a
     machine per event (kept for the benchmark that compares the two).
     """
 
@@ -98,7 +98,6 @@ class Engine:
                                      workflow.timezone)
         self.shared = shared
         self._guards = {(t.event, t.source): t.guards for t in workflow.transitions}
-        self._lock = threading.Lock()
         self.machine = self._build(None) if shared else None
 
     # ------------------------------------------------------------------ machine
@@ -127,12 +126,11 @@ class Engine:
     def _trigger(self, model: ProspectState, event: str, ctx: GuardContext) -> list[Problem]:
         problems: list[Problem] = []
         if self.shared:
-            with self._lock:
-                self.machine.add_model(model, initial=model.stage)
-                try:
-                    ok = model.trigger(event, ctx=ctx, problems=problems)
-                finally:
-                    self.machine.remove_model(model)
+            # The event fires on the model as it is, without add_model/remove_model: those
+            # bind a trigger and a state check per event and stage to the model on every
+            # call (most of the machine's cost), and change the shared machine, which then
+            # needed a lock. The event reads and sets the model's ``stage`` alone.
+            ok = self.machine.events[event].trigger(model, ctx=ctx, problems=problems)
         else:
             self._build(model)
             ok = model.trigger(event, ctx=ctx, problems=problems)

@@ -63,7 +63,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
-from pipeline.db import unit_of_work
+from pipeline.db import DriverStatement, unit_of_work
 from pipeline.engine.machine import Engine, EngineError
 from pipeline.errors import Conflict, Forbidden, Invalid
 from pipeline.escalations import queries, rules
@@ -233,18 +233,33 @@ def _keyset_loop(session: Session, step) -> int:
 AUTO_CLOSE_NOTE = "closed automatically: the stage visit is over"
 
 
+def _close_moved_on_statement(ended: Any) -> DriverStatement:
+    e = Escalation.__table__
+    # The kinds spelled out rather than IN (...): an IN list is expanded per call, and this
+    # statement is sent through the driver on the path of the event that ended the visit.
+    return DriverStatement(
+        update(e).where(e.c.prospect_id == bindparam("pid"), e.c.status == "open",
+                        or_(*[e.c.kind == kind for kind in STAGE_KINDS]), ended)
+        .values(status="resolved", decision="continue", decided_at=bindparam(
+            "now", type_=e.c.decided_at.type), note=AUTO_CLOSE_NOTE)
+        .returning(e.c.id))
+
+
+# Still in the stage (another visit of it, after back or a decision): the escalations of
+# earlier visits; won or lost: every stage escalation.
+_CLOSE_MOVED_ON = {
+    False: _close_moved_on_statement(Escalation.__table__.c.clock_no != bindparam("clock_no")),
+    True: _close_moved_on_statement(literal(True)),
+}
+
+
 def close_moved_on(session: Session, prospect: Prospect, now: datetime) -> int:
     """Close the prospect's open stage escalations whose visit just ended (it moved to
     another stage, or was won or lost), as the sweep does for the whole book; part of the
     caller's transaction, so the queue never shows a stall that no longer exists."""
-    e = Escalation.__table__
-    ended = (e.c.clock_no != prospect.clock_no) if prospect.status not in ("won", "lost") \
-        else literal(True)
-    return len(session.execute(
-        update(e).where(e.c.prospect_id == prospect.id, e.c.status == "open",
-                        e.c.kind.in_(STAGE_KINDS), ended)
-        .values(status="resolved", decision="continue", decided_at=now, note=AUTO_CLOSE_NOTE)
-        .returning(e.c.id)).all())
+    over = prospect.status in ("won", "lost")
+    return len(_CLOSE_MOVED_ON[over].run(session.connection(), {
+        "pid": prospect.id, "clock_no": prospect.clock_no, "now": now}).rows)
 
 
 def _close_moved_on(session: Session, now: datetime, batch: int) -> tuple[int, int]:

@@ -7,10 +7,13 @@ from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from pipeline import clock
 from pipeline.auth.models import Team, User
+from pipeline.db import DriverStatement
 from pipeline.errors import NotFound, parse_id
 from pipeline.prospects.models import (
     CadenceTask,
@@ -43,26 +46,39 @@ def can_see(viewer: User, prospect: Prospect) -> bool:
     return prospect.owner_id == viewer.id
 
 
-def _one_visible(kind: str, for_update: bool) -> Select:
+def _one_visible(kind: str) -> Select:
     stmt = select(Prospect).where(Prospect.id == bindparam("pid"))
     if kind == "team":
         stmt = stmt.where(Prospect.team_id == bindparam("scope_id"))
     elif kind == "owner":
         stmt = stmt.where(Prospect.owner_id == bindparam("scope_id"))
-    return stmt.with_for_update() if for_update else stmt
+    return stmt
 
 
+_SCOPE_KINDS = ("all", "team", "owner")
 # One prospect by id under each scope rule of :func:`scope`, built once: every write on a
 # prospect starts here, and building and keying the statement each time cost more CPU
-# than running it.
-_ONE_VISIBLE = {(kind, lock): _one_visible(kind, lock)
-                for kind in ("all", "team", "owner") for lock in (False, True)}
+# than running it. The locking form reads the row's columns through the driver (every
+# event's first statement) and makes the ORM instance from them.
+_ONE_VISIBLE = {kind: _one_visible(kind) for kind in _SCOPE_KINDS}
+_PROSPECT_COLUMNS = [c for c in Prospect.__table__.c]
+_PROSPECT_KEYS = [Prospect.__mapper__.get_property_by_column(c).key for c in _PROSPECT_COLUMNS]
+_PROSPECT_MANAGER = Prospect.__mapper__.class_manager
+_LOCK_VISIBLE = {
+    kind: DriverStatement(
+        _one_visible(kind).with_only_columns(*_PROSPECT_COLUMNS).with_for_update())
+    for kind in _SCOPE_KINDS}
 
 
 def get_visible(session: Session, viewer: User, prospect_id: Any, *,
                 for_update: bool = False) -> Prospect:
     """The prospect if the viewer may see it; NotFound otherwise (never 403: no leaks).
-    The scope is :func:`scope`'s."""
+    The scope is :func:`scope`'s.
+
+    ``for_update`` locks the row until the transaction ends, and the instance returned
+    then holds the locked row's values (an instance the session already had is brought
+    up to date with them, as the row another writer may have changed since it was read).
+    """
     pid = parse_id(prospect_id, "prospect")
     if viewer.role in ("supervisor", "admin"):
         kind, scope_id = "all", None
@@ -70,15 +86,41 @@ def get_visible(session: Session, viewer: User, prospect_id: Any, *,
         kind, scope_id = "team", viewer.team_id
     else:
         kind, scope_id = "owner", viewer.id
-    prospect = session.scalars(_ONE_VISIBLE[kind, for_update],
-                               {"pid": pid, "scope_id": scope_id}).first()
+    params = {"pid": pid, "scope_id": scope_id}
+    if not for_update:
+        prospect = session.scalars(_ONE_VISIBLE[kind], params).first()
+    else:
+        if session.autoflush:
+            session.flush()  # as the ORM would before a query
+        row = _LOCK_VISIBLE[kind].run(session.connection(), params).first()
+        prospect = None if row is None else _locked_instance(session, row)
     if prospect is None:
         raise NotFound("no such prospect")
     return prospect
 
 
-_RECORDS_OF_ONE = select(StageRecord.prospect_id, StageRecord.record_key, StageRecord.data) \
-    .where(StageRecord.prospect_id == bindparam("pid"))
+def _locked_instance(session: Session, row: tuple) -> Prospect:
+    """The session's instance of the locked row: the one it holds, its values replaced by
+    the row's, or a new persistent one made from the row without another query."""
+    values = dict(zip(_PROSPECT_KEYS, row, strict=True))
+    held = session.identity_map.get(identity_key(Prospect, values["id"]))
+    if held is not None:
+        for key, value in values.items():
+            set_committed_value(held, key, value)
+        return held
+    # As the ORM's loader does: the values go into the new instance's dict, not through
+    # its attribute events, and the instance joins the session as if loaded.
+    prospect = _PROSPECT_MANAGER.new_instance()
+    instance_dict(prospect).update(values)
+    make_transient_to_detached(prospect)
+    session.add(prospect)
+    return prospect
+
+
+_RECORDS_OF_ONE = DriverStatement(
+    select(StageRecord.__table__.c.prospect_id, StageRecord.__table__.c.record_key,
+           StageRecord.__table__.c.data)
+    .where(StageRecord.__table__.c.prospect_id == bindparam("pid")))
 
 
 def records_of(session: Session, prospect_ids: list[int]) -> dict[int, dict[str, dict]]:
@@ -86,8 +128,8 @@ def records_of(session: Session, prospect_ids: list[int]) -> dict[int, dict[str,
     out: dict[int, dict[str, dict]] = {pid: {} for pid in prospect_ids}
     if not prospect_ids:
         return out
-    if len(prospect_ids) == 1:  # every write's guard check: a statement built once
-        rows = session.execute(_RECORDS_OF_ONE, {"pid": prospect_ids[0]})
+    if len(prospect_ids) == 1:  # every write's guard check: through the driver
+        rows: Any = _RECORDS_OF_ONE.run(session.connection(), {"pid": prospect_ids[0]}).rows
     else:
         rows = session.execute(
             select(StageRecord.prospect_id, StageRecord.record_key, StageRecord.data)

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
-from pipeline.db import unit_of_work
+from pipeline.db import DriverStatement, unit_of_work
 from pipeline.engine import EventNotAllowed, ProspectState, TransitionRefused, UnknownEvent
 from pipeline.engine.machine import Engine, EngineError
 from pipeline.engine.records import completeness, merge, validate_record
@@ -57,7 +57,7 @@ def _save_state_statement() -> Any:
                     **{f: bindparam(f, type_=p.c[f].type) for f in _SAVED_FIELDS}))
 
 
-_SAVE_STATE = _save_state_statement()
+_SAVE_STATE = DriverStatement(_save_state_statement())
 
 
 def save_state(session: Session, prospect: Prospect, state: ProspectState,
@@ -68,8 +68,8 @@ def save_state(session: Session, prospect: Prospect, state: ProspectState,
     fraction of its CPU on the path every event takes."""
     values = {f: getattr(state, f) for f in STATE_FIELDS}
     values.update(owner_id=prospect.owner_id, team_id=prospect.team_id, updated_at=now)
-    result = session.connection().execute(
-        _SAVE_STATE, {**values, "b_id": prospect.id, "b_version": prospect.version})
+    result = _SAVE_STATE.run(session.connection(),
+                             {**values, "b_id": prospect.id, "b_version": prospect.version})
     if result.rowcount != 1:
         raise Conflict("the prospect was changed by someone else; reload and retry",
                        code="stale_version")
@@ -130,9 +130,8 @@ def _append_history_statement() -> Any:
         .returning(se.c.id, se.c.seq)
 
 
-# Built once: the history INSERT is on every event's path, and building and keying a
-# statement costs more CPU than running it.
-_APPEND_HISTORY = _append_history_statement()
+# Built once and sent through the driver: the history INSERT is on every event's path.
+_APPEND_HISTORY = DriverStatement(_append_history_statement())
 
 
 def write_history(session: Session, prospect: Prospect, event: str, *, at: datetime,
@@ -154,7 +153,7 @@ def write_history(session: Session, prospect: Prospect, event: str, *, at: datet
               "to_status": prospect.status, "actor_id": actor.id if actor else None,
               "owner_id": prospect.owner_id, "team_id": prospect.team_id, "at": at,
               "reason": reason, "data": dict(data) if data else None}
-    new_id, seq = session.connection().execute(_APPEND_HISTORY, values).one()
+    new_id, seq = _APPEND_HISTORY.run(session.connection(), values).one()
     row = HistoryRow(id=new_id, seq=seq, **{k: values[k] for k in (
         "prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
         "owner_id", "team_id", "at")})

@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
-from pipeline.db import UTCDateTime
+from pipeline.db import DriverStatement, UTCDateTime
 from pipeline.prospects.models import StageVisit
 from pipeline.reports import queries
 
@@ -43,14 +43,14 @@ COLUMNS = ("prospect_id", "start_seq", "stage", "start_at", "end_at", "seconds",
            "stalled", "owner_id", "team_id")
 
 
-def _statements(dialect: str) -> dict[str, Any]:
-    """The statements :func:`follow` sends, built once per dialect (on the path of every
-    event, building and caching a statement would cost more CPU than running it)."""
+def _statements(dialect: str) -> dict[str, DriverStatement]:
+    """The statements :func:`follow` sends, built once per dialect and sent through the
+    driver (they are on the path of every event)."""
     at = bindparam("at", type_=UTCDateTime())
     mine = sv.c.prospect_id == bindparam("pid")
     is_open = sv.c.end_at.is_(None)
     seconds = queries.seconds_between(dialect, at, sv.c.start_at)
-    return {
+    return {name: DriverStatement(stmt) for name, stmt in {
         # A row entering a stage ends the open visit...
         "close": update(sv).where(mine, is_open).values(
             end_at=at, seconds=seconds, exit=bindparam("exit")),
@@ -70,10 +70,10 @@ def _statements(dialect: str) -> dict[str, Any]:
             team_id=bindparam("team_id")),
         "move": update(sv).where(mine, is_open).values(
             owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
-    }
+    }.items()}
 
 
-_STATEMENTS: dict[str, dict[str, Any]] = {}
+_STATEMENTS: dict[str, dict[str, DriverStatement]] = {}
 
 
 def follow(session: Session, row: Any) -> None:
@@ -88,17 +88,17 @@ def follow(session: Session, row: Any) -> None:
     losing = row.to_status == "lost" and row.from_status != "lost"
     who = {"pid": row.prospect_id, "owner_id": row.owner_id, "team_id": row.team_id}
     if entering:
-        conn.execute(stmts["close_won" if row.event == "win" else "close"],
-                     {"pid": row.prospect_id, "at": row.at, "exit": row.event})
+        stmts["close_won" if row.event == "win" else "close"].run(
+            conn, {"pid": row.prospect_id, "at": row.at, "exit": row.event})
         if row.to_status != "lost" or losing:
-            conn.execute(stmts["open"], {
+            stmts["open"].run(conn, {
                 **who, "seq": row.seq, "stage": row.to_stage, "at": row.at,
                 "end_at": row.at if losing else None, "seconds": 0 if losing else None,
                 "exit": "lost" if losing else None, "won": row.event == "win"})
     elif losing:
-        conn.execute(stmts["lose"], {**who, "at": row.at})
+        stmts["lose"].run(conn, {**who, "at": row.at})
     else:
-        conn.execute(stmts["move"], who)
+        stmts["move"].run(conn, who)
 
 
 def mark_stalled(session: Session, prospect_ids: Iterable[int]) -> None:

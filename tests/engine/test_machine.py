@@ -244,6 +244,19 @@ def test_shared_and_per_event_machines_agree():
     assert a == b
 
 
+def test_threads_share_one_machine(engine):
+    """Events fire on the shared machine without adding the state to it, so threads (a
+    threaded server's requests) need no lock: each walk ends where a walk alone ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stages = ["learn", "needs", "close", "after_sale", "decision_maker", "allocation"]
+    alone = {s: walk(engine, s) for s in stages}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(lambda s: (s, walk(engine, s)), stages * 40))
+    assert all(state == alone[s] for s, state in together)
+    assert engine.machine.models == []  # nothing was left bound to the machine
+
+
 def test_working_days_skip_weekends_and_chinese_holidays():
     cal = WorkingDays("CN", "Asia/Shanghai")
     # Friday 2026-09-25 10:00 Shanghai; National Day holiday runs 1-7 October 2026
