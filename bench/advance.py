@@ -58,7 +58,7 @@ def ready_prospects(session, limit: int) -> list[tuple[int, int]]:
     return random.Random(7).sample([(r[0], r[1]) for r in rows], min(limit, len(rows)))
 
 
-def run(url: str, *, rounds: int = 20, per_round: int = 25,
+def run(url: str, *, rounds: int = 40, per_round: int = 25,
         at: datetime | None = None) -> Section:
     """``at``: the moment the advances happen (default an hour after the data's time)."""
     section = Section("advance: service vs plain-SQL floor (PostgreSQL province)")

@@ -5,6 +5,7 @@ commands only read through the request session and call services.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -62,8 +63,16 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets real transactions, WAL and a busy timeout."""
+# A connection back from the pool after this many seconds unused is checked first.
+PING_AFTER_IDLE = 1.0
+_IDLE_SINCE = "pipeline_idle_since"
+
+
+def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
+                **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets real transactions, WAL and a busy timeout; a server
+    database's pooled connections are checked after ``ping_after_idle`` seconds unused
+    (:func:`ping_when_idle`; None: never, unless ``pool_pre_ping`` is passed)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
@@ -84,8 +93,45 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if ping_after_idle is not None and not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def ping_when_idle(engine: Engine, seconds: float) -> None:
+    """Check a pooled connection that sat unused for ``seconds`` or more before handing it
+    out, and replace it (and every older one) when the server has dropped it.
+
+    SQLAlchemy's ``pool_pre_ping`` does this on every checkout, a round trip per
+    transaction. A connection used less than a second ago needs none: a database restart
+    or fail-over takes longer than that, so a server that went away has left every pooled
+    connection idle for longer by the time it answers again, and those are checked. What
+    a busy process checks out again within the second is taken as alive, like the
+    connection under a transaction already running.
+    """
+    from sqlalchemy.exc import InvalidatePoolError
+
+    @event.listens_for(engine, "connect")
+    def _new(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_IDLE_SINCE, 0.0) < seconds:
+            return
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_conn, None):
+                # As the pre-ping does: this connection and all older ones are replaced.
+                raise InvalidatePoolError(f"idle connection lost: {exc}") from exc
+            raise
 
 
 class Database:
@@ -166,7 +212,7 @@ class _Compiled:
     parameters, and (once the first result has described its columns) the result
     converters."""
 
-    __slots__ = ("sql", "binds", "positions", "escaped", "result_types", "results")
+    __slots__ = ("sql", "binds", "positions", "result_types", "results")
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -178,46 +224,57 @@ class _Compiled:
                                                           *compiled.update_prefetch)))
         self.sql: str = compiled.string
         escaped = compiled.escaped_bind_names
-        # name -> (its name in the SQL, the bind, its type's processor); a name used twice
-        # in the statement is one parameter.
-        self.binds: dict[str, tuple[str, Any, Any]] = {}
-        for bind, name in compiled.bind_names.items():
-            if name not in self.binds:
-                self.binds[name] = (escaped.get(name, name), bind,
-                                    bind.type.dialect_impl(dialect).bind_processor(dialect))
         self.positions: Sequence[str] | None = (
             list(compiled.positiontup) if compiled.positional else None)
-        self.escaped = bool(escaped)
+        # (name given by the caller, key in the driver's parameters, the bind, its type's
+        # processor); a name used twice in the statement is one parameter. Positional
+        # parameters are ordered by the unescaped names, named ones keyed by the escaped.
+        seen: set[str] = set()
+        binds = []
+        for bind, name in compiled.bind_names.items():
+            if name not in seen:
+                seen.add(name)
+                key = name if self.positions is not None else escaped.get(name, name)
+                binds.append((name, key, bind,
+                              bind.type.dialect_impl(dialect).bind_processor(dialect)))
+        self.binds: tuple[tuple[str, str, Any, Any], ...] = tuple(binds)
         # The columns a SELECT or a RETURNING hands back (none for plain DML).
         self.result_types = [c.type for c in statement.exported_columns] or None
-        self.results: list[Any] | None = None
+        self.results: list[tuple[int, Any]] | None = None
 
     def parameters(self, params: Mapping[str, Any]) -> Any:
         values: dict[str, Any] = {}
-        for name, (_, bind, processor) in self.binds.items():
+        for name, key, bind, processor in self.binds:
             if name in params:
                 value = params[name]
             elif bind.required:
                 raise KeyError(f"a value is required for bind parameter {name!r}")
             else:
                 value = bind.effective_value
-            values[name] = processor(value) if processor is not None else value
+            values[key] = value if processor is None else processor(value)
         if self.positions is not None:
             return tuple(values[name] for name in self.positions)
-        if self.escaped:
-            return {self.binds[name][0]: value for name, value in values.items()}
         return values
 
     def convert(self, rows: list[tuple], cursor: Any, dialect: Dialect) -> list[tuple]:
         processors = self.results
         if processors is None:  # the driver's column types are known once it has answered
             processors = self.results = [
-                t.dialect_impl(dialect).result_processor(dialect, d[1])
-                for t, d in zip(self.result_types, cursor.description, strict=True)]
-        if not any(processors):
+                (i, f) for i, (t, d) in enumerate(zip(self.result_types, cursor.description,
+                                                      strict=True))
+                if (f := t.dialect_impl(dialect).result_processor(dialect, d[1])) is not None]
+        if not processors:
             return [tuple(r) for r in rows]
-        return [tuple(v if f is None else f(v) for f, v in zip(processors, r, strict=True))
-                for r in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, f in processors:
+                values[i] = f(values[i])
+            out.append(tuple(values))
+        return out
+
+
+_CURSOR = "pipeline_driver_cursor"
 
 
 class DriverStatement:
@@ -260,7 +317,17 @@ class DriverStatement:
         c = self.compiled(dialect)
         parameters = c.parameters(params or {})
         sql = c.sql
-        cursor = conn.connection.dbapi_connection.cursor()
+        fairy = conn.connection
+        dbapi_conn = fairy.dbapi_connection
+        # One cursor per driver connection, kept with it in the pool, as plain SQL would
+        # keep one for a transaction's statements: making and closing a cursor per
+        # statement was a tenth of an event's CPU.
+        kept = fairy.info.get(_CURSOR)
+        if kept is not None and kept[0] is dbapi_conn:  # the pool may have replaced it
+            cursor = kept[1]
+        else:
+            cursor = dbapi_conn.cursor()
+            fairy.info[_CURSOR] = (dbapi_conn, cursor)
         # The same test SQLAlchemy makes before it dispatches cursor events.
         events = conn._has_events or conn.engine._has_events
         try:
@@ -275,9 +342,8 @@ class DriverStatement:
                 conn.dispatch.after_cursor_execute(conn, cursor, sql, parameters, None, False)
             return ran
         except dialect.loaded_dbapi.Error as exc:
+            fairy.info.pop(_CURSOR, None)  # a fresh cursor after any error
             # SQLAlchemy's own handling: the error wrapped as its DBAPIError subclass, a
             # disconnect invalidating this connection and the pool's older ones.
             conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
             raise  # pragma: no cover - _handle_dbapi_exception always raises
-        finally:
-            cursor.close()

@@ -3,7 +3,7 @@ parameters, rows and errors as SQLAlchemy's own execution of the same statement,
 locking read built on them."""
 from __future__ import annotations
 
-import itertools
+import time
 from datetime import timedelta
 
 import pytest
@@ -237,8 +237,6 @@ def test_locked_read_keeps_to_the_viewers_scope(session, walked, factory):
         queries.get_visible(session, lead, p.id, for_update=True)
 
 
-_names = itertools.count()
-
 
 @pytest.mark.postgres_only
 def test_a_dropped_connection_is_invalidated_and_replaced(app):
@@ -262,3 +260,54 @@ def test_a_dropped_connection_is_invalidated_and_replaced(app):
             session.close()
     finally:
         engine.dispose()
+
+
+# ------------------------------------------------------------------ idle connections
+
+def _pooled_pid(engine) -> int:  # noqa: ANN001
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+
+
+@pytest.mark.postgres_only
+def test_a_connection_reused_at_once_is_not_pinged(app, monkeypatch):
+    engine = make_engine(app.config["DATABASE_URL"], ping_after_idle=60)
+    pings = []
+    real = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
+    try:
+        first = _pooled_pid(engine)
+        assert [_pooled_pid(engine) for _ in range(5)] == [first] * 5
+        assert pings == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_an_idle_connection_the_server_dropped_is_replaced_unseen(app, monkeypatch):
+    """The server ends a pooled backend while it sits idle (a restart, a fail-over, an
+    idle timeout): the next checkout after the idle threshold pings it, finds it gone and
+    hands out a new connection; the caller sees no error."""
+    engine = make_engine(app.config["DATABASE_URL"], ping_after_idle=0.05)
+    pings = []
+    real = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
+    try:
+        old = _pooled_pid(engine)
+        admin = make_engine(app.config["DATABASE_URL"])
+        with admin.connect() as killer:
+            killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(old)})")
+        admin.dispose()
+        time.sleep(0.1)
+        session = Session(engine)
+        assert queries._RECORDS_OF_ONE.run(session.connection(), {"pid": 1}).rows == []
+        assert session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar() != old
+        session.close()
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_engines_have_no_ping(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path}/x.sqlite3")
+    assert not engine.pool.dispatch.checkout

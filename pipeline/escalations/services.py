@@ -53,6 +53,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
     union_all,
     update,
@@ -249,7 +250,7 @@ def _close_moved_on_statement(ended: Any) -> DriverStatement:
 # earlier visits; won or lost: every stage escalation.
 _CLOSE_MOVED_ON = {
     False: _close_moved_on_statement(Escalation.__table__.c.clock_no != bindparam("clock_no")),
-    True: _close_moved_on_statement(literal(True)),
+    True: _close_moved_on_statement(true()),
 }
 
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, inspect, literal_column, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline import clock, workflows
@@ -53,7 +53,7 @@ _SAVED_FIELDS = (*STATE_FIELDS, "owner_id", "team_id", "updated_at")
 def _save_state_statement() -> Any:
     p = Prospect.__table__
     return (update(p).where(p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version"))
-            .values(version=p.c.version + 1,
+            .values(version=p.c.version + literal_column("1"),
                     **{f: bindparam(f, type_=p.c[f].type) for f in _SAVED_FIELDS}))
 
 
@@ -73,9 +73,12 @@ def save_state(session: Session, prospect: Prospect, state: ProspectState,
     if result.rowcount != 1:
         raise Conflict("the prospect was changed by someone else; reload and retry",
                        code="stale_version")
+    values["version"] = prospect.version + 1
+    held = instance_dict(prospect)
+    pending = inspect(prospect).modified  # e.g. a new owner set on the instance
     for name, value in values.items():
-        set_committed_value(prospect, name, value)
-    set_committed_value(prospect, "version", prospect.version + 1)
+        if pending or held.get(name) != value:
+            set_committed_value(prospect, name, value)
 
 
 def engine_of(prospect: Prospect) -> Engine:
@@ -123,7 +126,8 @@ def _append_history_statement() -> Any:
     se = StageEvent.__table__
     names = ("prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
              "actor_id", "owner_id", "team_id", "at", "reason", "data")
-    next_seq = select(func.coalesce(func.max(se.c.seq), 0) + 1) \
+    # Constants written into the SQL rather than sent as parameters with every row.
+    next_seq = select(func.coalesce(func.max(se.c.seq), literal_column("0")) + literal_column("1")) \
         .where(se.c.prospect_id == bindparam("prospect_id")).scalar_subquery()
     return insert(se).values(seq=next_seq, **{n: bindparam(n, type_=se.c[n].type)
                                               for n in names}) \

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, true, update
+from sqlalchemy import bindparam, case, delete, false, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from pipeline.db import DriverStatement, UTCDateTime
@@ -63,7 +63,7 @@ def _statements(dialect: str) -> dict[str, DriverStatement]:
             prospect_id=bindparam("pid"), start_seq=bindparam("seq"), stage=bindparam("stage"),
             start_at=at, end_at=bindparam("end_at", type_=UTCDateTime()),
             seconds=bindparam("seconds"), exit=bindparam("exit"), won=bindparam("won"),
-            stalled=False, owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
+            stalled=false(), owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
         # The losing row is the lost visit's latest row: it ends it and gives its owner.
         "lose": update(sv).where(mine, is_open).values(
             end_at=at, seconds=seconds, exit="lost", owner_id=bindparam("owner_id"),
