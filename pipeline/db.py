@@ -347,3 +347,22 @@ class DriverStatement:
             # disconnect invalidating this connection and the pool's older ones.
             conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
             raise  # pragma: no cover - _handle_dbapi_exception always raises
+
+
+class DriverStatements:
+    """Driver statements of one family made on first use, one per key: an UPDATE of just
+    the columns that changed, an INSERT of just the columns that have values. Fewer
+    parameters are less for the driver to convert and the server to read, as the ORM's
+    own UPDATEs and INSERTs name only what they write."""
+
+    __slots__ = ("_build", "_made")
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._made: dict[Any, DriverStatement] = {}
+
+    def __getitem__(self, key: Any) -> DriverStatement:
+        found = self._made.get(key)
+        if found is None:
+            found = self._made.setdefault(key, DriverStatement(self._build(key)))
+        return found

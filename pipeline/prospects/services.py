@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
-from pipeline.db import DriverStatement, unit_of_work
+from pipeline.db import DriverStatements, unit_of_work
 from pipeline.engine import EventNotAllowed, ProspectState, TransitionRefused, UnknownEvent
 from pipeline.engine.machine import Engine, EngineError
 from pipeline.engine.records import completeness, merge, validate_record
@@ -48,37 +48,43 @@ def apply_state(prospect: Prospect, state: ProspectState) -> None:
 
 
 _SAVED_FIELDS = (*STATE_FIELDS, "owner_id", "team_id", "updated_at")
+_UNSET = object()
 
 
-def _save_state_statement() -> Any:
+def _save_state_statement(columns: tuple[str, ...]) -> Any:
     p = Prospect.__table__
     return (update(p).where(p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version"))
             .values(version=p.c.version + literal_column("1"),
-                    **{f: bindparam(f, type_=p.c[f].type) for f in _SAVED_FIELDS}))
+                    **{f: bindparam(f, type_=p.c[f].type) for f in columns}))
 
 
-_SAVE_STATE = DriverStatement(_save_state_statement())
+# One UPDATE per set of changed columns (an advance, a pause, a loss each change their own).
+_SAVE_STATE = DriverStatements(_save_state_statement)
 
 
 def save_state(session: Session, prospect: Prospect, state: ProspectState,
                now: datetime) -> None:
     """Write ``state`` (and the prospect's owner and team) to the locked prospect's row with
-    one prebuilt UPDATE that checks and bumps the version, and make the instance agree
-    without leaving it dirty: the same row the ORM's unit of work would write, for a
-    fraction of its CPU on the path every event takes."""
+    one prebuilt UPDATE of the columns that change, which checks and bumps the version, and
+    make the instance agree without leaving it dirty: the row the ORM's unit of work would
+    write, for a fraction of its CPU on the path every event takes. Raises Conflict when
+    the version moved on."""
+    held = instance_dict(prospect)
+    changes = inspect(prospect)
+    pending = changes.modified  # e.g. a new owner set on the instance
     values = {f: getattr(state, f) for f in STATE_FIELDS}
     values.update(owner_id=prospect.owner_id, team_id=prospect.team_id, updated_at=now)
-    result = _SAVE_STATE.run(session.connection(),
-                             {**values, "b_id": prospect.id, "b_version": prospect.version})
+    changed = {name: value for name, value in values.items()
+               if held.get(name, _UNSET) != value
+               or (pending and changes.attrs[name].history.has_changes())}
+    result = _SAVE_STATE[tuple(changed)].run(
+        session.connection(), {**changed, "b_id": prospect.id, "b_version": prospect.version})
     if result.rowcount != 1:
         raise Conflict("the prospect was changed by someone else; reload and retry",
                        code="stale_version")
-    values["version"] = prospect.version + 1
-    held = instance_dict(prospect)
-    pending = inspect(prospect).modified  # e.g. a new owner set on the instance
-    for name, value in values.items():
-        if pending or held.get(name) != value:
-            set_committed_value(prospect, name, value)
+    changed["version"] = prospect.version + 1
+    for name, value in changed.items():
+        set_committed_value(prospect, name, value)
 
 
 def engine_of(prospect: Prospect) -> Engine:
@@ -122,20 +128,26 @@ def flush_or_conflict(session: Session) -> None:
                        code="stale_version") from None
 
 
-def _append_history_statement() -> Any:
+_HISTORY_COLUMNS = ("prospect_id", "event", "from_stage", "to_stage", "from_status",
+                    "to_status", "actor_id", "owner_id", "team_id", "at")
+
+
+def _append_history_statement(optional: tuple[str, ...]) -> Any:
+    """The history INSERT naming ``optional`` (of ``reason``, ``data``) besides the columns
+    every row has; an unnamed one is NULL."""
     se = StageEvent.__table__
-    names = ("prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
-             "actor_id", "owner_id", "team_id", "at", "reason", "data")
     # Constants written into the SQL rather than sent as parameters with every row.
-    next_seq = select(func.coalesce(func.max(se.c.seq), literal_column("0")) + literal_column("1")) \
+    next_seq = select(func.coalesce(func.max(se.c.seq), literal_column("0"))
+                      + literal_column("1")) \
         .where(se.c.prospect_id == bindparam("prospect_id")).scalar_subquery()
     return insert(se).values(seq=next_seq, **{n: bindparam(n, type_=se.c[n].type)
-                                              for n in names}) \
+                                              for n in (*_HISTORY_COLUMNS, *optional)}) \
         .returning(se.c.id, se.c.seq)
 
 
-# Built once and sent through the driver: the history INSERT is on every event's path.
-_APPEND_HISTORY = DriverStatement(_append_history_statement())
+# Built once per shape and sent through the driver: the history INSERT is on every
+# event's path, and most rows have no reason and no data.
+_APPEND_HISTORY = DriverStatements(_append_history_statement)
 
 
 def write_history(session: Session, prospect: Prospect, event: str, *, at: datetime,
@@ -152,12 +164,17 @@ def write_history(session: Session, prospect: Prospect, event: str, *, at: datet
     last ``seq``, and several rows in one transaction number themselves in order.
     """
     flush_or_conflict(session)
-    values = {"prospect_id": prospect.id, "event": event, "from_stage": from_stage,
-              "to_stage": prospect.stage, "from_status": from_status,
-              "to_status": prospect.status, "actor_id": actor.id if actor else None,
-              "owner_id": prospect.owner_id, "team_id": prospect.team_id, "at": at,
-              "reason": reason, "data": dict(data) if data else None}
-    new_id, seq = _APPEND_HISTORY.run(session.connection(), values).one()
+    values: dict[str, Any] = {
+        "prospect_id": prospect.id, "event": event, "from_stage": from_stage,
+        "to_stage": prospect.stage, "from_status": from_status, "to_status": prospect.status,
+        "actor_id": actor.id if actor else None, "owner_id": prospect.owner_id,
+        "team_id": prospect.team_id, "at": at}
+    if reason is not None:
+        values["reason"] = reason
+    if data:
+        values["data"] = dict(data)
+    optional = tuple(k for k in ("reason", "data") if k in values)
+    new_id, seq = _APPEND_HISTORY[optional].run(session.connection(), values).one()
     row = HistoryRow(id=new_id, seq=seq, **{k: values[k] for k in (
         "prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
         "owner_id", "team_id", "at")})

@@ -30,7 +30,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, false, func, insert, select, true, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from pipeline.db import DriverStatement, UTCDateTime
@@ -59,10 +70,16 @@ def _statements(dialect: str) -> dict[str, DriverStatement]:
             won=True, end_at=func.coalesce(sv.c.end_at, at),
             seconds=case((is_open, seconds), else_=sv.c.seconds),
             exit=case((is_open, bindparam("exit")), else_=sv.c.exit)),
+        # ...and opens the next (end_at, seconds and exit NULL while it is under way)...
         "open": insert(sv).values(
             prospect_id=bindparam("pid"), start_seq=bindparam("seq"), stage=bindparam("stage"),
-            start_at=at, end_at=bindparam("end_at", type_=UTCDateTime()),
-            seconds=bindparam("seconds"), exit=bindparam("exit"), won=bindparam("won"),
+            start_at=at, won=bindparam("won"), stalled=false(),
+            owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
+        # ...or, for a row entering a stage lost (a loss where the stage changes), the
+        # visit that begins and ends with it.
+        "open_lost": insert(sv).values(
+            prospect_id=bindparam("pid"), start_seq=bindparam("seq"), stage=bindparam("stage"),
+            start_at=at, end_at=at, seconds=literal_column("0"), exit="lost", won=false(),
             stalled=false(), owner_id=bindparam("owner_id"), team_id=bindparam("team_id")),
         # The losing row is the lost visit's latest row: it ends it and gives its owner.
         "lose": update(sv).where(mine, is_open).values(
@@ -90,11 +107,12 @@ def follow(session: Session, row: Any) -> None:
     if entering:
         stmts["close_won" if row.event == "win" else "close"].run(
             conn, {"pid": row.prospect_id, "at": row.at, "exit": row.event})
-        if row.to_status != "lost" or losing:
-            stmts["open"].run(conn, {
-                **who, "seq": row.seq, "stage": row.to_stage, "at": row.at,
-                "end_at": row.at if losing else None, "seconds": 0 if losing else None,
-                "exit": "lost" if losing else None, "won": row.event == "win"})
+        if losing:
+            stmts["open_lost"].run(conn, {**who, "seq": row.seq, "stage": row.to_stage,
+                                          "at": row.at})
+        elif row.to_status != "lost":
+            stmts["open"].run(conn, {**who, "seq": row.seq, "stage": row.to_stage,
+                                     "at": row.at, "won": row.event == "win"})
     elif losing:
         stmts["lose"].run(conn, {**who, "at": row.at})
     else:

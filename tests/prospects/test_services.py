@@ -258,6 +258,35 @@ def test_reopen_with_new_owner(session, factory):
     tasks = session.scalars(select(CadenceTask).where(CadenceTask.prospect_id == p.id,
                                                       CadenceTask.clock_no == p.clock_no)).all()
     assert len(tasks) == 3 and {t.assignee_id for t in tasks} == {None, second.id}
+    # The new owner went to the database, and nothing is left pending on the instance.
+    assert not session.dirty
+    session.expire(p)
+    assert (p.owner_id, p.team_id) == (second.id, second.team_id)
+
+
+def test_an_event_updates_just_the_columns_it_changes(session, factory):
+    from sqlalchemy import event
+
+    owner = factory.user()
+    p = factory.prospect(owner, "learn")
+    factory.complete(p, "learn", owner)
+    version = p.version
+    sent: list[str] = []
+    engine = session.connection().engine
+    listen = lambda _c, _cur, statement, *_a: sent.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        moved = advance_prospect(session, p.id, "advance", actor=owner)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    (update,) = [s for s in sent if s.startswith("UPDATE prospects")]
+    assigned = update.split(" SET ", 1)[1].split(" WHERE ", 1)[0]
+    assert "stage=" in assigned and "clock_no=" in assigned and "version=" in assigned
+    assert "owner_id=" not in assigned and "status=" not in assigned  # unchanged
+    assert (moved.stage, moved.version) == ("decision_maker", version + 1)
+    session.expire(moved)
+    assert (moved.stage, moved.version, moved.status) == ("decision_maker", version + 1,
+                                                          "active")
 
 
 def test_managers_cannot_touch_other_prospects(session, factory):
