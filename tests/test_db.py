@@ -274,43 +274,50 @@ def _pooled_pid(engine) -> int:  # noqa: ANN001
         return conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
 
 
-@pytest.mark.postgres_only
-def test_a_connection_reused_at_once_is_not_pinged(app, monkeypatch):
-    engine = make_engine(app.config["DATABASE_URL"], ping_after_idle=60)
-    pings = []
-    real = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
-    try:
-        first = _pooled_pid(engine)
-        assert [_pooled_pid(engine) for _ in range(5)] == [first] * 5
-        assert pings == []
-    finally:
+@pytest.fixture
+def pinging(app, monkeypatch):
+    """An engine on the test database with the idle threshold given, and the pings it
+    sends."""
+    made = []
+
+    def make(seconds: float) -> tuple:
+        engine = make_engine(app.config["DATABASE_URL"], ping_after_idle=seconds)
+        pings: list = []
+        real = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
+        made.append(engine)
+        return engine, pings
+
+    yield make
+    for engine in made:
         engine.dispose()
 
 
 @pytest.mark.postgres_only
-def test_an_idle_connection_the_server_dropped_is_replaced_unseen(app, monkeypatch):
+def test_a_connection_reused_at_once_is_not_pinged(pinging):
+    engine, pings = pinging(60)
+    first = _pooled_pid(engine)
+    assert [_pooled_pid(engine) for _ in range(5)] == [first] * 5
+    assert pings == []
+
+
+@pytest.mark.postgres_only
+def test_an_idle_connection_the_server_dropped_is_replaced_unseen(app, pinging):
     """The server ends a pooled backend while it sits idle (a restart, a fail-over, an
     idle timeout): the next checkout after the idle threshold pings it, finds it gone and
     hands out a new connection; the caller sees no error."""
-    engine = make_engine(app.config["DATABASE_URL"], ping_after_idle=0.05)
-    pings = []
-    real = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or real(c))
-    try:
-        old = _pooled_pid(engine)
-        admin = make_engine(app.config["DATABASE_URL"])
-        with admin.connect() as killer:
-            killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(old)})")
-        admin.dispose()
-        time.sleep(0.1)
-        session = Session(engine)
-        assert queries._RECORDS_OF_ONE.run(session.connection(), {"pid": 1}).rows == []
-        assert session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar() != old
-        session.close()
-        assert len(pings) == 1
-    finally:
-        engine.dispose()
+    engine, pings = pinging(0.05)
+    old = _pooled_pid(engine)
+    admin = make_engine(app.config["DATABASE_URL"])
+    with admin.connect() as killer:
+        killer.exec_driver_sql(f"SELECT pg_terminate_backend({int(old)})")
+    admin.dispose()
+    time.sleep(0.1)
+    session = Session(engine)
+    assert queries._RECORDS_OF_ONE.run(session.connection(), {"pid": 1}).rows == []
+    assert session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar() != old
+    session.close()
+    assert len(pings) == 1
 
 
 def test_sqlite_engines_have_no_ping(tmp_path):
