@@ -118,7 +118,8 @@ def ping_when_idle(engine: Engine, seconds: float) -> None:
 
     @event.listens_for(engine, "checkin")
     def _returned(_dbapi_conn: Any, record: Any) -> None:
-        record.info[_IDLE_SINCE] = time.monotonic()
+        if record is not None:  # None: the connection was detached from the pool
+            record.info[_IDLE_SINCE] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def _check(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
@@ -321,7 +322,7 @@ class DriverStatement:
         dbapi_conn = fairy.dbapi_connection
         # One cursor per driver connection, kept with it in the pool, as plain SQL would
         # keep one for a transaction's statements: making and closing a cursor per
-        # statement was a tenth of an event's CPU.
+        # statement was about a twentieth of an event's samples.
         kept = fairy.info.get(_CURSOR)
         if kept is not None and kept[0] is dbapi_conn:  # the pool may have replaced it
             cursor = kept[1]
