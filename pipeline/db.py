@@ -293,7 +293,8 @@ class DriverStatement:
     (:class:`sqlalchemy.exc.DBAPIError` subclasses; a dropped connection is invalidated).
 
     Not for statements with expanding (IN-list) parameters or column defaults computed in
-    Python: building one raises ``ValueError`` when it is first run on a dialect.
+    Python: building one raises ``ValueError`` when it is first run on a dialect. The
+    engine's ``echo`` log does not show these statements; cursor-event listeners do.
     """
 
     __slots__ = ("statement", "_by_dialect")
