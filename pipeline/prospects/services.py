@@ -47,7 +47,6 @@ def apply_state(prospect: Prospect, state: ProspectState) -> None:
         setattr(prospect, f, getattr(state, f))
 
 
-_SAVED_FIELDS = (*STATE_FIELDS, "owner_id", "team_id", "updated_at")
 _UNSET = object()
 
 
