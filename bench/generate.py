@@ -4,8 +4,7 @@ Every prospect's life is drawn first as a history — ``create`` then ``advance`
 chains with ``pause``/``resume`` pairs, ``back`` and ``advance`` again, some ``lose`` — with
 strictly increasing times, and its state (stage, status, clock fields) is then *replayed*
 from that history with the workflow engine's own clock arithmetic
-(:meth:`Engine._enter` / :meth:`Engine._unpause`, the code ``Engine.fire`` runs after its
-guards). Firing the ``transitions`` machine for two million events would cost several
+(:meth:`Engine.transition`, the code ``Engine.fire`` runs after its guards). Firing the ``transitions`` machine for two million events would cost several
 minutes; tests/bench replays every generated history of a small province through
 ``Engine.fire`` itself and compares the states.
 
@@ -38,7 +37,7 @@ from pipeline.demo import (
     PAUSE_REASONS,
     SURNAMES,
 )
-from pipeline.engine.machine import EVENT_STATUSES, Engine, ProspectState
+from pipeline.engine.machine import EVENT_STATUSES, Engine, ProspectState, copy_state
 from pipeline.escalations import rules
 from pipeline.prospects.services import record_status
 
@@ -111,59 +110,19 @@ BRANCH = Scale(teams=3, managers_per_team=4, open_per_manager=208)
 
 # ---------------------------------------------------------------- the engine's arithmetic
 
-_DESTS: dict[int, dict] = {}
-
-
-def _dests(engine: Engine) -> dict[tuple[str, str], str | None]:
-    if id(engine) not in _DESTS:
-        _DESTS[id(engine)] = {(t.event, t.source): t.dest for t in engine.workflow.transitions}
-    return _DESTS[id(engine)]
-
-
-def _copy_state(state: ProspectState) -> ProspectState:
-    # dataclasses.replace costs three times as much, and this runs two million times.
-    new = ProspectState.__new__(ProspectState)
-    new.__dict__.update(state.__dict__)
-    return new
-
-
 def replay(engine: Engine, history: list[tuple[str, datetime, str | None]],
            state: ProspectState | None = None) -> ProspectState:
-    """The state a history leads to, by the engine's clock rules (no guards, no machine).
+    """The state a history leads to: each event's outcome by :meth:`Engine.transition`,
+    the engine's own arithmetic once guards have passed (no guards, no machine).
 
     ``history`` is ``[(event, at, reason), ...]`` starting with ``create`` (or continuing
-    from ``state``). Mirrors :meth:`Engine.fire` after its guards have passed: the
-    destination comes from the workflow's transitions, the clock from ``Engine._enter`` /
-    ``Engine._unpause``.
+    from ``state``).
     """
-    wf = engine.workflow
-    dest = _dests(engine)
     for event, at, reason in history:
         if event == "create":
-            state = engine.start(at)
-            continue
-        new = _copy_state(state)
-        target = dest[(event, state.stage)]
-        if target is not None:
-            new.stage = target
-        if event == "pause":
-            new.paused_at = at
-        elif event == "resume":
-            engine._unpause(new, at)
-        elif event == "lose":
-            new.paused_at = None
-            new.lost_reason = (reason or "").strip()
-        elif event == "reopen":
-            new.lost_reason = None
-        if new.stage != state.stage or event == "reopen":
-            old_budget = wf.stage(state.stage).budget
-            keep = (event == "advance" and old_budget is not None
-                    and old_budget == wf.stage(new.stage).budget)
-            engine._enter(new, at, keep_budget=keep)
-        to_status = EVENT_STATUSES[event][1]
-        if to_status:
-            new.status = to_status
-        state = new
+            state = engine.create(at).state
+        else:
+            state = engine.transition(state, event, now=at, reason=reason).state
     return state
 
 
@@ -254,7 +213,7 @@ def draw_life(rng: random.Random, engine: Engine, *, lost: bool = False) -> Life
         rel = replay(engine, hist[-1:], state)
     else:
         rel = state
-    final = _copy_state(rel)
+    final = copy_state(rel)
     for name in ("stage_entered_at", "clock_started_at", "due_at", "warn_at", "paused_at"):
         value = getattr(final, name)
         if value is not None:

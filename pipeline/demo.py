@@ -4,9 +4,10 @@ history, stage records, first-contact cadence tasks and contacts.
 
 Going through the services one event at a time costs a transaction and a dozen queries
 per event (about a minute for 2,000 prospects). Instead each prospect's life is played
-through :class:`Timeline`, which does what the services do — the pure engine's ``start``
-and ``fire`` for every state and clock, the record schemas and guards for every record,
-the cadence tasks as ``create_cadence_tasks`` / ``sync_cadence`` make them — and the rows
+through :class:`Timeline`, which does what the services do — the pure engine's outcome
+(``create`` and ``fire``) for every state, clock and task, the record schemas and guards
+for every record, the cadence kept by ``Engine.sync_cadence``, each outcome turned into
+rows by the functions :func:`pipeline.prospects.events.apply` writes with — and the rows
 are then inserted in bulk, in one transaction. A test plays the same timeline through the
 services and compares the rows.
 """
@@ -25,8 +26,9 @@ from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import create_user, hash_password
 from pipeline.db import unit_of_work
-from pipeline.engine.machine import Engine, ProspectState
+from pipeline.engine.machine import Engine, Outcome, ProspectState
 from pipeline.engine.records import merge, validate_record
+from pipeline.prospects.events import STATE_FIELDS, history_values, task_values
 from pipeline.prospects.models import (
     CadenceTask,
     Contact,
@@ -34,7 +36,7 @@ from pipeline.prospects.models import (
     StageEvent,
     StageRecord,
 )
-from pipeline.prospects.services import STATE_FIELDS, record_status
+from pipeline.prospects.services import record_status
 from pipeline.reports import visits
 
 # The documented demo sign-in, demo data only.
@@ -100,59 +102,25 @@ class Timeline:
     updated_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.state = self.engine.start(self.start)
-        self.updated_at = self.start
-        self._history("create", self.start, None, None)
-        self._cadence(self.start)
+        self._record(self.engine.create(self.start), self.start)
 
     @property
     def stage(self) -> str:
         return self.state.stage
 
-    def _history(self, event: str, at: datetime, from_stage: str | None,
-                 from_status: str | None, reason: str | None = None) -> None:
+    def _record(self, outcome: Outcome, at: datetime) -> None:
+        """What :func:`pipeline.prospects.events.apply` writes for ``outcome``: the state,
+        the history row and the tasks, as rows (the stage visits are rebuilt from the
+        history when the rows are inserted)."""
+        self.state = outcome.state
+        self.updated_at = at
         self.events.append({
-            "seq": len(self.events) + 1, "event": event, "from_stage": from_stage,
-            "to_stage": self.state.stage, "from_status": from_status,
-            "to_status": self.state.status, "actor_id": self.owner.id,
-            "owner_id": self.owner.id, "team_id": self.owner.team_id, "at": at,
-            "reason": reason, "data": None})
-
-    def _cadence(self, now: datetime) -> None:
-        """``create_cadence_tasks``: the stage's steps, due from the stage entry."""
-        due: dict[str, datetime] = {}
-        for step in self.engine.workflow.stage(self.state.stage).cadence:
-            base = due[step.after] if step.after else now
-            due[step.key] = base + timedelta(hours=step.offset_hours)
-            self.tasks.append({
-                "key": step.key, "assignee_kind": step.assignee,
-                "assignee_id": self.owner.id if step.assignee == "owner" else None,
-                "clock_no": self.state.clock_no, "due_at": due[step.key], "done_at": None,
-                "done_by_id": None, "reminded_at": None, "created_at": now})
-
-    def _sync_cadence(self, data: dict, now: datetime) -> None:
-        """``sync_cadence``: tasks done from the contact log, later steps re-timed."""
-        stage = self.engine.workflow.stage(self.state.stage)
-        tasks = {t["key"]: t for t in self.tasks if t["clock_no"] == self.state.clock_no}
-        anchor: dict[str, datetime] = {}
-        for step in stage.cadence:
-            task = tasks.get(step.key)
-            if task is None:
-                continue
-            if step.after and step.after in anchor:
-                task["due_at"] = anchor[step.after] + timedelta(hours=step.offset_hours)
-            done_value = data.get(step.done_field) if step.done_field else None
-            if done_value:
-                done_time = clock.parse(done_value)
-                anchor[step.key] = done_time
-                if task["done_at"] is None:
-                    task["done_at"] = min(done_time, now)
-                    task["done_by_id"] = self.owner.id
-            else:
-                anchor[step.key] = task["due_at"]
-                if task["done_at"] is not None and step.done_field:
-                    task["done_at"] = None
-                    task["done_by_id"] = None
+            **history_values(outcome, prospect_id=None, actor_id=self.owner.id,
+                             owner_id=self.owner.id, team_id=self.owner.team_id, at=at),
+            "seq": len(self.events) + 1})
+        self.tasks += [{**task_values(t, prospect_id=None, owner_id=self.owner.id, now=at),
+                        "done_at": None, "done_by_id": None, "reminded_at": None}
+                       for t in outcome.tasks]
 
     def save(self, record_key: str, data: dict[str, Any], at: datetime) -> None:
         """``save_record``: validate, merge, status, cadence."""
@@ -165,19 +133,23 @@ class Timeline:
             "record_key": record_key, "data": merged, "completeness": result.completeness,
             "complete": result.complete, "updated_at": at, "updated_by_id": self.owner.id}
         if wf.stage(self.state.stage).key == wf.stage_of_record(record_key).key:
-            self._sync_cadence(merged, at)
+            tasks = {t["key"]: t for t in self.tasks if t["clock_no"] == self.state.clock_no}
+            synced = self.engine.sync_cadence(
+                self.state.stage, {k: (t["due_at"], t["done_at"]) for k, t in tasks.items()},
+                merged, at)
+            for key, (due, done) in synced.items():
+                task = tasks[key]
+                if done is not None and task["done_at"] is None:
+                    task["done_by_id"] = self.owner.id
+                elif done is None:
+                    task["done_by_id"] = None
+                task["due_at"], task["done_at"] = due, done
 
     def fire(self, event: str, at: datetime, reason: str | None = None) -> None:
-        """``advance_prospect``: guards, new state and clock, history, cadence."""
-        before = self.state
-        outcome = self.engine.fire(before, event, now=at, records=self.records, reason=reason)
-        self.state = outcome.state
+        """``advance_prospect``: the engine's outcome, guards included, recorded."""
+        self._record(self.engine.fire(self.state, event, now=at, records=self.records,
+                                      reason=reason), at)
         self.version += 1
-        self.updated_at = at
-        self._history(event, at, outcome.from_stage, outcome.from_status,
-                      reason.strip() if reason and reason.strip() else None)
-        if outcome.stage_changed and self.engine.workflow.stage(self.state.stage).cadence:
-            self._cadence(at)
 
     def contact(self, kind: str, at: datetime, outcome: str | None = None,
                 note: str | None = None) -> None:

@@ -1,12 +1,8 @@
 """Import every model so the metadata is complete (Alembic, tests)."""
 from pipeline.auth.models import ApiToken, AuditEntry, Team, User  # noqa: F401
 from pipeline.db import Base  # noqa: F401
-from pipeline.escalations.models import (  # noqa: F401
-    Escalation,
-    Handover,
-    Notification,
-    OutboxMessage,
-)
+from pipeline.escalations.models import Escalation, Handover  # noqa: F401
+from pipeline.notifications.models import Notification, OutboxMessage  # noqa: F401
 from pipeline.prospects.models import (  # noqa: F401
     CadenceTask,
     Contact,

@@ -9,12 +9,13 @@ apply the returned :class:`Outcome` themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from transitions import Machine
 
+from pipeline import clock
 from pipeline.engine.deadlines import calendar_for, due_at, warn_at
 from pipeline.engine.definition import EVENTS, Workflow
 from pipeline.engine.guards import GUARDS, GuardContext, Problem, record_problems
@@ -73,14 +74,91 @@ class ProspectState:
 
 
 @dataclass(frozen=True)
+class Task:
+    """A task an outcome creates: a cadence step of the stage visit it starts."""
+
+    key: str
+    assignee: str  # institution | owner | team_lead
+    due_at: datetime
+    clock_no: int
+
+
+@dataclass(frozen=True)
+class EscalationChange:
+    """An escalation an outcome opens or closes; written by whoever registered for
+    ``action`` (the escalations domain), in the same transaction.
+
+    ``close_ended``: the stage visit ``clock_no`` is over (the prospect moved on, was won
+    or lost), so its open stage escalations close. ``open``: a stage escalation of
+    ``kind`` opens at once on the current visit.
+    """
+
+    action: str
+    clock_no: int
+    kind: str | None = None
+
+
+# How a history row changes the stage visits (see :func:`visit_change`).
+VISIT_ENTER, VISIT_ENTER_LOST, VISIT_END, VISIT_LOSE, VISIT_MOVE = (
+    "enter", "enter_lost", "end", "lose", "move")
+
+
+def visit_change(event: str, from_stage: str | None, to_stage: str,
+                 from_status: str | None, to_status: str) -> str:
+    """What a history row does to the prospect's stage visits: ``enter`` (the open visit
+    ends with this event and a new one starts), ``enter_lost`` (the open visit ends and one
+    that begins and ends lost is recorded), ``end`` (the open visit ends, none starts),
+    ``lose`` (the open visit ends lost), ``move`` (the open visit stays, with this row's
+    owner and team). A ``win`` also marks every visit of the prospect won."""
+    entering = from_stage is None or from_stage != to_stage or event == "reopen"
+    losing = to_status == "lost" and from_status != "lost"
+    if entering:
+        if losing:
+            return VISIT_ENTER_LOST
+        return VISIT_END if to_status == "lost" else VISIT_ENTER
+    return VISIT_LOSE if losing else VISIT_MOVE
+
+
+@dataclass(frozen=True)
 class Outcome:
+    """Everything one command changes, for :func:`pipeline.prospects.events.apply` to write:
+    the new state, the history row (``history_event``, the stages and statuses, ``reason``
+    and ``data``), the tasks the visit it starts brings, the escalations to open or
+    close, a new owner, and (:attr:`visit`) the stage-visit change."""
+
     event: str
-    from_stage: str
+    from_stage: str | None
     to_stage: str
-    from_status: str
+    from_status: str | None
     to_status: str
     state: ProspectState
     stage_changed: bool
+    reason: str | None = None
+    data: Mapping[str, Any] | None = None
+    tasks: tuple[Task, ...] = ()
+    escalations: tuple[EscalationChange, ...] = ()
+    owner_id: int | None = None
+    history_event: str | None = None
+
+    @property
+    def recorded_as(self) -> str:
+        """The event name the history row carries."""
+        return self.history_event or self.event
+
+    @property
+    def visit(self) -> str:
+        return visit_change(self.recorded_as, self.from_stage, self.to_stage,
+                            self.from_status, self.to_status)
+
+
+DECISIONS = ("continue", "reassign", "abandon")
+
+
+def copy_state(state: ProspectState) -> ProspectState:
+    """A copy of ``state`` (cheaper than ``dataclasses.replace``: replays copy millions)."""
+    new = ProspectState.__new__(ProspectState)
+    new.__dict__.update(state.__dict__)
+    return new
 
 
 class Engine:
@@ -98,6 +176,7 @@ class Engine:
                                      workflow.timezone)
         self.shared = shared
         self._guards = {(t.event, t.source): t.guards for t in workflow.transitions}
+        self._dests = {(t.event, t.source): t.dest for t in workflow.transitions}
         self.machine = self._build(None) if shared else None
 
     # ------------------------------------------------------------------ machine
@@ -189,18 +268,34 @@ class Engine:
     def fire(self, state: ProspectState, event: str, *, now: datetime,
              records: Mapping[str, Mapping[str, Any]] | None = None,
              reason: str | None = None, data: Mapping[str, Any] | None = None) -> Outcome:
-        """Fire ``event`` on a copy of ``state`` at ``now``.
+        """Fire ``event`` on a copy of ``state`` at ``now``, guards first.
 
-        Returns the Outcome with the new state; raises UnknownEvent, EventNotAllowed, or
-        TransitionRefused carrying the problems (what is missing).
+        Returns the Outcome (new state and every effect); raises UnknownEvent,
+        EventNotAllowed, or TransitionRefused carrying the problems (what is missing).
         """
         self.check_allowed(state, event)
-        new = replace(state)
+        probe = copy_state(state)
         ctx = self.context(state, records or {}, reason, data)
-        problems = self._trigger(new, event, ctx)
+        problems = self._trigger(probe, event, ctx)
         if problems:
             raise TransitionRefused(f"{event} refused: " + "; ".join(p.message for p in problems),
                                     problems)
+        return self.transition(state, event, now=now, reason=reason, stage=probe.stage)
+
+    def transition(self, state: ProspectState, event: str, *, now: datetime,
+                   reason: str | None = None, stage: str | None = None) -> Outcome:
+        """The outcome of ``event`` once its guards have passed: the destination from the
+        workflow's transitions (or ``stage``, where the machine already moved), the clock,
+        the tasks and escalation changes. No guard is checked: :meth:`fire` checks them;
+        replaying a history that was already accepted (a data load) calls this directly.
+        """
+        new = copy_state(state)
+        if stage is None:
+            dest = self._dests.get((event, state.stage))
+            if (event, state.stage) not in self._dests:
+                raise EventNotAllowed(f"{event} is not possible from stage {state.stage}")
+            stage = dest if dest is not None else state.stage
+        new.stage = stage
         _, to_status = EVENT_STATUSES[event]
         stage_changed = new.stage != state.stage or event == "reopen"
         if event == "pause":
@@ -220,8 +315,92 @@ class Engine:
             self._enter(new, now, keep_budget=keep)
         if to_status:
             new.status = to_status
+        escalations: tuple[EscalationChange, ...] = ()
+        if stage_changed or new.status in ("won", "lost"):
+            escalations = (EscalationChange("close_ended", state.clock_no),)
+        elif event == "no_meeting":
+            escalations = (EscalationChange("open", new.clock_no, "no_meeting"),)
         return Outcome(event, state.stage, new.stage, state.status, new.status, new,
-                       stage_changed)
+                       stage_changed, reason=_reason(reason),
+                       tasks=self.cadence_tasks(new, now) if stage_changed else (),
+                       escalations=escalations)
+
+    def create(self, now: datetime, stage: str | None = None) -> Outcome:
+        """The outcome of creating a prospect in ``stage`` (the first stage) at ``now``."""
+        state = self.start(now, stage)
+        return Outcome("create", None, state.stage, None, state.status, state, True,
+                       tasks=self.cadence_tasks(state, now))
+
+    def cadence_tasks(self, state: ProspectState, now: datetime) -> tuple[Task, ...]:
+        """The cadence steps of the visit ``state`` starts at ``now``, each due from the
+        stage entry or from the step it follows."""
+        due: dict[str, datetime] = {}
+        out = []
+        for step in self.workflow.stage(state.stage).cadence:
+            base = due[step.after] if step.after else now
+            due[step.key] = base + timedelta(hours=step.offset_hours)
+            out.append(Task(step.key, step.assignee, due[step.key], state.clock_no))
+        return tuple(out)
+
+    def sync_cadence(self, stage: str, tasks: Mapping[str, tuple[datetime, datetime | None]],
+                     data: Mapping[str, Any], now: datetime
+                     ) -> dict[str, tuple[datetime, datetime | None]]:
+        """The cadence tasks of the current visit after its stage record ``data`` was
+        saved: ``tasks`` maps a step's key to its (due, done) times; the answer maps every
+        step present to its new (due, done). A step is done when its record field is set
+        (at that time, never later than ``now``), undone when the field is cleared; the
+        steps after it are due from the time it was done."""
+        out: dict[str, tuple[datetime, datetime | None]] = {}
+        anchor: dict[str, datetime] = {}
+        for step in self.workflow.stage(stage).cadence:
+            if step.key not in tasks:
+                continue
+            due, done = tasks[step.key]
+            if step.after and step.after in anchor:
+                due = anchor[step.after] + timedelta(hours=step.offset_hours)
+            value = data.get(step.done_field) if step.done_field else None
+            if value:
+                done_time = value if isinstance(value, datetime) else clock.parse(value)
+                anchor[step.key] = done_time
+                if done is None:
+                    done = min(done_time, now)
+            else:
+                anchor[step.key] = due
+                if done is not None and step.done_field:
+                    done = None
+            out[step.key] = (due, done)
+        return out
+
+    def decide(self, state: ProspectState, decision: str, *, now: datetime,
+               days: int | None = None, reason: str | None = None,
+               records: Mapping[str, Mapping[str, Any]] | None = None,
+               new_owner_id: int | None = None, on_this_visit: bool = True) -> Outcome:
+        """A team lead's decision on an escalation, as an outcome like any event's.
+
+        ``continue``: the stage is due ``days`` (default: the workflow's) after ``now``
+        when the escalation is ``on_this_visit`` of an open prospect (history event
+        ``decision_continue``); ``reassign``: ``new_owner_id`` takes the prospect over and
+        the stage clock starts again (history event ``reassign``); ``abandon``: the
+        ``lose`` event with ``reason``, guards included. Raises what :meth:`fire` raises.
+        """
+        if decision == "abandon":
+            return self.fire(state, "lose", now=now, records=records, reason=reason)
+        if decision == "continue":
+            data: dict[str, Any] = {}
+            new = copy_state(state)
+            if on_this_visit:
+                new = self.extend(state, now, days)
+                data = {"extend_days": days or self.workflow.escalation.continue_days,
+                        "due_at": new.due_at.isoformat() if new.due_at else None}
+            return Outcome("continue", state.stage, new.stage, state.status, new.status, new,
+                           False, reason=_reason(reason), data=data,
+                           history_event="decision_continue")
+        if decision == "reassign":
+            new = (self.restart_clock(state, now) if state.status in ("active", "paused")
+                   else copy_state(state))
+            return Outcome("reassign", state.stage, new.stage, state.status, new.status, new,
+                           False, reason=_reason(reason), owner_id=new_owner_id)
+        raise UnknownEvent(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
 
     def start(self, now: datetime, stage: str | None = None) -> ProspectState:
         """The state of a new prospect entering ``stage`` (the first stage) at ``now``."""
@@ -271,7 +450,7 @@ class Engine:
     def extend(self, state: ProspectState, now: datetime, days: int | None = None) -> ProspectState:
         """A team lead's *continue*: the stage is due ``days`` (default 7) after ``now``."""
         days = self.workflow.escalation.continue_days if days is None else days
-        new = replace(state)
+        new = copy_state(state)
         new.clock_no += 1
         due = self.calendar.add_days(now, days)
         new.due_at = due
@@ -280,7 +459,7 @@ class Engine:
 
     def restart_clock(self, state: ProspectState, now: datetime) -> ProspectState:
         """A reassignment: the current stage's clock starts again for the new owner."""
-        new = replace(state)
+        new = copy_state(state)
         new.clock_no += 1
         new.clock_started_at = now
         new.paused_seconds = 0
@@ -288,3 +467,7 @@ class Engine:
             new.paused_at = now
         self._set_due(new, due_at(self.calendar, now, self.workflow.limit_days(new.stage)))
         return new
+
+
+def _reason(reason: str | None) -> str | None:
+    return reason.strip() if isinstance(reason, str) and reason.strip() else None

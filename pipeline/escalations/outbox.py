@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from pipeline import clock
 from pipeline.db import unit_of_work
 from pipeline.escalations import rules
-from pipeline.escalations.models import OutboxMessage
-from pipeline.notifications import picked
+from pipeline.notifications.models import OutboxMessage
+from pipeline.sql import picked
 
 log = logging.getLogger("pipeline.outbox")
 

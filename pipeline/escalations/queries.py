@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from pipeline.auth.models import User
 from pipeline.errors import NotFound, parse_id
-from pipeline.escalations.models import Escalation, Handover, Notification
+from pipeline.escalations.models import Escalation, Handover
+from pipeline.notifications.models import Notification
 from pipeline.prospects.models import Prospect, StageEvent
 
 

@@ -39,7 +39,7 @@ customers whose period has ended.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,19 +69,18 @@ from pipeline.engine.machine import Engine, EngineError
 from pipeline.errors import Conflict, Forbidden, Invalid
 from pipeline.escalations import queries, rules
 from pipeline.escalations.models import DECISIONS, Escalation, Handover
-from pipeline.notifications import (
+from pipeline.notifications.services import (
     N_,
     Message,
     Recipient,
-    insert_ignoring_duplicates,
     leads_of,
     notify_many,
-    picked,
     recipients,
     supervisor_recipients,
     team_lead_of,
     translate,
 )
+from pipeline.prospects import events
 from pipeline.prospects.models import (
     TO_ESCALATE,
     TO_REMIND,
@@ -91,15 +90,14 @@ from pipeline.prospects.models import (
     Prospect,
 )
 from pipeline.prospects.services import (
-    apply_state,
     check_capacity,
     engine_of,
     flush_or_conflict,
     load_records,
     state_of,
-    write_history,
 )
-from pipeline.reports.visits import mark_stalled
+from pipeline.prospects.visits import mark_stalled
+from pipeline.sql import insert_ignoring_duplicates, picked
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +123,30 @@ def _local_day(moment: datetime | None, tz: str) -> str:
 
 # ------------------------------------------------------------------ no meeting
 
+def register_hooks() -> None:
+    """Write the escalation changes of every applied outcome (called at app start)."""
+    events.handle("open", _open_on_event)
+    events.handle("close_ended", _close_on_event)
+
+
+def _open_on_event(session: Session, applied: events.Applied,
+                   change: events.EscalationChange) -> None:
+    prospect = applied.prospect
+    open_no_meeting(session, prospect, engine_of(prospect), now=applied.now,
+                    actor=applied.actor, reason=applied.outcome.reason, kind=change.kind)
+
+
+def _close_on_event(session: Session, applied: events.Applied,
+                    change: events.EscalationChange) -> None:
+    # Only a visit with a stage escalation can leave one open (the sweep and
+    # open_no_meeting mark it); the others skip the UPDATE.
+    if applied.prospect.escalated_clock_no == change.clock_no:
+        close_moved_on(session, applied.prospect, applied.now)
+
+
 def open_no_meeting(session: Session, prospect: Prospect, engine: Engine, *, now: datetime,
-                    actor: User | None, reason: str | None) -> Escalation | None:
+                    actor: User | None, reason: str | None,
+                    kind: str | None = "no_meeting") -> Escalation | None:
     """First contact ended without a meeting: a level-1 escalation to the team lead at once,
     and a task for the lead to phone the customer a few days later. Part of the caller's
     transaction; returns None when this stage visit already has its escalation (the lead's
@@ -139,7 +159,7 @@ def open_no_meeting(session: Session, prospect: Prospect, engine: Engine, *, now
         assignee_id=lead.id if lead else None, clock_no=prospect.clock_no,
         due_at=now + timedelta(days=days), created_at=now))
     new_id = session.execute(insert_ignoring_duplicates(session, Escalation).values(
-        prospect_id=prospect.id, kind="no_meeting", level=1, status="open",
+        prospect_id=prospect.id, kind=kind, level=1, status="open",
         stage=prospect.stage, clock_no=prospect.clock_no, dedupe_key=key,
         team_id=prospect.team_id, owner_id=prospect.owner_id, due_at=prospect.due_at,
         opened_at=now, reason=reason or "first contact ended without a meeting",
@@ -606,28 +626,11 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
         if esc.status != "open":
             raise Conflict("this escalation has been decided already", code="already_decided")
         engine = engine_of(prospect)
+        wf = engine.workflow
         now = clock.now()
         before = state_of(prospect)
-        from_stage, from_status = prospect.stage, prospect.status
-        this_visit = (esc.kind in STAGE_KINDS and esc.clock_no == prospect.clock_no
-                      and prospect.status in ("active", "paused"))
-        wf = engine.workflow
-        messages: list[Message] = []
-        owner = recipients(session, {prospect.owner_id})[prospect.owner_id]
-        data: dict[str, Any] = {"escalation_id": esc.id}
-        if decision == "continue":
-            if this_visit:
-                apply_state(prospect, engine.extend(before, now, days))
-                data.update(extend_days=days or wf.escalation.continue_days,
-                            due_at=prospect.due_at.isoformat() if prospect.due_at else None)
-            write_history(session, prospect, "decision_continue", at=now, actor=actor,
-                          from_stage=from_stage, from_status=from_status, reason=note, data=data)
-            messages.append(Message(
-                owner, "decision", N_("%(lead)s decided: keep working on %(name)s until %(due)s"),
-                {"lead": actor.name, "name": prospect.name,
-                 "due": _local_day(prospect.due_at, wf.timezone) or "-"},
-                body=note, prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}"))
-        elif decision == "reassign":
+        target = None
+        if decision == "reassign":
             if prospect.status == "lost":
                 raise Invalid("a lost prospect is reopened, not reassigned",
                               code="prospect_lost", details={"decision": ["Prospect is lost."]})
@@ -636,67 +639,80 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
                 raise Invalid("the prospect already belongs to this manager",
                               details={"new_owner": ["Choose another manager."]})
             check_capacity(session, target, engine)
-            previous_id = prospect.owner_id
-            if prospect.status in ("active", "paused"):
-                apply_state(prospect, engine.restart_clock(before, now))
-            prospect.owner_id, prospect.team_id = target.id, target.team_id
-            data.update(from_owner_id=previous_id, to_owner_id=target.id)
-            write_history(session, prospect, "reassign", at=now, actor=actor,
-                          from_stage=from_stage, from_status=from_status, reason=note, data=data)
-            handover = Handover(prospect_id=prospect.id, from_user_id=previous_id,
-                                to_user_id=target.id, escalation_id=esc.id, actor_id=actor.id,
-                                at=now, note=note)
-            session.add(handover)
-            # The old owner's open steps of this prospect go with it.
-            session.execute(update(CadenceTask).where(
-                CadenceTask.prospect_id == prospect.id, CadenceTask.done_at.is_(None),
-                CadenceTask.assignee_kind == "owner").values(assignee_id=target.id)
-                .execution_options(synchronize_session=False))
-            esc.new_owner_id = target.id
-            session.flush()
-            old = session.get(User, previous_id)
-            new = Recipient.of(target)
-            letter = handover_letter(target.locale, customer=prospect.name,
-                                     old_manager=old.name if old else "",
-                                     new_manager=target.name,
-                                     day=_local_day(now, wf.timezone))
-            messages.append(Message(
-                new, "handover", N_("%(name)s is now yours (from %(old)s)"),
-                {"name": prospect.name, "old": old.name if old else ""},
-                text=letter, prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:to"))
-            messages.append(Message(
-                owner, "handover", N_("%(name)s was reassigned to %(new)s"),
-                {"name": prospect.name, "new": target.name}, body=note,
-                prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:from"))
-        else:  # abandon
-            if not note:
-                raise Invalid("say why the prospect is abandoned",
-                              details={"note": ["Required: the reason the prospect is lost."]})
-            try:
-                outcome = engine.fire(before, "lose", now=now,
-                                      records=load_records(session, prospect), reason=note)
-            except EngineError as exc:
-                raise Invalid(f"the prospect cannot be abandoned: {exc.message}",
-                              code=exc.code) from None
-            apply_state(prospect, outcome.state)
-            write_history(session, prospect, "lose", at=now, actor=actor,
-                          from_stage=from_stage, from_status=from_status, reason=note, data=data)
-            messages.append(Message(
-                owner, "decision", N_("%(lead)s abandoned %(name)s"),
-                {"lead": actor.name, "name": prospect.name}, body=note,
-                prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}"))
-        prospect.updated_at = now
+        elif decision == "abandon" and not note:
+            raise Invalid("say why the prospect is abandoned",
+                          details={"note": ["Required: the reason the prospect is lost."]})
+        try:
+            outcome = engine.decide(
+                before, decision, now=now, days=days, reason=note,
+                records=load_records(session, prospect) if decision == "abandon" else None,
+                new_owner_id=target.id if target else None,
+                on_this_visit=(esc.kind in STAGE_KINDS and esc.clock_no == prospect.clock_no
+                               and prospect.status in ("active", "paused")))
+        except EngineError as exc:
+            raise Invalid(f"the prospect cannot be abandoned: {exc.message}",
+                          code=exc.code) from None
+        data: dict[str, Any] = {"escalation_id": esc.id, **(outcome.data or {})}
+        if target is not None:
+            data.update(from_owner_id=prospect.owner_id, to_owner_id=target.id)
+        # The decision closes its own escalation before the outcome is written, so the
+        # outcome's escalation changes find only the others.
         esc.status, esc.decision, esc.decided_by_id, esc.decided_at = \
             "resolved", decision, actor.id, now
         esc.note, esc.extend_days = note, days
+        if target is not None:
+            esc.new_owner_id = target.id
+        flush_or_conflict(session)
+        previous_id = prospect.owner_id
+        owner = recipients(session, {previous_id})[previous_id]
+        events.apply(session, prospect, replace(outcome, data=data), actor=actor, now=now)
         audit(session, "escalation_decision", actor=actor, target_type="escalation",
               target_id=esc.id, detail={"decision": decision, "prospect_id": prospect.id,
                                         "level": esc.level, **{k: v for k, v in data.items()
                                                                if k != "escalation_id"}},
               note=note)
-        notify_many(session, messages)
+        notify_many(session, _decision_messages(session, esc, prospect, actor, decision, note,
+                                                owner, previous_id, target, now, wf))
         flush_or_conflict(session)
+    events.log.info("decision", extra={"fields": {
+        "decision": decision, "escalation_id": esc.id, "prospect_id": prospect.id,
+        "level": esc.level, "actor_id": actor.id}})
     return esc
+
+
+def _decision_messages(session: Session, esc: Escalation, prospect: Prospect, actor: User,
+                       decision: str, note: str | None, owner: Recipient, previous_id: int,
+                       target: User | None, now: datetime, wf: Any) -> list[Message]:
+    """Who hears of a decision: the owner; on a reassignment the new owner too, with the
+    handover letter (the handover is recorded here)."""
+    if decision == "continue":
+        return [Message(
+            owner, "decision", N_("%(lead)s decided: keep working on %(name)s until %(due)s"),
+            {"lead": actor.name, "name": prospect.name,
+             "due": _local_day(prospect.due_at, wf.timezone) or "-"},
+            body=note, prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}")]
+    if decision == "abandon":
+        return [Message(
+            owner, "decision", N_("%(lead)s abandoned %(name)s"),
+            {"lead": actor.name, "name": prospect.name}, body=note,
+            prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}")]
+    handover = Handover(prospect_id=prospect.id, from_user_id=previous_id,
+                        to_user_id=target.id, escalation_id=esc.id, actor_id=actor.id,
+                        at=now, note=note)
+    session.add(handover)
+    session.flush()
+    old = session.get(User, previous_id)
+    letter = handover_letter(target.locale, customer=prospect.name,
+                             old_manager=old.name if old else "", new_manager=target.name,
+                             day=_local_day(now, wf.timezone))
+    return [
+        Message(Recipient.of(target), "handover", N_("%(name)s is now yours (from %(old)s)"),
+                {"name": prospect.name, "old": old.name if old else ""},
+                text=letter, prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:to"),
+        Message(owner, "handover", N_("%(name)s was reassigned to %(new)s"),
+                {"name": prospect.name, "new": target.name}, body=note,
+                prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:from"),
+    ]
 
 
 LETTER = (

@@ -25,8 +25,8 @@ from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pipeline.escalations import queries
 from pipeline.escalations.forms import DecisionForm, MarkReadForm
 from pipeline.escalations.outbox import deliver_after_commit
-from pipeline.escalations.services import decide_escalation, handover_letter
-from pipeline.notifications import mark_read, unread_count
+from pipeline.escalations.services import decide_escalation, handover_letter, register_hooks
+from pipeline.notifications.services import mark_read, unread_count
 from pipeline.prospects.models import Prospect
 from pipeline.web import current_locale
 
@@ -42,9 +42,11 @@ EVENT_LABELS = {
 
 
 def init_app(app: Flask) -> None:
-    """Register the blueprint, the nav badges and (when configured) the scheduler."""
+    """Register the blueprint, the nav badges, the writers of the escalation changes every
+    event's outcome may carry, and (when configured) the scheduler."""
     from pipeline.escalations import scheduler
 
+    register_hooks()
     app.register_blueprint(bp)
     scheduler.start(app)
 

@@ -4,86 +4,42 @@ or rolls everything back and raises a :class:`pipeline.errors.ServiceError`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, func, insert, inspect, literal_column, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_dict, set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
-from pipeline.db import DriverStatements, unit_of_work
-from pipeline.engine import EventNotAllowed, ProspectState, TransitionRefused, UnknownEvent
-from pipeline.engine.machine import Engine, EngineError
+from pipeline.db import unit_of_work
+from pipeline.engine import EventNotAllowed, TransitionRefused, UnknownEvent
+from pipeline.engine.guards import GUARDS
+from pipeline.engine.machine import Engine, EngineError, Outcome
 from pipeline.engine.records import completeness, merge, validate_record
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.prospects import queries
+from pipeline.prospects.events import (  # noqa: F401  (the one path, used through here)
+    STATE_FIELDS,
+    HistoryRow,
+    apply,
+    apply_state,
+    flush_or_conflict,
+    save_state,
+    state_of,
+    write_history,
+)
 from pipeline.prospects.models import (
     CONTACT_KINDS,
     TIERS,
     CadenceTask,
     Contact,
     Prospect,
-    StageEvent,
     StageRecord,
 )
-from pipeline.reports import visits
-
-STATE_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
-                "paused_at", "paused_seconds", "clock_no", "lost_reason")
-
-
-def state_of(prospect: Prospect) -> ProspectState:
-    return ProspectState(**{f: getattr(prospect, f) for f in STATE_FIELDS})
-
-
-def apply_state(prospect: Prospect, state: ProspectState) -> None:
-    for f in STATE_FIELDS:
-        setattr(prospect, f, getattr(state, f))
-
-
-_UNSET = object()
-
-
-def _save_state_statement(columns: tuple[str, ...]) -> Any:
-    p = Prospect.__table__
-    return (update(p).where(p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version"))
-            .values(version=p.c.version + literal_column("1"),
-                    **{f: bindparam(f, type_=p.c[f].type) for f in columns}))
-
-
-# One UPDATE per set of changed columns (an advance, a pause, a loss each change their own).
-_SAVE_STATE = DriverStatements(_save_state_statement)
-
-
-def save_state(session: Session, prospect: Prospect, state: ProspectState,
-               now: datetime) -> None:
-    """Write ``state`` (and the prospect's owner and team) to the locked prospect's row with
-    one prebuilt UPDATE of the columns that change, which checks and bumps the version, and
-    make the instance agree without leaving it dirty: the row the ORM's unit of work would
-    write, for a fraction of its CPU on the path every event takes. Raises Conflict when
-    the version moved on."""
-    held = instance_dict(prospect)
-    changes = inspect(prospect)
-    pending = changes.modified  # e.g. a new owner set on the instance
-    values = {f: getattr(state, f) for f in STATE_FIELDS}
-    values.update(owner_id=prospect.owner_id, team_id=prospect.team_id, updated_at=now)
-    changed = {name: value for name, value in values.items()
-               if held.get(name, _UNSET) != value
-               or (pending and changes.attrs[name].history.has_changes())}
-    result = _SAVE_STATE[tuple(changed)].run(
-        session.connection(), {**changed, "b_id": prospect.id, "b_version": prospect.version})
-    if result.rowcount != 1:
-        raise Conflict("the prospect was changed by someone else; reload and retry",
-                       code="stale_version")
-    changed["version"] = prospect.version + 1
-    for name, value in changed.items():
-        set_committed_value(prospect, name, value)
 
 
 def engine_of(prospect: Prospect) -> Engine:
@@ -99,86 +55,6 @@ def check_version(prospect: Prospect, version: Any) -> None:
         raise Conflict(
             f"the prospect has changed (version {prospect.version}, you had {version})",
             code="stale_version", details={"current_version": prospect.version})
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    """The values of a history row just written (the row itself is immutable)."""
-
-    id: int
-    prospect_id: int
-    seq: int
-    event: str
-    from_stage: str | None
-    to_stage: str
-    from_status: str | None
-    to_status: str
-    owner_id: int
-    team_id: int | None
-    at: datetime
-
-
-def flush_or_conflict(session: Session) -> None:
-    """Send the pending changes; a versioned row changed meanwhile is a 409, not a 500."""
-    try:
-        session.flush()
-    except StaleDataError:
-        raise Conflict("the prospect was changed by someone else; reload and retry",
-                       code="stale_version") from None
-
-
-_HISTORY_COLUMNS = ("prospect_id", "event", "from_stage", "to_stage", "from_status",
-                    "to_status", "actor_id", "owner_id", "team_id", "at")
-
-
-def _append_history_statement(optional: tuple[str, ...]) -> Any:
-    """The history INSERT naming ``optional`` (of ``reason``, ``data``) besides the columns
-    every row has; an unnamed one is NULL."""
-    se = StageEvent.__table__
-    # Constants written into the SQL rather than sent as parameters with every row.
-    next_seq = select(func.coalesce(func.max(se.c.seq), literal_column("0"))
-                      + literal_column("1")) \
-        .where(se.c.prospect_id == bindparam("prospect_id")).scalar_subquery()
-    return insert(se).values(seq=next_seq, **{n: bindparam(n, type_=se.c[n].type)
-                                              for n in (*_HISTORY_COLUMNS, *optional)}) \
-        .returning(se.c.id, se.c.seq)
-
-
-# Built once per shape and sent through the driver: the history INSERT is on every
-# event's path, and most rows have no reason and no data.
-_APPEND_HISTORY = DriverStatements(_append_history_statement)
-
-
-def write_history(session: Session, prospect: Prospect, event: str, *, at: datetime,
-                  actor: User | None, from_stage: str | None, from_status: str | None,
-                  reason: str | None = None, data: Mapping[str, Any] | None = None
-                  ) -> HistoryRow:
-    """Append one immutable history row for ``prospect``'s current state, and bring its
-    stage visit up to date (:func:`pipeline.reports.visits.follow`), in the caller's
-    transaction.
-
-    The prospect's pending update is flushed first, then the row is one ``INSERT`` whose
-    ``seq`` is computed by the database from the rows already there (the caller holds the
-    prospect's row lock, so no other writer appends meanwhile): no separate read of the
-    last ``seq``, and several rows in one transaction number themselves in order.
-    """
-    flush_or_conflict(session)
-    values: dict[str, Any] = {
-        "prospect_id": prospect.id, "event": event, "from_stage": from_stage,
-        "to_stage": prospect.stage, "from_status": from_status, "to_status": prospect.status,
-        "actor_id": actor.id if actor else None, "owner_id": prospect.owner_id,
-        "team_id": prospect.team_id, "at": at}
-    if reason is not None:
-        values["reason"] = reason
-    if data:
-        values["data"] = dict(data)
-    optional = tuple(k for k in ("reason", "data") if k in values)
-    new_id, seq = _APPEND_HISTORY[optional].run(session.connection(), values).one()
-    row = HistoryRow(id=new_id, seq=seq, **{k: values[k] for k in (
-        "prospect_id", "event", "from_stage", "to_stage", "from_status", "to_status",
-        "owner_id", "team_id", "at")})
-    visits.follow(session, row)  # the stage visit it starts, moves or ends: same transaction
-    return row
 
 
 def load_records(session: Session, prospect: Prospect) -> dict[str, dict]:
@@ -218,47 +94,24 @@ def check_capacity(session: Session, owner: User, engine: Engine) -> None:
                       code="owner_full", details={"owner": [f"Has {cap} active prospects."]})
 
 
-def create_cadence_tasks(session: Session, prospect: Prospect, engine: Engine,
-                         now: datetime) -> None:
-    """The stage's cadence steps as tasks, due from the stage entry (one set per visit)."""
-    stage = engine.workflow.stage(prospect.stage)
-    due: dict[str, datetime] = {}
-    for step in stage.cadence:
-        base = due[step.after] if step.after else now
-        due[step.key] = base + timedelta(hours=step.offset_hours)
-        session.add(CadenceTask(
-            prospect_id=prospect.id, key=step.key, assignee_kind=step.assignee,
-            assignee_id=prospect.owner_id if step.assignee == "owner" else None,
-            clock_no=prospect.clock_no, due_at=due[step.key]))
-
-
 def sync_cadence(session: Session, prospect: Prospect, engine: Engine, data: Mapping[str, Any],
                  actor: User | None, now: datetime) -> None:
-    """Mark cadence tasks done from the contact log and re-time the steps that follow."""
-    stage = engine.workflow.stage(prospect.stage)
-    if not stage.cadence:
+    """Mark cadence tasks done from the contact log and re-time the steps that follow
+    (:meth:`Engine.sync_cadence` says how)."""
+    if not engine.workflow.stage(prospect.stage).cadence:
         return
     tasks = {t.key: t for t in session.scalars(select(CadenceTask).where(
         CadenceTask.prospect_id == prospect.id, CadenceTask.clock_no == prospect.clock_no))}
-    anchor: dict[str, datetime] = {}
-    for step in stage.cadence:
-        task = tasks.get(step.key)
-        if task is None:
-            continue
-        if step.after and step.after in anchor:
-            task.due_at = anchor[step.after] + timedelta(hours=step.offset_hours)
-        done_value = data.get(step.done_field) if step.done_field else None
-        if done_value:
-            done_time = clock.parse(done_value)
-            anchor[step.key] = done_time
-            if task.done_at is None:
-                task.done_at = min(done_time, now)
-                task.done_by_id = actor.id if actor else None
-        else:
-            anchor[step.key] = task.due_at
-            if task.done_at is not None and step.done_field:
-                task.done_at = None
-                task.done_by_id = None
+    synced = engine.sync_cadence(prospect.stage, {k: (t.due_at, t.done_at)
+                                                  for k, t in tasks.items()}, data, now)
+    for key, (due, done) in synced.items():
+        task = tasks[key]
+        task.due_at = due
+        if done is not None and task.done_at is None:
+            task.done_by_id = actor.id if actor else None
+        elif done is None:
+            task.done_by_id = None
+        task.done_at = done
 
 
 # ------------------------------------------------------------------------ create
@@ -294,17 +147,15 @@ def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -
         owner = _owner_for(session, actor, data.get("owner"))
         check_capacity(session, owner, engine)
         now = clock.now()
-        state = engine.start(now)
+        outcome = engine.create(now)
         prospect = Prospect(
             workflow_key=engine.workflow.key, name=name.strip(), tier=tier,
             owner_id=owner.id, team_id=owner.team_id, id_number=data.get("id_number"),
             phone=data.get("phone"), assets=assets, created_at=now, updated_at=now)
-        apply_state(prospect, state)
+        apply_state(prospect, outcome.state)
         session.add(prospect)
         session.flush()
-        write_history(session, prospect, "create", at=now, actor=actor, from_stage=None,
-                      from_status=None)
-        create_cadence_tasks(session, prospect, engine, now)
+        apply(session, prospect, outcome, actor=actor, now=now, inserted=True)
     return prospect
 
 
@@ -324,8 +175,6 @@ class RecordResult:
 
 
 def record_status(engine: Engine, record_key: str, data: Mapping[str, Any]) -> RecordResult:
-    from pipeline.engine.guards import GUARDS
-
     record = engine.workflow.record(record_key)
     problems = GUARDS[record.complete_when](record, data)
     errors: dict[str, list[str]] = {}
@@ -384,14 +233,12 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                      reason: Any = None, data: Mapping[str, Any] | None = None,
                      version: Any = None, new_owner: str | None = None) -> Prospect:
     """Fire ``event`` on a prospect: guards, new stage and clock, history row, cadence tasks
-    and escalations, all in one transaction.
+    and escalations, all in one transaction (:func:`pipeline.prospects.events.apply`).
 
     Raises NotFound, Conflict (stale ``version``: nothing changes), Invalid with
     ``details.missing`` listing what the guards found missing, or code ``unknown_event`` /
     ``event_not_allowed``.
     """
-    from pipeline.escalations import services as escalations
-
     if reason is not None and not isinstance(reason, str):
         raise Invalid("reason must be a string", details={"reason": ["Must be a string."]})
     if not isinstance(event, str):
@@ -403,9 +250,6 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
         engine = engine_of(prospect)
         records = load_records(session, prospect)
         before = state_of(prospect)
-        # Only a visit with a stage escalation can leave one open (the sweep and
-        # open_no_meeting mark it); others skip that UPDATE.
-        stalled = prospect.escalated_clock_no == before.clock_no
         now = clock.now()
         try:
             outcome = engine.fire(before, event, now=now, records=records, reason=reason,
@@ -421,33 +265,29 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                           ) from None
         except EngineError as exc:  # pragma: no cover - every engine error is one of the above
             raise Invalid(exc.message, code=exc.code) from None
-        history_data: dict[str, Any] = {}
-        if event == "reopen" and new_owner:
-            owner = _owner_for(session, actor, new_owner)
-            if owner.id != prospect.owner_id:
-                check_capacity(session, owner, engine)
-                history_data["previous_owner_id"] = prospect.owner_id
-                audit(session, "prospect_reassigned", actor=actor, target_type="prospect",
-                      target_id=prospect.id, detail={"from_owner_id": prospect.owner_id,
-                                                     "to_owner_id": owner.id, "via": event})
-                prospect.owner_id, prospect.team_id = owner.id, owner.team_id
-        elif event == "reopen":
-            check_capacity(session, prospect.owner, engine)
-        save_state(session, prospect, outcome.state, now)
-        write_history(session, prospect, event, at=now, actor=actor,
-                      from_stage=outcome.from_stage, from_status=outcome.from_status,
-                      reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
-                      data=history_data or None)
-        if outcome.stage_changed and engine.workflow.stage(prospect.stage).cadence:
-            create_cadence_tasks(session, prospect, engine, now)
-        if stalled and (outcome.stage_changed or outcome.to_status in ("won", "lost")):
-            escalations.close_moved_on(session, prospect, now)
-        if event == "no_meeting":
-            escalations.open_no_meeting(session, prospect, engine, now=now, actor=actor,
-                                        reason=reason)
+        if event == "reopen":
+            outcome = _reopen_owner(session, prospect, outcome, engine, actor, new_owner)
+        apply(session, prospect, outcome, actor=actor, now=now)
         flush_or_conflict(session)
     return prospect
 
+
+def _reopen_owner(session: Session, prospect: Prospect, outcome: Outcome, engine: Engine,
+                  actor: User, new_owner: str | None) -> Outcome:
+    """A reopened prospect's owner: the one named (another manager under the cap, the
+    change audited and kept in the history row), or the current one under the cap."""
+    if not new_owner:
+        check_capacity(session, prospect.owner, engine)
+        return outcome
+    owner = _owner_for(session, actor, new_owner)
+    if owner.id == prospect.owner_id:
+        return outcome
+    check_capacity(session, owner, engine)
+    audit(session, "prospect_reassigned", actor=actor, target_type="prospect",
+          target_id=prospect.id, detail={"from_owner_id": prospect.owner_id,
+                                         "to_owner_id": owner.id, "via": "reopen"})
+    return replace(outcome, owner_id=owner.id,
+                   data={**(outcome.data or {}), "previous_owner_id": prospect.owner_id})
 
 
 # ------------------------------------------------------------------------ workspace

@@ -51,7 +51,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    extract,
     func,
     literal,
     or_,
@@ -66,6 +65,7 @@ from pipeline.auth.models import Team, User
 from pipeline.db import UTCDateTime
 from pipeline.escalations.models import Escalation
 from pipeline.prospects.models import Contact, Prospect, StageEvent, StageVisit
+from pipeline.sql import dialect_name, seconds_between  # noqa: F401  (used by reports.visits)
 
 # The daily activity norm of the seven-step process (seed 004, stage 2): every working day a
 # manager makes 20 customer calls and meets 2 customers.
@@ -126,23 +126,6 @@ def _in_period(col: Any, f: Filters) -> ColumnElement[bool]:
 
 def _ts(value: datetime) -> Any:
     return literal(value, UTCDateTime())
-
-
-def dialect_name(where: Any) -> str:
-    """The database dialect's name of a Session, a Connection, or the name itself."""
-    if isinstance(where, str):
-        return where
-    if hasattr(where, "get_bind"):
-        return where.get_bind().dialect.name
-    return where.dialect.name
-
-
-def seconds_between(where: Any, end: Any, start: Any) -> Any:
-    """Whole seconds between two timestamps, the same on both backends (``where``: see
-    :func:`dialect_name`)."""
-    if dialect_name(where) == "postgresql":
-        return cast(func.round(extract("epoch", end - start)), Integer)
-    return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400), Integer)
 
 
 def _stage_order(workflow_key: str) -> tuple[str, ...]:

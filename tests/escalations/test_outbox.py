@@ -10,7 +10,7 @@ from pipeline import clock
 from pipeline.escalations import rules
 from pipeline.escalations.models import OutboxMessage
 from pipeline.escalations.outbox import MAX_ATTEMPTS, send_pending, transport_for
-from pipeline.notifications import notify
+from pipeline.notifications.services import notify
 from tests.conftest import T0
 
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from pipeline import clock
 from pipeline.auth.models import Team, User
 from pipeline.engine.definition import Text
-from pipeline.escalations.models import Notification, OutboxMessage
+from pipeline.notifications.models import Notification, OutboxMessage
+from pipeline.sql import insert_ignoring_duplicates
 
 DEFAULT_LOCALE = "zh_CN"
 
@@ -116,28 +117,6 @@ class Message:
     prospect_id: int | None = None
     dedupe_key: str | None = None
     email: bool = True
-
-
-def insert_ignoring_duplicates(session: Session, model: Any):
-    """``INSERT … ON CONFLICT DO NOTHING`` for the session's database (PostgreSQL or
-    SQLite ≥ 3.24): a row whose unique key exists already is skipped, not an error, and
-    concurrent inserts of the same key wait for each other instead of both succeeding."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the product supports these two
-        raise RuntimeError(f"unsupported database {name}")
-    return insert(model).on_conflict_do_nothing()
-
-
-def picked(pick: Any) -> Any:
-    """``SELECT id FROM (<pick>)`` evaluated once: a claim's ``UPDATE … WHERE id IN``
-    over a ``LIMIT … FOR UPDATE SKIP LOCKED`` subquery may otherwise be re-run by
-    PostgreSQL's planner and claim more rows than the limit."""
-    cte = pick.cte().prefix_with("MATERIALIZED", dialect="postgresql")
-    return select(cte.c.id)
 
 
 def notify_many(session: Session, messages: list[Message]) -> int:
