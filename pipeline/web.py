@@ -107,22 +107,22 @@ def translation_dirs() -> list[str]:
 # ---------------------------------------------------------------- layout helpers
 
 ROLE_LABELS = {
-    "manager": ("Customer manager", "客户经理"),
-    "team_lead": ("Team lead", "团队主管"),
-    "supervisor": ("Supervisor", "支行行长"),
-    "admin": ("Administrator", "管理员"),
+    "manager": lazy_gettext("Customer manager"),
+    "team_lead": lazy_gettext("Team lead"),
+    "supervisor": lazy_gettext("Supervisor"),
+    "admin": lazy_gettext("Administrator"),
 }
 
-# (endpoint, English label, Chinese label, roles that see it, badge provider name)
+# (endpoint, label, roles that see it, badge provider name)
 NAV = [
-    ("prospects.board", "Board", "看板", None, None),
-    ("prospects.my_day", "My day", "我的今天", ("manager",), None),
-    ("escalations.queue", "Escalations", "升级处理", ("team_lead", "supervisor", "admin"),
+    ("prospects.board", lazy_gettext("Board"), None, None),
+    ("prospects.my_day", lazy_gettext("My day"), ("manager",), None),
+    ("escalations.queue", lazy_gettext("Escalations"), ("team_lead", "supervisor", "admin"),
      "open_escalations"),
-    ("reports.funnel", "Funnel", "漏斗", None, None),
-    ("reports.daily", "Reports", "报表", None, None),
-    ("escalations.inbox", "Inbox", "消息", None, "unread_notifications"),
-    ("audit.index", "Audit log", "审计日志", ("supervisor", "admin"), None),
+    ("reports.funnel", lazy_gettext("Funnel"), None, None),
+    ("reports.daily", lazy_gettext("Reports"), None, None),
+    ("escalations.inbox", lazy_gettext("Inbox"), None, "unread_notifications"),
+    ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
 ]
 BADGES: dict = {}  # name -> callable(user) -> int, registered by the domain packages
 
@@ -134,22 +134,20 @@ def current_locale() -> str:
 
 
 def role_label(role: str) -> str:
-    en, zh = ROLE_LABELS.get(role, (role, role))
-    return zh if current_locale().startswith("zh") else en
+    return str(ROLE_LABELS.get(role, role))
 
 
 def nav_items() -> list[dict]:
     from flask import current_app, url_for
 
-    zh = current_locale().startswith("zh")
     out = []
-    for endpoint, en, zh_label, roles, badge in NAV:
+    for endpoint, label, roles, badge in NAV:
         if endpoint not in current_app.view_functions:
             continue
         if roles and current_user.role not in roles:
             continue
         count = BADGES[badge](current_user) if badge in BADGES else 0
-        out.append({"url": url_for(endpoint), "label": zh_label if zh else en,
+        out.append({"url": url_for(endpoint), "label": str(label),
                     "active": request.endpoint == endpoint, "badge": count or None,
                     "testid": badge or ""})
     return out

@@ -1,43 +1,35 @@
 """The customer manager's workspace: the board, the prospect page, my day.
 
-Views are thin: build the form, validate, call one service, flash and redirect. Every
+Views are thin: parse the request (a form or the board's filters), call one service or
+query, and render what :mod:`pipeline.prospects.presenters` makes of the answer. Every
 move goes through the same services as the API (``advance_prospect``), so no path skips a
 guard. Requests sent by the board's script (``X-Requested-With: fetch``) get JSON or an
 HTML fragment instead of a redirect; everything also works as plain forms.
 """
 from __future__ import annotations
 
-import functools
-import math
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
-    g,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
-from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup, escape
 
-from pipeline import clock, workflows
-from pipeline.api.views import mask, sees_personal_data
+from pipeline.api.views import sees_personal_data
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import Workflow
 from pipeline.errors import Conflict, Invalid, ServiceError
 from pipeline.prospects import forms as F
+from pipeline.prospects import presenters as P
 from pipeline.prospects import queries, services
 from pipeline.prospects.models import TIERS
 from pipeline.web import current_locale, login_manager
@@ -55,348 +47,13 @@ def _signed_in():
     return None
 
 
-# ---------------------------------------------------------------- presentation helpers
-
-def per_request(fn):
-    """Memoise a helper whose answer depends only on its (hashable) arguments and the
-    request's locale: a board renders hundreds of cards that ask the same questions
-    (labels, move options, problem texts), and each translation lookup costs more than
-    the card's own markup."""
-    @functools.wraps(fn)
-    def memo(*args: Any) -> Any:
-        cache = g.setdefault("_view_memo", {})
-        key = (fn.__name__, *args)
-        try:
-            return cache[key]
-        except KeyError:
-            value = cache[key] = fn(*args)
-            return value
-    return memo
-
-
-@per_request
-def tier_label(tier: str) -> str:
-    return str(F.TIER_LABELS.get(tier, tier))
-
-
-def workflow(key: str | None = None) -> Workflow:
-    return workflows.workflow(key or workflows.DEFAULT_KEY)
-
-
-def user_tz() -> str:
-    return getattr(current_user, "timezone", None) or current_app.config["PIPELINE_TIMEZONE"]
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return P.template_helpers()
 
 
 def is_fetch() -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
-
-
-def stage_name(key: str, wf: Workflow | None = None) -> str:
-    try:
-        return (wf or workflow()).stage(key).name.get(current_locale())
-    except KeyError:
-        return key
-
-
-def record_name(key: str, wf: Workflow | None = None) -> str:
-    record = (wf or workflow()).record(key)
-    return record.name.get(current_locale()) if record else key
-
-
-def field_label(record_key: str | None, field_key: str | None,
-                wf: Workflow | None = None) -> str:
-    record = (wf or workflow()).record(record_key) if record_key else None
-    field = record.field(field_key) if record and field_key else None
-    return field.label.get(current_locale()) if field else (field_key or "")
-
-
-def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
-    """A UTC time in the user's zone (Asia/Shanghai unless the user chose another)."""
-    return format_datetime(value, fmt) if value else "—"
-
-
-def time_left(due: datetime | None, status: str, now: datetime | None = None) -> tuple[str, str]:
-    """("3 days left" / "2 days overdue", css class) for a stage clock."""
-    kind, num, css = clock_reading(due, status, now or clock.now())
-    return (_time_phrase(kind, num) if kind else ""), css
-
-
-def clock_reading(due: datetime | None, status: str, now: datetime) -> tuple[str, int, str]:
-    """(phrase kind, number, css class) of a stage clock: what :func:`time_left` says, before
-    it is put in words."""
-    if status == "paused":
-        return "paused", 0, "paused"
-    if status in ("won", "lost") or due is None:
-        return "", 0, ""
-    seconds = (due - now).total_seconds()
-    if seconds >= 0:
-        days = int(seconds // 86400)
-        if days >= 1:
-            return "days_left", days, "left"
-        return "hours_left", max(int(seconds // 3600), 0), "soon"
-    days = int(-seconds // 86400)
-    if days >= 1:
-        return "days_overdue", days, "overdue"
-    return "hours_overdue", max(int(-seconds // 3600), 1), "overdue"
-
-
-@per_request
-def _time_phrase(kind: str, num: int) -> str:
-    # A board's cards share a few dozen of these: each is translated once per request.
-    if kind == "paused":
-        return _("Paused")
-    if kind == "days_left":
-        return ngettext("%(num)d day left", "%(num)d days left", num)
-    if kind == "hours_left":
-        return ngettext("%(num)d hour left", "%(num)d hours left", num)
-    if kind == "days_overdue":
-        return ngettext("%(num)d day overdue", "%(num)d days overdue", num)
-    return ngettext("%(num)d hour overdue", "%(num)d hours overdue", num)
-
-
-def problem_text(problem: Any, wf: Workflow | None = None) -> str:
-    """A guard's problem in the user's language, named by the workflow's labels."""
-    if wf is None and not isinstance(problem, dict):  # engine Problems are frozen: hashable
-        return _problem_text(problem)
-    return _problem_text.__wrapped__(problem, wf)
-
-
-@per_request
-def _problem_text(problem: Any, wf: Workflow | None = None) -> str:
-    wf = wf or workflow()
-    code = getattr(problem, "code", None) or problem.get("code")
-    record = getattr(problem, "record", None) if not isinstance(problem, dict) \
-        else problem.get("record")
-    field = getattr(problem, "field", None) if not isinstance(problem, dict) \
-        else problem.get("field")
-    rname = record_name(record, wf) if record else ""
-    if code == "field_required":
-        return _("%(record)s: “%(field)s” is needed", record=rname,
-                 field=field_label(record, field, wf))
-    if code == "incomplete":
-        rec = wf.record(record)
-        need = float(rec.params.get("min", 0.7)) if rec else 0.7
-        return _("%(record)s must be at least %(need)s complete", record=rname,
-                 need=f"{need:.0%}")
-    if code == "options_count":
-        return _("%(record)s: offer 2 or 3 proposals", record=rname)
-    if code == "risk_mismatch":
-        return _("%(record)s: the product's risk rating is above the customer's risk "
-                 "tolerance", record=rname)
-    if code == "reason_required":
-        return _("A reason is required.")
-    if code == "cadence_not_tried":
-        return _("%(record)s: “%(field)s” is not done yet", record=rname,
-                 field=field_label(record, field, wf))
-    return getattr(problem, "message", None) or str(problem)
-
-
-def error_text(exc: ServiceError) -> str:
-    """A service refusal in the user's language."""
-    if exc.code == "transition_refused":
-        missing = exc.details.get("missing") or []
-        return _("Not yet: %(missing)s",
-                 missing="; ".join(problem_text(p) for p in missing))
-    messages = {
-        "stale_version": _("Someone changed this prospect meanwhile; look again and retry."),
-        "prospect_lost": _("The prospect is lost; reopen it first."),
-        "event_not_allowed": _("That move is not possible now."),
-        "unknown_event": _("That move is not possible now."),
-        "owner_full": _("That customer manager already has the most active prospects "
-                        "allowed."),
-        "forbidden": _("You may not do that."),
-        "stale_task": _("This task belongs to an earlier stage visit."),
-        "not_found": _("Not found."),
-    }
-    if exc.code in messages:
-        return messages[exc.code]
-    if exc.details:
-        fields = ", ".join(sorted(k for k in exc.details if k != "missing"))
-        return _("Please check: %(fields)s", fields=fields)
-    return exc.message
-
-
-@bp.context_processor
-def _helpers() -> dict[str, Any]:
-    return {"stage_name": stage_name, "record_name": record_name, "field_label": field_label,
-            "when": when, "time_left": time_left, "problem_text": problem_text,
-            "mask": mask, "tier_label": tier_label,
-            "kind_label": lambda k: str(F.KIND_LABELS.get(k, k)),
-            "outcome_label": lambda o: str(F.OUTCOME_LABELS.get(o, o)) if o else "",
-            "event_label": lambda e: str(F.EVENT_LABELS.get(e, e)),
-            "value_label": F.value_label, "status_label": status_label,
-            "move_options": move_options, "workflow": workflow,
-            "status_problems": status_problems, "history_label": history_label,
-            "assignee_label": assignee_label}
-
-
-def status_problems(rec: Any, data: dict) -> list:
-    """What a record still lacks for its guard (the workflow's ``complete_when``)."""
-    from pipeline.engine.guards import GUARDS
-
-    return GUARDS[rec.complete_when](rec, data or {})
-
-
-def history_label(event: str) -> str:
-    # Escalation decisions write their own events (an abandon is a "lose").
-    labels = {"create": _("Created"), "decision_continue": _("Team lead: continue"),
-              "reassign": _("Reassigned")}
-    if event in labels:
-        return labels[event]
-    return str(F.EVENT_LABELS.get(event, event))
-
-
-def assignee_label(task: Any) -> str:
-    return {"institution": _("the branch"), "owner": _("customer manager"),
-            "team_lead": _("team lead")}.get(task.assignee_kind, task.assignee_kind)
-
-
-def status_label(status: str) -> str:
-    return {"active": _("Active"), "paused": _("Paused"), "won": _("Won"),
-            "lost": _("Lost")}.get(status, status)
-
-
-def move_options(prospect: Any) -> list[tuple[str, str]]:
-    """(stage key, label) of the board moves a card offers: next stage, previous stage."""
-    if prospect.status != "active":
-        return []
-    return _move_options(prospect.workflow_key, prospect.stage)
-
-
-@per_request
-def _move_options(workflow_key: str, stage: str) -> list[tuple[str, str]]:
-    wf = workflow(workflow_key)
-    keys = wf.stage_keys
-    i = keys.index(stage)
-    out = []
-    nxt = next((t.dest for t in wf.transitions if t.source == stage
-                and t.event in ("advance", "win") and t.dest), None)
-    if nxt:
-        out.append((nxt, "→ " + stage_name(nxt, wf)))
-    back = next((t.dest for t in wf.transitions if t.source == stage
-                 and t.event == "back" and t.dest), None)
-    if back and i > 0:
-        out.append((back, "← " + _("back to %(stage)s", stage=stage_name(back, wf))))
-    return out
-
-
-# ---------------------------------------------------------------- board cards
-
-class CardWriter:
-    """Writes board cards' markup, each card with its no-script move form (CSRF token,
-    return address ``back_to``); one writer serves a page's columns.
-
-    Written here rather than by a template macro: a board shows a few hundred cards, and a
-    macro's cost per value it writes out (a context lookup, an escape, a Markup object) and
-    per helper it calls (a context call; for each label a lookup of the request's locale)
-    was most of the board's time. Here the questions the cards share (labels, phrases,
-    move options, problem texts) are answered once per page, already escaped, and only
-    what is each card's own (name, phone, owner) is escaped per card. Everything that comes
-    from data or the catalogues goes through ``escape``; ids, versions and the fixed class
-    names are the app's own.
-    """
-
-    def __init__(self, back_to: str) -> None:
-        e = escape
-        self.now = clock.now()
-        self.show_owner = current_user.role != "manager"
-        self.detail_url = id_url(".detail")
-        self.move_url = id_url(".move")
-        self.token, self.back_to, self.move = e(generate_csrf()), e(back_to), e(_("Move"))
-        self.move_label = e(_("Move %(name)s to"))
-        self.tiers = Answers(lambda tier: e(tier_label(tier)))
-        self.flags = Answers(lambda status: e(status_label(status)))
-        self.phrases = Answers(lambda key: e(_time_phrase(*key)))
-        self.owners = Answers(e)
-        self.options = Answers(lambda key: Markup("".join(  # nosec B704: values escaped
-            f'<option value="{e(k)}">{e(label)}</option>'
-            for k, label in _move_options(*key))))
-        self.counts = Answers(lambda num: e(ngettext("%(num)d record missing",
-                                                     "%(num)d records missing", num)))
-        self.titles = Answers(lambda problems: e("; ".join(problem_text(p)
-                                                           for p in problems)))
-
-    def __call__(self, cards: list[queries.Card]) -> Markup:
-        out: list[str] = []
-        for card in cards:
-            self.write(card, out)
-        return Markup("".join(out))  # nosec B704: write() escapes every value it writes
-
-    def write(self, card: queries.Card, out: list[str]) -> None:
-        e, p = escape, card.prospect
-        status, active, name = p.status, p.status == "active", e(p.name)
-        classes = " is-overdue" if card.overdue else " is-due-soon" if card.due_soon else ""
-        if status == "paused" or status == "lost":
-            classes += " is-" + status
-        head, tail = self.detail_url
-        out.append(
-            f'<li class="kcard{classes}" id="card-{p.id}" data-id="{p.id}" '
-            f'data-stage="{e(p.stage)}" data-version="{p.version}" data-testid="card"'
-            f'{_DRAGGABLE if active and p.stage != "after_sale" else ""}>\n'
-            f'  <div class="kcard-head">\n'
-            f'    <a class="kcard-name" href="{head}{p.id}{tail}">{name}</a>\n'
-            f'    <span class="tier tier-{e(p.tier)}">{self.tiers[p.tier]}</span>\n'
-            f'  </div>\n')
-        if self.show_owner:
-            out.append(f'  <div class="kcard-owner muted">{self.owners[p.owner_name]}</div>\n')
-        if p.phone:
-            out.append(f'  <div class="kcard-phone muted" data-testid="masked-phone">'
-                       f'{e(mask(p.phone))}</div>\n')
-        out.append('  <div class="kcard-flags">\n')
-        if not active:
-            out.append(f'    <span class="flag flag-{status}">{self.flags[status]}</span>\n')
-        else:
-            kind, num, css = clock_reading(p.due_at, status, self.now)
-            if kind:
-                mark = _OVERDUE_MARK if card.overdue else ">"
-                out.append(f'    <span class="due due-{css}" data-testid="due"{mark}'
-                           f'{self.phrases[kind, num]}</span>\n')
-        if card.missing_records:
-            out.append(f'    <span class="flag flag-missing" '
-                       f'title="{self.titles[tuple(card.missing)]}" data-testid="missing">'
-                       f'{self.counts[len(card.missing_records)]}</span>\n')
-        out.append('  </div>\n')
-        if active and (choices := self.options[p.workflow_key, p.stage]):
-            head, tail = self.move_url
-            out.append(
-                f'  <form class="move-form" method="post" action="{head}{p.id}{tail}">\n'
-                f'    <input type="hidden" name="csrf_token" value="{self.token}">\n'
-                f'    <input type="hidden" name="version" value="{p.version}">\n'
-                f'    <input type="hidden" name="next" value="{self.back_to}">\n'
-                f'    <label class="visually-hidden" for="move-{p.id}">'
-                f'{self.move_label % {"name": name}}</label>\n'
-                f'    <select name="to" id="move-{p.id}" data-testid="move-select">{choices}'
-                f'</select>\n'
-                f'    <button type="submit" class="secondary small">{self.move}</button>\n'
-                f'  </form>\n')
-        out.append('</li>')
-
-
-_DRAGGABLE = ' draggable="true"'
-_OVERDUE_MARK = ' data-overdue><span aria-hidden="true">⚠ </span>'
-
-
-def id_url(endpoint: str) -> tuple[Markup, Markup]:
-    """``url_for(endpoint, prospect_id=n)`` for many ``n`` at the price of one, escaped:
-    the parts before and after the id of the URL built around a stand-in id."""
-    head, _marker, tail = url_for(endpoint, prospect_id=_URL_MARKER).partition(
-        str(_URL_MARKER))
-    return escape(head), escape(tail)
-
-
-_URL_MARKER = 918273645546372819
-
-
-class Answers(dict):
-    """``answers[key]`` is ``fn(key)``, worked out on the first ask only."""
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def __missing__(self, key: Any) -> Any:
-        value = self[key] = self.fn(key)
-        return value
 
 
 # ---------------------------------------------------------------- the board
@@ -433,22 +90,20 @@ def column_limits(stages: tuple[str, ...]) -> dict[str, int]:
 
 @bp.get("/board")
 def board():
-    wf = workflow()
-    filters = board_filters()
-    limits = column_limits(wf.stage_keys)
+    wf = P.workflow()
+    filters, limits = board_filters(), column_limits(wf.stage_keys)
     data = queries.board(get_session(), current_user, filters, stages=wf.stage_keys,
                          limits=limits)
     args = filter_args(filters)
-    write = CardWriter(url_for(".board", **args))
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,
-                           shown={c.stage: write(c.cards) for c in data.columns})
+                           shown=P.board_page(data, url_for(".board", **args)))
 
 
 @bp.get("/board/columns/<stage>")
 def board_column(stage: str):
     """The next cards of one column (the "more" button's fragment)."""
-    wf = workflow()
+    wf = P.workflow()
     if stage not in wf.stage_keys:
         abort(404)
     filters = board_filters()
@@ -458,7 +113,7 @@ def board_column(stage: str):
                                             offset=offset)
     args = filter_args(filters)
     return render_template("board/_column_cards.html",
-                           cards=CardWriter(url_for(".board", **args))(cards),
+                           cards=P.CardWriter(url_for(".board", **args))(cards),
                            stage=stage, remaining=remaining, next_offset=offset + len(cards),
                            args=args, wf=wf, page_size=queries.BOARD_PAGE)
 
@@ -480,7 +135,7 @@ def move(prospect_id: int):
     back_to = safe_next(request.form.get("next") or url_for(".board"))
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
-    wf = workflow(prospect.workflow_key)
+    wf = P.workflow(prospect.workflow_key)
     if not form.validate_on_submit():
         return _refused(_("The move could not be read; reload the page."), back_to, 400)
     try:
@@ -502,19 +157,24 @@ def move(prospect_id: int):
     except Invalid as exc:
         missing = [m for m in (exc.details.get("missing") or []) if m.get("record")]
         if exc.code == "transition_refused" and missing:
-            record_key = missing[0]["record"]
-            form_url = url_for(".record", prospect_id=prospect.id, record_key=record_key,
-                               then=event, next=back_to)
-            if is_fetch():
-                return jsonify({"ok": False, "need_record": record_key,
-                                "form_url": form_url, "message": error_text(exc)}), 422
-            flash(_("Complete the %(record)s to move the card.",
-                    record=record_name(record_key, wf)), "info")
-            return redirect(form_url)
-        return _refused(error_text(exc), back_to, 422)
+            return _record_first(prospect, missing[0]["record"], event, back_to, exc, wf)
+        return _refused(P.error_text(exc), back_to, 422)
     except Conflict as exc:
-        return _refused(error_text(exc), back_to, 409)
+        return _refused(P.error_text(exc), back_to, 409)
     return _moved(moved, back_to)
+
+
+def _record_first(prospect: Any, record_key: str, event: str, back_to: str,
+                  exc: ServiceError, wf: Workflow):
+    """A move the stage's records do not allow yet opens the missing record's form."""
+    form_url = url_for(".record", prospect_id=prospect.id, record_key=record_key,
+                       then=event, next=back_to)
+    if is_fetch():
+        return jsonify({"ok": False, "need_record": record_key,
+                        "form_url": form_url, "message": P.error_text(exc)}), 422
+    flash(_("Complete the %(record)s to move the card.",
+            record=P.record_name(record_key, wf)), "info")
+    return redirect(form_url)
 
 
 def _refused(message: str, back_to: str, status: int):
@@ -525,86 +185,23 @@ def _refused(message: str, back_to: str, status: int):
 
 
 def _moved(prospect: Any, back_to: str):
-    message = _("%(name)s moved to %(stage)s.", name=prospect.name,
-                stage=stage_name(prospect.stage))
+    message = P.moved_message(prospect)
     if is_fetch():
         card = queries.card_of(get_session(), current_user, prospect.id)
         return jsonify({"ok": True, "moved": True, "stage": prospect.stage,
                         "id": prospect.id, "message": message,
-                        "card": str(CardWriter(back_to)([card]))})
+                        "card": P.card_html(card, back_to)})
     flash(message, "success")
     return redirect(back_to)
 
 
 # ---------------------------------------------------------------- the prospect page
 
-def record_forms(page: queries.ProspectPage, wf: Workflow, *, show_personal: bool,
-                 bound: dict[str, F.RecordForm] | None = None) -> dict[str, F.RecordForm]:
-    out = {}
-    hidden_for = hidden_fields(show_personal)
-    for stage in wf.stages:
-        for record in stage.records:
-            if bound and record.key in bound:
-                out[record.key] = bound[record.key]
-                continue
-            out[record.key] = F.build_record_form(
-                record, current_locale(), user_tz(), page.records.get(record.key, {}),
-                hidden=hidden_for(record), version=page.prospect.version)
-    return out
-
-
-def hidden_fields(show_personal: bool):
-    """Personal fields are left out of the forms of a viewer who may not see them, so a
-    masked value can never be saved over the real one."""
-    def of(record: Any) -> tuple[str, ...]:
-        return () if show_personal else tuple(f.key for f in record.fields if f.personal)
-    return of
-
-
-def render_detail(prospect_id: int, *, bound: dict[str, F.RecordForm] | None = None,
-                  event_forms: dict[str, F.EventForm] | None = None,
-                  contact_form: F.ContactForm | None = None, status: int = 200):
-    session = get_session()
-    page = queries.prospect_page(session, current_user, prospect_id)
-    p = page.prospect
-    wf = workflow(p.workflow_key)
-    engine = workflows.engine(p.workflow_key)
-    state = services.state_of(p)
-    missing = engine.missing(state, page.records)
-    available = engine.available_events(state, page.records)
-    show_personal = sees_personal_data(current_user, p)
-    statuses = {r.key: services.record_status(engine, r.key, page.records.get(r.key, {}))
-                for s in wf.stages for r in s.records}
-    # Every event of the current state gets a form; "advance"/"win" may be disabled.
-    events = [e for e in F.EVENT_LABELS if _event_possible(engine, state, e)]
-    forms = {e: (event_forms or {}).get(e) or _event_form(e, p.version) for e in events}
-    cadence = {c.key: c for s in wf.stages for c in s.cadence}
-    return render_template(
-        "prospects/detail.html", page=page, p=p, wf=wf, state=state, missing=missing,
-        available=available, events=events, event_forms=forms,
-        record_forms=record_forms(page, wf, show_personal=show_personal, bound=bound),
-        statuses=statuses, show_personal=show_personal, cadence=cadence,
-        contact_form=contact_form or F.ContactForm(formdata=None),
-        task_form=F.TaskForm(formdata=None), now=clock.now(),
-        stage_index=wf.stage_keys.index(p.stage), tz=user_tz()), status
-
-
-def _event_possible(engine: Any, state: Any, event: str) -> bool:
-    from pipeline.engine.machine import EngineError
-
-    try:
-        engine.check_allowed(state, event)
-    except EngineError:
-        return False
-    return True
-
-
-def _event_form(event: str, version: int, formdata: Any = None) -> F.EventForm:
-    form = F.EventForm(formdata=formdata, prefix=event)
-    form.event.data = event
-    if formdata is None:
-        form.version.data = str(version)
-    return form
+def render_detail(prospect_id: int, *, status: int = 200, **bound: Any):
+    """The prospect page; ``bound`` names forms of this request to show with their errors
+    (``bound``: record forms by key, ``event_forms``, ``contact_form``)."""
+    page = queries.prospect_page(get_session(), current_user, prospect_id)
+    return render_template("prospects/detail.html", **P.detail_page(page, **bound)), status
 
 
 @bp.get("/prospects/<int:prospect_id>")
@@ -618,97 +215,80 @@ def record(prospect_id: int, record_key: str):
     section (``from=detail``: errors are shown on the prospect page)."""
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
-    wf = workflow(prospect.workflow_key)
+    wf = P.workflow(prospect.workflow_key)
     rec = wf.record(record_key)
     if rec is None:
         abort(404)
-    hidden = hidden_fields(sees_personal_data(current_user, prospect))(rec)
+    hidden = P.hidden_fields(sees_personal_data(current_user, prospect))(rec)
     then = request.values.get("then") if request.values.get("then") in ("advance", "win") \
         else None
     back_to = safe_next(request.values.get("next") or url_for(".detail",
                                                               prospect_id=prospect.id))
     stored = queries.records_of(session, [prospect.id])[prospect.id].get(record_key, {})
     if request.method == "GET":
-        form = F.build_record_form(rec, current_locale(), user_tz(), stored, hidden=hidden,
+        form = F.build_record_form(rec, current_locale(), P.user_tz(), stored, hidden=hidden,
                                    version=prospect.version, then=then)
-        return _record_page(prospect, rec, form, then, back_to)
-    form = F.build_record_form(rec, current_locale(), user_tz(), stored, hidden=hidden,
+        return _record_page(prospect, rec, form, then, back_to, stored)
+    form = F.build_record_form(rec, current_locale(), P.user_tz(), stored, hidden=hidden,
                                formdata=request.form)
     from_detail = request.args.get("from") == "detail"
     if not form.validate_on_submit():
         if is_fetch():
             return jsonify({"ok": False, "message": _("Please check the marked fields."),
-                            "html": _record_fragment(prospect, rec, form, then, back_to)}), 422
+                            "html": _record_fragment(prospect, rec, form, then, back_to,
+                                                     stored)}), 422
         if from_detail:
             return render_detail(prospect.id, bound={record_key: form}, status=422)
-        return _record_page(prospect, rec, form, then, back_to, status=422)
-    version = form.version_value()
+        return _record_page(prospect, rec, form, then, back_to, stored, status=422)
     try:
         result, moved = services.save_record_then(
             session, prospect.id, record_key, actor=current_user, data=form.record_data(),
-            event=form.then.data or None, version=version)
+            event=form.then.data or None, version=form.version_value())
     except ServiceError as exc:
         if isinstance(exc, Invalid) and exc.code == "invalid_record":
             for key, messages in exc.details.items():
                 if key in form:
                     form[key].errors = list(form[key].errors) + list(messages)
-        message = error_text(exc)
+        message = P.error_text(exc)
         if is_fetch():
             return jsonify({"ok": False, "message": message,
-                            "html": _record_fragment(prospect, rec, form, then, back_to)}), 422
+                            "html": _record_fragment(prospect, rec, form, then, back_to,
+                                                     stored)}), 422
         flash(message, "error")
         if from_detail:
             return render_detail(prospect.id, bound={record_key: form}, status=422)
-        return _record_page(prospect, rec, form, then, back_to, status=422)
+        return _record_page(prospect, rec, form, then, back_to, stored, status=422)
     if moved is not None:
         return _moved(moved, back_to)
-    if result.complete:
-        message = _("%(record)s saved; it is complete.", record=record_name(record_key, wf))
-    else:
-        message = _("%(record)s saved; %(percent)s complete.",
-                    record=record_name(record_key, wf), percent=f"{result.completeness:.0%}")
+    message = P.saved_message(record_key, result, wf)
     if then:
         # The drop that opened the form still waits: show what is missing and stay.
-        fresh = F.build_record_form(rec, current_locale(), user_tz(), result.data,
+        fresh = F.build_record_form(rec, current_locale(), P.user_tz(), result.data,
                                     hidden=hidden, version=prospect.version, then=then)
         if is_fetch():
             return jsonify({"ok": True, "moved": False, "message": message,
                             "html": _record_fragment(prospect, rec, fresh, then, back_to,
-                                                     status_of=result)})
+                                                     result.data)})
         flash(message, "info")
-        return _record_page(prospect, rec, fresh, then, back_to, status_of=result)
+        return _record_page(prospect, rec, fresh, then, back_to, result.data)
     if is_fetch():
         return jsonify({"ok": True, "moved": False, "message": message})
     flash(message, "success")
     return redirect(url_for(".detail", prospect_id=prospect.id, _anchor=f"record-{record_key}"))
 
 
-def _record_context(prospect: Any, rec: Any, form: F.RecordForm, then: str | None,
-                    back_to: str, status_of: Any = None) -> dict[str, Any]:
-    engine = workflows.engine(prospect.workflow_key)
-    if status_of is None:
-        stored = queries.records_of(get_session(), [prospect.id])[prospect.id]
-        status_of = services.record_status(engine, rec.key, stored.get(rec.key, {}))
-    action = url_for(".record", prospect_id=prospect.id, record_key=rec.key,
-                     then=then or None, next=back_to)
-    return {"p": prospect, "rec": rec, "form": form, "then": then, "back_to": back_to,
-            "status": status_of, "action": action, "show_personal":
-            sees_personal_data(current_user, prospect), "records_done": status_of.complete}
-
-
 def _record_fragment(prospect: Any, rec: Any, form: F.RecordForm, then: str | None,
-                     back_to: str, status_of: Any = None) -> str:
+                     back_to: str, data: dict[str, Any]) -> str:
     return render_template("prospects/_record_dialog.html",
-                           **_record_context(prospect, rec, form, then, back_to, status_of))
+                           **P.record_page(prospect, rec, form, then, back_to, data))
 
 
 def _record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, back_to: str,
-                 status: int = 200, status_of: Any = None):
+                 data: dict[str, Any], status: int = 200):
     if is_fetch():
-        return _record_fragment(prospect, rec, form, then, back_to, status_of), status
+        return _record_fragment(prospect, rec, form, then, back_to, data), status
     return render_template("prospects/record.html",
-                           **_record_context(prospect, rec, form, then, back_to, status_of)
-                           ), status
+                           **P.record_page(prospect, rec, form, then, back_to, data)), status
 
 
 @bp.post("/prospects/<int:prospect_id>/events/<event>")
@@ -717,7 +297,7 @@ def fire(prospect_id: int, event: str):
         abort(404)
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
-    form = _event_form(event, prospect.version, formdata=request.form)
+    form = P.event_form(event, prospect.version, formdata=request.form)
     if not form.validate_on_submit():
         return render_detail(prospect.id, event_forms={event: form}, status=422)
     try:
@@ -725,11 +305,11 @@ def fire(prospect_id: int, event: str):
                                           reason=(form.reason.data or "").strip() or None,
                                           version=form.version_value())
     except ServiceError as exc:
-        flash(error_text(exc), "error")
+        flash(P.error_text(exc), "error")
         return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
     flash(_("Done: %(action)s. %(name)s is now in %(stage)s (%(status)s).",
             action=str(F.EVENT_LABELS[event]), name=moved.name,
-            stage=stage_name(moved.stage), status=status_label(moved.status)), "success")
+            stage=P.stage_name(moved.stage), status=P.status_label(moved.status)), "success")
     return redirect(url_for(".detail", prospect_id=prospect.id))
 
 
@@ -742,7 +322,7 @@ def add_contact(prospect_id: int):
         return render_detail(prospect.id, contact_form=form, status=422)
     try:
         services.log_contact(session, prospect.id, actor=current_user,
-                             data=form.contact_data(user_tz()))
+                             data=form.contact_data(P.user_tz()))
     except Invalid as exc:
         for key, messages in exc.details.items():
             if key in form:
@@ -765,7 +345,7 @@ def task_done(task_id: int):
     except (Conflict, ServiceError) as exc:
         if exc.status == 404:
             raise
-        return _refused(error_text(exc), back_to, exc.status)
+        return _refused(P.error_text(exc), back_to, exc.status)
     if is_fetch():
         return jsonify({"ok": True})
     flash(_("Task done."), "success")
@@ -787,30 +367,17 @@ def new():
             prospect = services.create_prospect(session, actor=current_user,
                                                 data=form.prospect_data())
         except ServiceError as exc:
-            flash(error_text(exc), "error")
+            flash(P.error_text(exc), "error")
             return render_template("prospects/new.html", form=form), 422
         flash(_("%(name)s added to %(stage)s.", name=prospect.name,
-                stage=stage_name(prospect.stage)), "success")
+                stage=P.stage_name(prospect.stage)), "success")
         return redirect(url_for(".detail", prospect_id=prospect.id))
     return render_template("prospects/new.html", form=form), 422 if form.errors else 200
 
 
 # ---------------------------------------------------------------- my day
 
-NORM_CALLS = 20  # a manager's daily norm (PROCESS.md): 20 calls and 2 meetings
-NORM_MEETINGS = 2
-
-
 @bp.get("/my-day")
 def my_day():
-    day = queries.my_day(get_session(), current_user, tz=user_tz())
-    calls = day.activity.get("call", 0)
-    meetings = day.activity.get("meeting", 0) + day.activity.get("visit", 0)
-    wf = workflow()
-    cadence = {c.key: c for s in wf.stages for c in s.cadence}
-    return render_template("prospects/my_day.html", day=day, calls=calls, meetings=meetings,
-                           norm_calls=NORM_CALLS, norm_meetings=NORM_MEETINGS,
-                           cadence=cadence, task_form=F.TaskForm(formdata=None),
-                           now=clock.now(), wf=wf,
-                           calls_pct=min(math.floor(100 * calls / NORM_CALLS), 100),
-                           meetings_pct=min(math.floor(100 * meetings / NORM_MEETINGS), 100))
+    day = queries.my_day(get_session(), current_user, tz=P.user_tz())
+    return render_template("prospects/my_day.html", **P.my_day_page(day))

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = ROOT / "pipeline" / "translations"
 SOURCES = ["templates/base.html", "templates/_macros", "templates/auth", "templates/errors",
            "templates/board", "templates/prospects", "pipeline/prospects/views.py",
+           "pipeline/prospects/presenters.py",
            "pipeline/prospects/forms.py", "pipeline/auth/views.py", "pipeline/auth/forms.py"]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
 

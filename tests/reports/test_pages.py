@@ -62,7 +62,7 @@ def test_funnel_page_shows_the_figures(client, story):
 def test_funnel_page_in_chinese(client, story):
     login(client, story["sup"], locale="zh_CN")
     html = client.get("/reports/funnel").get_data(as_text=True)
-    assert "阶段漏斗" in html and "初次接触" in html and "流失原因" in html
+    assert "阶段漏斗" in html and "初次接触" in html and "未成交原因" in html
     assert "Stage funnel" not in html
 
 
