@@ -69,6 +69,7 @@ from pipeline.engine.machine import Engine, EngineError
 from pipeline.errors import Conflict, Forbidden, Invalid
 from pipeline.escalations import queries, rules
 from pipeline.escalations.models import DECISIONS, Escalation, Handover
+from pipeline.logs import timed_event
 from pipeline.notifications.services import (
     N_,
     Message,
@@ -617,8 +618,10 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
     if note and len(note) > 4000:
         raise Invalid("the note is too long", details={"note": ["At most 4000 characters."]})
     days = _int_days(extend_days)
-    with unit_of_work(session):
+    with timed_event("decision", decision=decision, actor_id=actor.id) as logged, \
+            unit_of_work(session):
         esc = queries.get_visible_escalation(session, actor, escalation_id, for_update=True)
+        logged.update(escalation_id=esc.id, prospect_id=esc.prospect_id, level=esc.level)
         prospect = session.scalars(select(Prospect).where(Prospect.id == esc.prospect_id)
                                    .with_for_update()).one()
         if not queries.may_decide(actor, prospect.team_id):
@@ -674,9 +677,6 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
         notify_many(session, _decision_messages(session, esc, prospect, actor, decision, note,
                                                 owner, previous_id, target, now, wf))
         flush_or_conflict(session)
-    events.log.info("decision", extra={"fields": {
-        "decision": decision, "escalation_id": esc.id, "prospect_id": prospect.id,
-        "level": esc.level, "actor_id": actor.id}})
     return esc
 
 

@@ -13,14 +13,14 @@ owner. :func:`apply` writes that outcome in the caller's transaction:
 4. each escalation change, by the handler its domain registered at app start
    (:func:`handle`; the escalations domain registers ``open`` and ``close_ended``), and
    the hooks of other domains (:func:`after_apply`);
-5. one structured log line (ids, event, actor, duration; nothing personal).
+5. one structured log line (:func:`pipeline.logs.log_event`: ids, event, actor,
+   duration; nothing personal).
 
 The bulk loaders (the demo branch, the benchmark generator) build the same rows from the
 same outcomes with :func:`history_values` and :func:`task_values`.
 """
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,10 +36,9 @@ from pipeline.auth.models import User
 from pipeline.db import DriverStatements
 from pipeline.engine.machine import EscalationChange, Outcome, ProspectState, Task
 from pipeline.errors import Conflict
+from pipeline.logs import log_event
 from pipeline.prospects import visits
 from pipeline.prospects.models import CadenceTask, Prospect, StageEvent
-
-log = logging.getLogger("pipeline.events")
 
 STATE_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
                 "paused_at", "paused_seconds", "clock_no", "lost_reason")
@@ -130,11 +129,11 @@ def apply(session: Session, prospect: Prospect, outcome: Outcome, *, actor: User
         handler(session, applied, change)
     for hook in _after:
         hook(session, applied)
-    log.info("event", extra={"fields": {
-        "event": outcome.recorded_as, "prospect_id": prospect.id, "history_id": row.id,
-        "actor_id": actor.id if actor else None, "from_stage": outcome.from_stage,
-        "to_stage": outcome.to_stage, "to_status": outcome.to_status,
-        "ms": round((time.perf_counter() - started) * 1000, 2)}})
+    log_event(outcome.recorded_as, prospect_id=prospect.id, history_id=row.id,
+              actor_id=actor.id if actor else None, owner_id=prospect.owner_id,
+              from_stage=outcome.from_stage, to_stage=outcome.to_stage,
+              to_status=outcome.to_status,
+              duration_ms=round((time.perf_counter() - started) * 1000, 3))
     return applied
 
 

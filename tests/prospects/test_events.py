@@ -1,0 +1,103 @@
+"""The one event path: every command's outcome written by ``prospects.events.apply``,
+with the escalation changes handed to the handlers registered at app start."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from pipeline import clock
+from pipeline.escalations.models import Escalation
+from pipeline.escalations.services import decide_escalation, sweep_due
+from pipeline.prospects import events
+from pipeline.prospects.models import Prospect, StageEvent, StageVisit
+from pipeline.prospects.services import advance_prospect, save_record
+from tests.conftest import T0
+
+OVERDUE = T0 + timedelta(days=21, seconds=1)
+CONTACT_LOG = {"institution_sms_at": "2026-03-02T01:00:00Z",
+               "manager_sms_at": "2026-03-03T01:00:00Z", "call_at": "2026-03-05T01:00:00Z"}
+
+
+@pytest.fixture
+def stalled(session, factory):
+    """An overdue first-contact prospect with its open level-1 escalation."""
+    lead = factory.user("team_lead", "Team A")
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner, name="Wang Fang")
+    clock.set_now(OVERDUE)
+    sweep_due(session, OVERDUE)
+    esc = session.scalars(select(Escalation)).one()
+    clock.set_now(OVERDUE + timedelta(hours=1))
+    return p, esc, lead, owner
+
+
+def test_abandon_goes_through_the_path_and_closes_the_stalled_visit(session, stalled):
+    p, esc, lead, _owner = stalled
+    decide_escalation(session, esc.id, actor=lead, decision="abandon", note="no interest")
+    visit = session.scalars(select(StageVisit).where(StageVisit.prospect_id == p.id)).one()
+    assert (visit.exit, visit.stalled) == ("lost", True) and visit.end_at is not None
+    decided = session.get(Escalation, esc.id)
+    # The decision's own record, not the automatic close of a visit that ended.
+    assert (decided.status, decided.decision, decided.note) == (
+        "resolved", "abandon", "no interest")
+    last = session.scalars(select(StageEvent).where(StageEvent.prospect_id == p.id)
+                           .order_by(StageEvent.seq.desc())).first()
+    assert (last.event, last.reason, last.data) == ("lose", "no interest",
+                                                    {"escalation_id": esc.id})
+
+
+def test_advance_closes_the_open_escalation_of_the_visit_it_ends(session, stalled, factory):
+    p, esc, _lead, owner = stalled
+    factory.complete(p, "first_contact", owner)
+    advance_prospect(session, p.id, "advance", actor=owner)
+    session.expire_all()  # closed by a statement, not through the instance
+    closed = session.get(Escalation, esc.id)
+    assert (closed.status, closed.decision) == ("resolved", "continue")
+
+
+def test_every_applied_outcome_reaches_the_hooks(session, factory, monkeypatch):
+    seen: list[tuple[str, int]] = []
+    monkeypatch.setattr(events, "_after", [])
+    events.after_apply(lambda _s, applied: seen.append(
+        (applied.outcome.recorded_as, applied.history.seq)))
+    events.after_apply(events._after[0])  # a second registration of the same hook: ignored
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner)
+    advance_prospect(session, p.id, "pause", actor=owner, reason="travelling")
+    advance_prospect(session, p.id, "resume", actor=owner)
+    assert seen == [("create", 1), ("pause", 2), ("resume", 3)]
+
+
+def test_an_effect_without_a_writer_changes_nothing(session, factory, monkeypatch):
+    factory.user("team_lead", "Team A")
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner)
+    save_record(session, p.id, "contact_log", actor=owner, data=CONTACT_LOG)
+    version = session.get(Prospect, p.id).version
+    monkeypatch.setattr(events, "_handlers", {})
+    with pytest.raises(events.NoHandler):
+        advance_prospect(session, p.id, "no_meeting", actor=owner, reason="no answer")
+    session.expire_all()
+    assert session.get(Prospect, p.id).version == version
+    assert session.scalars(select(Escalation)).all() == []
+    assert [e.event for e in session.scalars(
+        select(StageEvent).where(StageEvent.prospect_id == p.id))] == ["create"]
+
+
+def test_one_log_line_per_event_with_ids_and_nothing_personal(session, factory, caplog):
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner, name="Wang Fang", phone="13812345678")
+    with caplog.at_level(logging.INFO, logger="pipeline.events"):
+        advance_prospect(session, p.id, "pause", actor=owner, reason="customer is abroad")
+    lines = [r for r in caplog.records if r.name == "pipeline.events"]
+    assert len(lines) == 1
+    fields = lines[0].event_fields
+    assert (fields["kind"], fields["prospect_id"], fields["actor_id"]) == (
+        "pause", p.id, owner.id)
+    assert fields["duration_ms"] >= 0
+    text = repr(fields) + lines[0].getMessage()
+    for personal in ("Wang Fang", "13812345678", "customer is abroad"):
+        assert personal not in text
