@@ -7,7 +7,8 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [*(ROOT / "pipeline" / "escalations").glob("*.py"), ROOT / "pipeline" / "notifications.py"]
+SOURCES = [*(ROOT / "pipeline" / "escalations").glob("*.py"),
+           *(ROOT / "pipeline" / "notifications").glob("*.py")]
 TEMPLATES = list((ROOT / "templates" / "escalations").glob("*.html"))
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None}
 
