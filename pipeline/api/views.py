@@ -25,6 +25,7 @@ from pipeline.errors import BadRequest, Invalid, ServiceError, Unauthorized
 from pipeline.prospects import queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.models import Prospect
+from pipeline.prospects.privacy import mask, sees_personal_data
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -118,22 +119,6 @@ def page_limit(limit: int | None) -> int:
 
 
 # ---------------------------------------------------------------- serialisation
-
-def mask(value: str | None) -> str | None:
-    """Keep the first 3 and last 4 characters of an ID or phone number."""
-    if not value:
-        return value
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
-
-
-def sees_personal_data(viewer: User, prospect: Prospect) -> bool:
-    """Only the owner and the owner's team lead see ID and phone numbers in full."""
-    if viewer.id == prospect.owner_id:
-        return True
-    return viewer.role == "team_lead" and viewer.team_id == prospect.team_id
-
 
 def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
                   records: dict[str, dict], owners: dict[int, str], teams: dict[int, str],

@@ -81,9 +81,9 @@ def _audit_personal_data_view(response):
         return response
     from flask import g
 
-    from pipeline.api.views import sees_personal_data
     from pipeline.audit.services import record_view
     from pipeline.prospects.models import Prospect
+    from pipeline.prospects.privacy import sees_personal_data
 
     viewer = g.get("api_user") if channel == "api" else current_user
     session = get_session()

@@ -20,11 +20,11 @@ from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from pipeline import clock, workflows
-from pipeline.api.views import mask, sees_personal_data
 from pipeline.engine.definition import Workflow
 from pipeline.errors import ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import queries, services
+from pipeline.prospects.privacy import mask, sees_personal_data
 from pipeline.web import current_locale
 
 NORM_CALLS = 20  # a manager's daily norm (PROCESS.md): 20 calls and 2 meetings

@@ -23,7 +23,6 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from pipeline.api.views import sees_personal_data
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import Workflow
@@ -32,6 +31,7 @@ from pipeline.prospects import forms as F
 from pipeline.prospects import presenters as P
 from pipeline.prospects import queries, services
 from pipeline.prospects.models import TIERS
+from pipeline.prospects.privacy import sees_personal_data
 from pipeline.web import current_locale, login_manager
 
 bp = Blueprint("prospects", __name__)
