@@ -6,13 +6,11 @@ Flask or SQLAlchemy); the app factory lives in ``pipeline.app``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flask import Flask
 
-ROOT = Path(__file__).resolve().parent.parent
 __version__ = "0.1.0"
 
 

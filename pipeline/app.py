@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from pipeline import ROOT, clock, db, workflows
+from pipeline import clock, db, resources, workflows
 from pipeline import config as config_module
 
 
@@ -19,7 +19,8 @@ class ConfigurationError(RuntimeError):
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. No database queries here; a bad workflow file stops the start."""
     app = Flask(__name__, instance_relative_config=True,
-                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+                template_folder=str(resources.TEMPLATES_DIR),
+                static_folder=str(resources.STATIC_DIR))
     app.config.from_object(config_module.Config)
     config_module.from_environment(app.config)
     if config:

@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from pipeline import ROOT
+from pipeline import resources
 from pipeline.db import get_session
 from pipeline.errors import ServiceError
 
@@ -23,7 +23,7 @@ def alembic_config(url: str | None = None):
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("script_location", str(resources.MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", (url or current_app.config["DATABASE_URL"])
                         .replace("%", "%%"))
     return cfg
@@ -105,10 +105,10 @@ def users_token(email: str) -> None:
 @workflow_cli.command("check")
 @click.argument("files", nargs=-1, type=click.Path())
 def workflow_check(files: tuple[str, ...]) -> None:
-    """Validate workflow files (default: every file in workflows/)."""
+    """Validate workflow files (default: every file of the app's workflows folder)."""
     from pipeline.engine import WorkflowError, load_workflow
 
-    paths = [Path(f) for f in files] or sorted((ROOT / "workflows").glob("*.yaml"))
+    paths = [Path(f) for f in files] or sorted(resources.WORKFLOWS_DIR.glob("*.yaml"))
     failed = False
     for path in paths:
         try:

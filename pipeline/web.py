@@ -6,6 +6,7 @@ from flask_babel import Babel, Domain, lazy_gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
+from pipeline import resources
 from pipeline.db import get_session
 
 login_manager = LoginManager()
@@ -98,10 +99,7 @@ class CatalogueDomain(Domain):
 
 def translation_dirs() -> list[str]:
     """Each package keeps its own catalogue: ``pipeline/[<package>/]translations``."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent
-    return [str(p) for p in sorted(root.glob("**/translations")) if p.is_dir()]
+    return [str(p) for p in resources.translation_dirs()]
 
 
 # ---------------------------------------------------------------- layout helpers

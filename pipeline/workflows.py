@@ -8,10 +8,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from pipeline import resources
 from pipeline.engine import Engine, Workflow, WorkflowError, load_workflows
 from pipeline.errors import NotFound
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "workflows"
+DEFAULT_DIR = resources.WORKFLOWS_DIR
 DEFAULT_KEY = "seven_step"
 
 _lock = threading.Lock()
