@@ -37,6 +37,7 @@ from pipeline.demo import (
     PAUSE_REASONS,
     SURNAMES,
 )
+from pipeline.engine.definition import TIERS
 from pipeline.engine.machine import EVENT_STATUSES, Engine, ProspectState, copy_state
 from pipeline.escalations import rules
 from pipeline.prospects.services import record_status
@@ -49,8 +50,7 @@ NOW = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
 PASSWORD = "bench-password"
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
-TIERS = ("diamond", "black_gold", "platinum", "gold")
-TIER_WEIGHTS = (5, 10, 30, 55)
+TIER_WEIGHTS = (5, 10, 30, 55)  # of the definition's TIERS, in their order
 # Where the open prospects stand (index into the stage keys); after-sale customers are won.
 STAGE_WEIGHTS = (18, 13, 10, 12, 9, 8, 30)
 PAUSED_SHARE = 0.04

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
-from pipeline.audit.labels import ACTIONS
+from pipeline import labels
 
 
 class AuditFilterForm(FlaskForm):
@@ -14,7 +14,7 @@ class AuditFilterForm(FlaskForm):
         csrf = False
 
     action = SelectField(_l("Action"), choices=[("", _l("All actions"))]
-                         + [(key, label) for key, label in ACTIONS.items()],
+                         + list(labels.AUDIT_ACTIONS.items()),
                          validators=[Optional()])
     actor = StringField(_l("Who (e-mail)"), validators=[Optional(), Length(max=254)])
     since = DateField(_l("From"), validators=[Optional()])

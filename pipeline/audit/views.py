@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from pipeline import labels
 from pipeline.audit import queries
 from pipeline.audit.forms import AuditFilterForm
-from pipeline.audit.labels import ACTIONS
 from pipeline.db import get_session
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -53,7 +53,7 @@ def index():
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     older = url_for("audit.index", before=more, **args) if more else None
     return render_template("audit/index.html", form=form, rows=rows, older=older,
-                           labels=ACTIONS, tz=tz, summary=summary, valid=valid)
+                           labels=labels.AUDIT_ACTIONS, tz=tz, summary=summary, valid=valid)
 
 
 def summary(detail: dict | None) -> str:

@@ -20,6 +20,8 @@ FIELD_TYPES = (
     "choice", "string_list", "list",
 )
 CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
+CONTACT_OUTCOMES = ("reached", "no_answer", "meeting_booked", "declined", "call_back", "other")
+DECISIONS = ("continue", "reassign", "abandon")  # a team lead's, on an escalation
 PERIODS = ("month", "quarter")
 CALENDARS = ("calendar_days", "working_days")
 LANGS = ("en", "zh_CN")

@@ -17,7 +17,7 @@ from transitions import Machine
 
 from pipeline import clock
 from pipeline.engine.deadlines import calendar_for, due_at, warn_at
-from pipeline.engine.definition import EVENTS, Workflow
+from pipeline.engine.definition import DECISIONS, EVENTS, Workflow
 from pipeline.engine.guards import GUARDS, GuardContext, Problem, record_problems
 
 # Which statuses each event may fire from, and the status it leads to (None: unchanged).
@@ -149,9 +149,6 @@ class Outcome:
     def visit(self) -> str:
         return visit_change(self.recorded_as, self.from_stage, self.to_stage,
                             self.from_status, self.to_status)
-
-
-DECISIONS = ("continue", "reassign", "abandon")
 
 
 def copy_state(state: ProspectState) -> ProspectState:

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pipeline.auth.models import User
 from pipeline.db import Base, UTCDateTime
+from pipeline.engine.definition import DECISIONS  # noqa: F401  (the services import it here)
 
 KINDS = ("stage_overdue", "no_meeting", "contact_overdue")
-DECISIONS = ("continue", "reassign", "abandon")
 
 
 class Escalation(Base):

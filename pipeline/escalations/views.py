@@ -15,11 +15,10 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
-from pipeline import clock, workflows
+from pipeline import clock, labels, workflows
 from pipeline.db import get_session
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pipeline.escalations import queries
@@ -33,12 +32,6 @@ from pipeline.web import current_locale
 bp = Blueprint("escalations", __name__)
 
 DECIDERS = ("team_lead", "supervisor", "admin")
-EVENT_LABELS = {
-    "create": _l("created"), "advance": _l("advanced"), "win": _l("won"), "lose": _l("lost"),
-    "no_meeting": _l("no meeting booked"), "back": _l("sent back"), "pause": _l("paused"),
-    "resume": _l("resumed"), "reopen": _l("reopened"),
-    "decision_continue": _l("decision: continue"), "reassign": _l("reassigned"),
-}
 
 
 def init_app(app: Flask) -> None:
@@ -129,7 +122,7 @@ def queue():
     return render_template(
         "escalations/queue.html", rows=rows, forms=forms, history=history, actors=actors,
         level=level, now=clock.now(), workflows=workflows, link=prospect_link,
-        age=queries.age, counts=counts, event_labels=EVENT_LABELS)
+        age=queries.age, counts=counts, event_labels=labels.QUEUE_HISTORY)
 
 
 @bp.post("/escalations/<int:escalation_id>/decision")

@@ -37,41 +37,18 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from pipeline import clock
-from pipeline.engine.definition import Field, Record
-from pipeline.prospects.models import CONTACT_KINDS, TIERS
-from pipeline.prospects.services import CONTACT_OUTCOMES
+from pipeline import clock, labels
+from pipeline.engine.definition import CONTACT_KINDS, CONTACT_OUTCOMES, TIERS, Field, Record
 
 STRING_MAX = 200
 TEXT_MAX = 4000
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
-# Labels of the values the workflow's choices and suggestions use (keys stay in the data).
-VALUE_LABELS: dict[str, Any] = {
-    "male": _l("Male"), "female": _l("Female"),
-    "single": _l("Single"), "newly_married": _l("Newly married"),
-    "young_family": _l("Young family"), "mature_family": _l("Mature family"),
-    "empty_nest": _l("Empty nest"), "retired": _l("Retired"),
-    "marriage": _l("Marriage"), "home": _l("Home"), "car": _l("Car"),
-    "education": _l("Education"), "retirement": _l("Retirement"), "medical": _l("Medical"),
-    "wealth_growth": _l("Wealth growth"), "inheritance": _l("Inheritance"),
-}
-TIER_LABELS = {"diamond": _l("Diamond"), "black_gold": _l("Black gold"),
-               "platinum": _l("Platinum"), "gold": _l("Gold")}
-KIND_LABELS = {"call": _l("Call"), "sms": _l("SMS"), "visit": _l("Visit"),
-               "meeting": _l("Meeting"), "wechat": _l("WeChat"), "email": _l("E-mail")}
-OUTCOME_LABELS = {"reached": _l("Reached the customer"), "no_answer": _l("No answer"),
-                  "meeting_booked": _l("Meeting booked"), "declined": _l("Declined"),
-                  "call_back": _l("Call back later"), "other": _l("Other")}
-EVENT_LABELS = {"advance": _l("Advance"), "win": _l("Won: move to after-sale"),
-                "lose": _l("Mark lost"), "no_meeting": _l("No meeting booked"),
-                "back": _l("Back a stage"), "pause": _l("Pause"), "resume": _l("Resume"),
-                "reopen": _l("Reopen")}
 REASON_EVENTS = ("lose", "back", "pause", "reopen")  # the workflow's reason_given guard
 
 
 def value_label(value: str) -> str:
-    return str(VALUE_LABELS.get(value, value))
+    return labels.label(labels.VALUES, value)
 
 
 def split_items(text: str | None) -> list[str]:
@@ -329,9 +306,9 @@ class TaskForm(FlaskForm):
 
 
 class ContactForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=[(k, KIND_LABELS[k]) for k in CONTACT_KINDS])
-    outcome = SelectField(_l("Outcome"), choices=[("", "—")] + [
-        (o, OUTCOME_LABELS[o]) for o in CONTACT_OUTCOMES], validators=[Optional()])
+    kind = SelectField(_l("Kind"), choices=labels.choices(labels.CONTACT_KINDS, CONTACT_KINDS))
+    outcome = SelectField(_l("Outcome"), choices=[("", "—")] + labels.choices(
+        labels.CONTACT_OUTCOMES, CONTACT_OUTCOMES), validators=[Optional()])
     at = DateTimeLocalField(_l("When"), format=LOCAL_FORMATS, validators=[Optional()],
                             description=_l("Leave empty for now."))
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=TEXT_MAX)])
@@ -345,8 +322,7 @@ class ContactForm(FlaskForm):
 
 class ProspectForm(FlaskForm):
     name = StringField(_l("Customer name"), validators=[DataRequired(), Length(max=200)])
-    tier = SelectField(_l("Tier"), choices=[(t, TIER_LABELS[t]) for t in TIERS],
-                       default="gold")
+    tier = SelectField(_l("Tier"), choices=labels.choices(labels.TIERS, TIERS), default="gold")
     owner = SelectField(_l("Customer manager"), choices=[], validate_choice=True)
     phone = StringField(_l("Mobile phone"), validators=[Optional(), Length(max=40)])
     id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=40)])

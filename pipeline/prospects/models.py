@@ -18,10 +18,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from pipeline import clock
 from pipeline.auth.models import Team, User
 from pipeline.db import Base, JSONData, UTCDateTime
+from pipeline.engine.definition import CONTACT_KINDS, STATUSES, TIERS
 
-TIERS = ("diamond", "black_gold", "platinum", "gold")
-STATUSES = ("active", "paused", "won", "lost")
-CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The CHECK clause that keeps ``column`` among the definition's ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 TO_WARN = "status = 'active' AND warned_clock_no < clock_no"
@@ -32,8 +34,8 @@ TO_REMIND = "done_at IS NULL AND reminded_at IS NULL"
 class Prospect(Base):
     __tablename__ = "prospects"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'paused', 'won', 'lost')", name="status"),
-        CheckConstraint("tier IN ('diamond', 'black_gold', 'platinum', 'gold')", name="tier"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("tier", TIERS), name="tier"),
         CheckConstraint(
             "(status = 'lost') = (lost_reason IS NOT NULL AND lost_reason <> '')",
             name="lost_has_reason"),
@@ -211,8 +213,7 @@ class Contact(Base):
 
     __tablename__ = "contacts"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('call', 'sms', 'visit', 'meeting', 'wechat', 'email')", name="kind"),
+        CheckConstraint(one_of("kind", CONTACT_KINDS), name="kind"),
         Index("ix_contacts_prospect_at", "prospect_id", "at"),
         Index("ix_contacts_user_at", "user_id", "at"),
     )

@@ -19,8 +19,8 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
-from pipeline import clock, workflows
-from pipeline.engine.definition import Workflow
+from pipeline import clock, labels, workflows
+from pipeline.engine.definition import EVENTS, Workflow
 from pipeline.errors import ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import queries, services
@@ -74,7 +74,7 @@ def user_tz() -> str:
 
 @per_request
 def tier_label(tier: str) -> str:
-    return str(F.TIER_LABELS.get(tier, tier))
+    return labels.label(labels.TIERS, tier)
 
 
 def stage_name(key: str, wf: Workflow | None = None) -> str:
@@ -97,22 +97,20 @@ def field_label(record_key: str | None, field_key: str | None,
 
 
 def status_label(status: str) -> str:
-    return {"active": _("Active"), "paused": _("Paused"), "won": _("Won"),
-            "lost": _("Lost")}.get(status, status)
+    return labels.label(labels.STATUSES, status)
+
+
+def event_label(event: str) -> str:
+    return labels.label(labels.EVENT_ACTIONS, event)
 
 
 def history_label(event: str) -> str:
     # Escalation decisions write their own events (an abandon is a "lose").
-    labels = {"create": _("Created"), "decision_continue": _("Team lead: continue"),
-              "reassign": _("Reassigned")}
-    if event in labels:
-        return labels[event]
-    return str(F.EVENT_LABELS.get(event, event))
+    return labels.label(labels.PROSPECT_HISTORY, event)
 
 
 def assignee_label(task: Any) -> str:
-    return {"institution": _("the branch"), "owner": _("customer manager"),
-            "team_lead": _("team lead")}.get(task.assignee_kind, task.assignee_kind)
+    return labels.label(labels.ASSIGNEES, task.assignee_kind)
 
 
 def when(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
@@ -268,9 +266,9 @@ def template_helpers() -> dict[str, Any]:
     return {"stage_name": stage_name, "record_name": record_name, "field_label": field_label,
             "when": when, "time_left": time_left, "problem_text": problem_text,
             "mask": mask, "tier_label": tier_label,
-            "kind_label": lambda k: str(F.KIND_LABELS.get(k, k)),
-            "outcome_label": lambda o: str(F.OUTCOME_LABELS.get(o, o)) if o else "",
-            "event_label": lambda e: str(F.EVENT_LABELS.get(e, e)),
+            "kind_label": lambda k: labels.label(labels.CONTACT_KINDS, k),
+            "outcome_label": lambda o: labels.label(labels.CONTACT_OUTCOMES, o) if o else "",
+            "event_label": event_label,
             "value_label": F.value_label, "status_label": status_label,
             "move_options": move_options, "workflow": workflow,
             "status_problems": status_problems, "history_label": history_label,
@@ -453,7 +451,7 @@ def detail_page(page: queries.ProspectPage, *, bound: dict[str, F.RecordForm] | 
     show_personal = sees_personal_data(current_user, p)
     statuses = {r.key: services.record_status(engine, r.key, page.records.get(r.key, {}))
                 for s in wf.stages for r in s.records}
-    events = [e for e in F.EVENT_LABELS if _event_possible(engine, state, e)]
+    events = [e for e in EVENTS if _event_possible(engine, state, e)]
     forms = {e: (event_forms or {}).get(e) or event_form(e, p.version) for e in events}
     cadence = {c.key: c for s in wf.stages for c in s.cadence}
     return dict(

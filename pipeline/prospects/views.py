@@ -25,12 +25,11 @@ from flask_login import current_user
 
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
-from pipeline.engine.definition import Workflow
+from pipeline.engine.definition import EVENTS, TIERS, Workflow
 from pipeline.errors import Conflict, Invalid, ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import presenters as P
 from pipeline.prospects import queries, services
-from pipeline.prospects.models import TIERS
 from pipeline.prospects.privacy import sees_personal_data
 from pipeline.web import current_locale, login_manager
 
@@ -293,7 +292,7 @@ def _record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, 
 
 @bp.post("/prospects/<int:prospect_id>/events/<event>")
 def fire(prospect_id: int, event: str):
-    if event not in F.EVENT_LABELS:
+    if event not in EVENTS:
         abort(404)
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
@@ -308,7 +307,7 @@ def fire(prospect_id: int, event: str):
         flash(P.error_text(exc), "error")
         return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
     flash(_("Done: %(action)s. %(name)s is now in %(stage)s (%(status)s).",
-            action=str(F.EVENT_LABELS[event]), name=moved.name,
+            action=P.event_label(event), name=moved.name,
             stage=P.stage_name(moved.stage), status=P.status_label(moved.status)), "success")
     return redirect(url_for(".detail", prospect_id=prospect.id))
 

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 from flask import Response
 from flask_babel import gettext as _
 
-from pipeline import workflows
-from pipeline.reports import labels, queries
+from pipeline import labels, workflows
+from pipeline.reports import queries
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MIMETYPES = {
@@ -141,15 +141,15 @@ def funnel_sections(figures: list[queries.StageFigures], cohorts: list[queries.C
     esc = Section(_("Escalations"), [_("Decision"), _("Kind of escalation"), _("Escalations"),
                                      _("Average days to decide")])
     for e in escalations:
-        esc.rows.append([labels.label(labels.DECISIONS, e.decision),
-                         labels.label(labels.KINDS, e.kind), e.count, e.avg_days_to_decide])
+        esc.rows.append([labels.label(labels.DECISION_STATES, e.decision),
+                         labels.label(labels.ESCALATION_KINDS, e.kind), e.count, e.avg_days_to_decide])
     return [funnel, cohort, reasons, esc]
 
 
 def describe_changes(changes: list[dict[str, Any]], workflow_key: str) -> str:
     out = []
     for ch in changes:
-        text = labels.label(labels.EVENTS, ch["event"])
+        text = labels.label(labels.HISTORY, ch["event"])
         if ch["from_stage"] and ch["from_stage"] != ch["to_stage"]:
             text += (f": {labels.stage_name(ch['from_stage'], workflow_key)} → "
                      f"{labels.stage_name(ch['to_stage'], workflow_key)}")
@@ -160,7 +160,7 @@ def describe_changes(changes: list[dict[str, Any]], workflow_key: str) -> str:
 
 
 def describe_contacts(contacts: dict[str, int]) -> str:
-    return ", ".join(f"{labels.label(labels.CONTACTS, k)} {n}" for k, n in sorted(
+    return ", ".join(f"{labels.label(labels.CONTACT_KINDS, k)} {n}" for k, n in sorted(
         contacts.items()))
 
 
@@ -204,5 +204,5 @@ def weekly_sections(fig: queries.WeeklyFigures, team_name: str, summary: str | N
                      fig.meeting_norm * len(fig.managers)])
     decided = Section(_("Escalations decided"), [_("Decision"), _("Escalations")])
     for key in ("continue", "reassign", "abandon"):
-        decided.rows.append([labels.label(labels.DECISIONS, key), fig.decided.get(key, 0)])
+        decided.rows.append([labels.label(labels.DECISION_STATES, key), fig.decided.get(key, 0)])
     return [head, per, decided]

@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
-from pipeline.reports import labels
+from pipeline import labels
 from pipeline.reports.services import SUMMARY_MAX
 
 

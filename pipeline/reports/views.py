@@ -21,11 +21,11 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from pipeline import clock, workflows
+from pipeline import clock, labels, workflows
 from pipeline.auth.models import User
 from pipeline.db import get_session
 from pipeline.errors import NotFound, ServiceError
-from pipeline.reports import charts, exports, labels, queries, services
+from pipeline.reports import charts, exports, queries, services
 from pipeline.reports.forms import (
     DailyFilterForm,
     FunnelFilterForm,
