@@ -6,6 +6,7 @@ commands only read through the request session and call services.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,7 +14,7 @@ from typing import Any, NamedTuple
 
 from flask import Flask, current_app, g
 from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -190,7 +191,7 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         raise
 
 
-# ------------------------------------------------------------------ driver statements
+# ------------------------------------------------------------------ prebuilt statements
 
 class Ran(NamedTuple):
     """What a :class:`DriverStatement` returned: its rows (tuples, values converted by the
@@ -210,17 +211,17 @@ class Ran(NamedTuple):
 
 class _Compiled:
     """A statement compiled for one dialect: the SQL text, how to build the driver's
-    parameters, and (once the first result has described its columns) the result
-    converters."""
+    parameters from the caller's (each through its type's bind processor), and, once the
+    first result has described its columns, the result processors."""
 
     __slots__ = ("sql", "binds", "positions", "result_types", "results")
 
     def __init__(self, statement: Any, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
-            raise ValueError("a driver statement cannot expand parameters (IN lists)")
+            raise ValueError("a prebuilt statement cannot expand parameters (IN lists)")
         if compiled.insert_prefetch or compiled.update_prefetch:
-            raise ValueError("a driver statement must give every column default itself: "
+            raise ValueError("a prebuilt statement must give every column default itself: "
                              + ", ".join(c.name for c in (*compiled.insert_prefetch,
                                                           *compiled.update_prefetch)))
         self.sql: str = compiled.string
@@ -257,13 +258,14 @@ class _Compiled:
             return tuple(values[name] for name in self.positions)
         return values
 
-    def convert(self, rows: list[tuple], cursor: Any, dialect: Dialect) -> list[tuple]:
+    def rows(self, result: CursorResult, dialect: Dialect) -> list[tuple]:
         processors = self.results
         if processors is None:  # the driver's column types are known once it has answered
             processors = self.results = [
-                (i, f) for i, (t, d) in enumerate(zip(self.result_types, cursor.description,
-                                                      strict=True))
+                (i, f) for i, (t, d) in enumerate(zip(self.result_types,
+                                                      result.cursor.description, strict=True))
                 if (f := t.dialect_impl(dialect).result_processor(dialect, d[1])) is not None]
+        rows = result.fetchall()
         if not processors:
             return [tuple(r) for r in rows]
         out = []
@@ -275,84 +277,65 @@ class _Compiled:
         return out
 
 
-_CURSOR = "pipeline_driver_cursor"
-
-
 class DriverStatement:
-    """A Core statement compiled once per dialect and sent straight to the driver's cursor,
-    in the caller's transaction.
+    """A Core statement built once, compiled once per dialect, and run as that SQL through
+    :meth:`Connection.exec_driver_sql` in the caller's transaction.
 
-    For the few statements every event sends (the prospect's lock, its records, the new
-    state, the history row, the stage visit): SQLAlchemy's execution path — cache key,
-    compiled-cache lookup, execution context, result metadata — costs two to three times
-    the driver's own work for statements this small, which decided ``advance``'s throughput.
-    What that path does for these statements is kept: the same SQL text and parameter
-    conversion (each bind's type processor), result values converted by the columns' types,
-    the ``before_cursor_execute``/``after_cursor_execute`` events (statement counters,
-    tracing) fired with no execution context, and driver errors raised as SQLAlchemy's
-    (:class:`sqlalchemy.exc.DBAPIError` subclasses; a dropped connection is invalidated).
+    For the few statements every event sends (the prospect's records, the new state, the
+    history row, the stage visit): building a statement per call, and SQLAlchemy's cache
+    key and compiled-cache lookup for each execution, cost more than running statements
+    this small. The SQL text is SQLAlchemy's own for the connection's dialect; parameters
+    go through each bind's type (``bind_processor``) and result values through each
+    column's (``result_processor``), as ``Connection.execute`` would convert them. The
+    execution is an ordinary one: the engine's ``echo`` log, execution options, cursor
+    events (statement counters, tracing) and error handling (:class:`sqlalchemy.exc.DBAPIError`
+    subclasses; a dropped connection is invalidated) all see it.
+
+    The name is kept from when these statements bypassed the execution path; they no
+    longer do.
 
     Not for statements with expanding (IN-list) parameters or column defaults computed in
-    Python: building one raises ``ValueError`` when it is first run on a dialect. The
-    engine's ``echo`` log does not show these statements; cursor-event listeners do.
+    Python: running one raises ``ValueError`` when it is first run on a dialect.
     """
 
-    __slots__ = ("statement", "_by_dialect")
+    __slots__ = ("statement", "_dialect", "_compiled", "_by_dialect")
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        # The dialect last seen and its compiled form (one engine per process, usually),
+        # then every dialect met, each by the object itself: two engines of one database
+        # may compile differently (server version, paramstyle, options).
+        self._dialect: Dialect | None = None
+        self._compiled: _Compiled | None = None
+        self._by_dialect: weakref.WeakKeyDictionary[Dialect, _Compiled] = \
+            weakref.WeakKeyDictionary()
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        key = dialect.name
-        found = self._by_dialect.get(key)
+        if dialect is self._dialect:
+            return self._compiled  # type: ignore[return-value]
+        found = self._by_dialect.get(dialect)
         if found is None:
-            found = self._by_dialect[key] = _Compiled(self.statement, dialect)
+            found = self._by_dialect[dialect] = _Compiled(self.statement, dialect)
+        self._dialect, self._compiled = dialect, found
         return found
 
     def run(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Ran:
-        """Execute with ``params`` (bind name → value) on ``conn``, which must be in a
-        transaction (``session.connection()`` is); return its rows and row count."""
+        """Execute with ``params`` (bind name → value; other keys are ignored) on ``conn``,
+        which must be in a transaction (``session.connection()`` is); return its rows and
+        row count."""
         if not conn.in_transaction():
-            raise RuntimeError("a driver statement runs inside the caller's transaction")
+            raise RuntimeError("a prebuilt statement runs inside the caller's transaction")
         dialect = conn.dialect
         c = self.compiled(dialect)
-        parameters = c.parameters(params or {})
-        sql = c.sql
-        fairy = conn.connection
-        dbapi_conn = fairy.dbapi_connection
-        # One cursor per driver connection, kept with it in the pool, as plain SQL would
-        # keep one for a transaction's statements: making and closing a cursor per
-        # statement was about a twentieth of an event's samples.
-        kept = fairy.info.get(_CURSOR)
-        if kept is not None and kept[0] is dbapi_conn:  # the pool may have replaced it
-            cursor = kept[1]
-        else:
-            cursor = dbapi_conn.cursor()
-            fairy.info[_CURSOR] = (dbapi_conn, cursor)
-        # The same test SQLAlchemy makes before it dispatches cursor events.
-        events = conn._has_events or conn.engine._has_events
-        try:
-            if events:
-                for fn in conn.dispatch.before_cursor_execute:
-                    sql, parameters = fn(conn, cursor, sql, parameters, None, False)
-            cursor.execute(sql, parameters)
-            rows = [] if c.result_types is None else c.convert(cursor.fetchall(), cursor,
-                                                               dialect)
-            ran = Ran(rows, cursor.rowcount)
-            if events:
-                conn.dispatch.after_cursor_execute(conn, cursor, sql, parameters, None, False)
-            return ran
-        except dialect.loaded_dbapi.Error as exc:
-            fairy.info.pop(_CURSOR, None)  # a fresh cursor after any error
-            # SQLAlchemy's own handling: the error wrapped as its DBAPIError subclass, a
-            # disconnect invalidating this connection and the pool's older ones.
-            conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
-            raise  # pragma: no cover - _handle_dbapi_exception always raises
+        result = conn.exec_driver_sql(c.sql, c.parameters(params or {}))
+        if c.result_types is None:
+            return Ran([], result.rowcount)
+        count = result.rowcount
+        return Ran(c.rows(result, dialect), count)
 
 
 class DriverStatements:
-    """Driver statements of one family made on first use, one per key: an UPDATE of just
+    """Prebuilt statements of one family made on first use, one per key: an UPDATE of just
     the columns that changed, an INSERT of just the columns that have values. Fewer
     parameters are less for the driver to convert and the server to read, as the ORM's
     own UPDATEs and INSERTs name only what they write."""

@@ -1,8 +1,10 @@
-"""Driver statements (``pipeline.db.DriverStatement``) on SQLite and PostgreSQL: the same SQL,
-parameters, rows and errors as SQLAlchemy's own execution of the same statement, and the
-locking read built on them."""
+"""Prebuilt statements (``pipeline.db.DriverStatement``) on SQLite and PostgreSQL: the same SQL,
+parameters, rows and errors as SQLAlchemy's own execution of the same statement, seen by
+the engine's log, execution options and cursor events like any other; the locking read;
+idle-connection checks."""
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -14,10 +16,9 @@ from sqlalchemy.orm import Session
 from pipeline import clock
 from pipeline.db import DriverStatement, get_db, make_engine
 from pipeline.errors import NotFound
-from pipeline.prospects import queries
+from pipeline.prospects import queries, visits
+from pipeline.prospects.events import _APPEND_HISTORY, _SAVE_STATE
 from pipeline.prospects.models import Prospect, StageEvent, StageRecord
-from pipeline.prospects.services import _APPEND_HISTORY, _SAVE_STATE
-from pipeline.reports import visits
 
 
 class Sent:
@@ -49,15 +50,15 @@ def _comparable(parameters):  # noqa: ANN001, ANN202
 
 
 def both_ways(session: Session, ds: DriverStatement, params: dict) -> tuple:
-    """Run ``ds`` through SQLAlchemy and through the driver, each in a savepoint rolled
-    back afterwards; return (what each sent, what each returned)."""
+    """Run ``ds`` through ``Connection.execute`` and through its own ``run``, each in a
+    savepoint rolled back afterwards; return (what each sent, what each returned)."""
     conn = session.connection()
     engine = conn.engine
     out = []
-    for via_driver in (False, True):
+    for prebuilt in (False, True):
         nested = conn.begin_nested()
         with Sent(engine) as sent:
-            if via_driver:
+            if prebuilt:
                 ran = ds.run(conn, params)
                 rows, count = ran.rows, ran.rowcount
             else:
@@ -89,9 +90,6 @@ def _hot_statements(p: Prospect, dialect: str) -> list[tuple[str, DriverStatemen
                "to_stage": "decision_maker", "from_status": "active", "to_status": "active",
                "actor_id": p.owner_id, "owner_id": p.owner_id, "team_id": p.team_id, "at": now}
     return [
-        ("lock, all", queries._LOCK_VISIBLE["all"], {"pid": p.id, "scope_id": None}),
-        ("lock, team", queries._LOCK_VISIBLE["team"], {"pid": p.id, "scope_id": p.team_id}),
-        ("lock, owner", queries._LOCK_VISIBLE["owner"], {"pid": p.id, "scope_id": p.owner_id}),
         ("records", queries._RECORDS_OF_ONE, {"pid": p.id}),
         ("save state", _SAVE_STATE[("stage", "due_at", "updated_at")], {
             "stage": "decision_maker", "due_at": now + timedelta(days=3), "updated_at": now,
@@ -132,10 +130,12 @@ def test_hot_statements_send_and_return_what_sqlalchemy_does(session, walked, ba
 def test_values_come_back_converted_by_the_column_types(session, walked):
     p, _ = walked
     conn = session.connection()
-    row = queries._LOCK_VISIBLE["all"].run(conn, {"pid": p.id, "scope_id": None}).one()
-    values = dict(zip(queries._PROSPECT_KEYS, row, strict=True))
-    assert values["stage_entered_at"] == p.stage_entered_at
-    assert values["stage_entered_at"].tzinfo is not None  # aware UTC, as UTCDateTime gives
+    pt = Prospect.__table__
+    times = DriverStatement(select(pt.c.stage_entered_at, pt.c.due_at)
+                            .where(pt.c.id == bindparam("pid")))
+    entered, due = times.run(conn, {"pid": p.id}).one()
+    assert (entered, due) == (p.stage_entered_at, p.due_at)
+    assert entered.tzinfo is not None  # aware UTC, as UTCDateTime gives
     records = dict((k, d) for _, k, d in queries._RECORDS_OF_ONE.run(conn, {"pid": p.id}).rows)
     assert records["info_sheet"]["age"] == 40  # JSON decoded on both databases
     assert records["contact_log"]["meeting_booked_at"].startswith("2026-")
@@ -157,12 +157,54 @@ def test_a_database_error_is_sqlalchemys_and_the_session_goes_on(session, walked
     assert queries.get_visible(session, owner, p.id, for_update=True).id == p.id
 
 
-def test_listeners_see_each_statement_once(session, walked):
+def test_listeners_see_each_statement_once_with_its_execution_context(session, walked):
+    """Cursor listeners get the statement's execution context, as tracing needs (it keeps
+    its span there), and the connection's execution options are the statement's."""
     p, _ = walked
     conn = session.connection()
-    with Sent(conn.engine) as sent:
+    seen = []
+
+    def listen(_conn, _cursor, statement, _params, context, _many) -> None:  # noqa: ANN001
+        seen.append((statement, context.execution_options.get("pipeline_test")))
+
+    event.listen(conn.engine, "before_cursor_execute", listen)
+    try:
+        conn.execution_options(pipeline_test="tagged")
         queries._RECORDS_OF_ONE.run(conn, {"pid": p.id})
-    assert len(sent.seen) == 1 and "stage_records" in sent.seen[0][0]
+    finally:
+        event.remove(conn.engine, "before_cursor_execute", listen)
+    assert len(seen) == 1 and "stage_records" in seen[0][0]
+    assert seen[0][1] == "tagged"
+
+
+def test_the_engine_log_shows_them(app, caplog):
+    engine = make_engine(app.config["DATABASE_URL"], echo=True)
+    sr = StageRecord.__table__
+    ds = DriverStatement(select(sr.c.record_key).where(sr.c.prospect_id == bindparam("pid")))
+    try:
+        with caplog.at_level(logging.INFO, logger="sqlalchemy.engine.Engine"), \
+                engine.begin() as conn:
+            assert ds.run(conn, {"pid": -1}).rows == []
+    finally:
+        engine.dispose()
+    logged = [r.getMessage() for r in caplog.records if r.name == "sqlalchemy.engine.Engine"]
+    assert any("FROM stage_records" in m for m in logged)
+
+
+def test_compiled_once_per_dialect_object():
+    """Two engines of one database with different parameter styles: each gets the SQL
+    compiled for its own dialect."""
+    md = MetaData()
+    t = Table("t", md, Column("id", Integer, primary_key=True), Column("v", String(10)))
+    ds = DriverStatement(select(t.c.v).where(t.c.id == bindparam("id")))
+    for paramstyle in ("qmark", "named"):
+        engine = make_engine("sqlite://", paramstyle=paramstyle)
+        md.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(t.insert(), {"id": 1, "v": paramstyle})
+            assert ds.run(conn, {"id": 1}).one() == (paramstyle,)
+        assert (":id" in ds.compiled(engine.dialect).sql) == (paramstyle == "named")
+        engine.dispose()
 
 
 def test_refused_statements(session):
@@ -212,6 +254,15 @@ def test_locked_read_makes_a_clean_persistent_instance(session, walked):
     assert locked.owner.email == owner.email  # relationships load as usual
     assert locked.name == p.name and locked.version == p.version
     assert session.get(Prospect, pid) is locked
+
+
+def test_locked_read_locks_the_row(session, walked, backend):
+    p, owner = walked
+    with Sent(session.connection().engine) as sent:
+        queries.get_visible(session, owner, p.id, for_update=True)
+    [(sql, _)] = [s for s in sent.seen if "FROM prospects" in s[0]]
+    # SQLite has no row locks (its writers take the database in turn): no FOR UPDATE there.
+    assert ("FOR UPDATE" in sql) == (backend == "postgresql")
 
 
 def test_locked_read_brings_a_held_instance_up_to_date(session, walked):

@@ -7,9 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, bindparam, case, func, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict, set_committed_value
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm import Session
 
 from pipeline import clock
 from pipeline.auth.models import Team, User
@@ -58,15 +56,11 @@ def _one_visible(kind: str) -> Select:
 _SCOPE_KINDS = ("all", "team", "owner")
 # One prospect by id under each scope rule of :func:`scope`, built once: every write on a
 # prospect starts here, and building and keying the statement each time cost more CPU
-# than running it. The locking form reads the row's columns through the driver (every
-# event's first statement) and makes the ORM instance from them.
+# than running it. The locking form (every event's first statement) refreshes an instance
+# the session already holds with the locked row's values (populate_existing).
 _ONE_VISIBLE = {kind: _one_visible(kind) for kind in _SCOPE_KINDS}
-_PROSPECT_COLUMNS = [c for c in Prospect.__table__.c]
-_PROSPECT_KEYS = [Prospect.__mapper__.get_property_by_column(c).key for c in _PROSPECT_COLUMNS]
-_PROSPECT_MANAGER = Prospect.__mapper__.class_manager
 _LOCK_VISIBLE = {
-    kind: DriverStatement(
-        _one_visible(kind).with_only_columns(*_PROSPECT_COLUMNS).with_for_update())
+    kind: _one_visible(kind).with_for_update().execution_options(populate_existing=True)
     for kind in _SCOPE_KINDS}
 
 
@@ -86,34 +80,11 @@ def get_visible(session: Session, viewer: User, prospect_id: Any, *,
         kind, scope_id = "team", viewer.team_id
     else:
         kind, scope_id = "owner", viewer.id
-    params = {"pid": pid, "scope_id": scope_id}
-    if not for_update:
-        prospect = session.scalars(_ONE_VISIBLE[kind], params).first()
-    else:
-        if session.autoflush:
-            session.flush()  # as the ORM would before a query
-        row = _LOCK_VISIBLE[kind].run(session.connection(), params).first()
-        prospect = None if row is None else _locked_instance(session, row)
+    # Pending changes are flushed first (autoflush), as before any query.
+    statement = _LOCK_VISIBLE[kind] if for_update else _ONE_VISIBLE[kind]
+    prospect = session.scalars(statement, {"pid": pid, "scope_id": scope_id}).first()
     if prospect is None:
         raise NotFound("no such prospect")
-    return prospect
-
-
-def _locked_instance(session: Session, row: tuple) -> Prospect:
-    """The session's instance of the locked row: the one it holds, its values replaced by
-    the row's, or a new persistent one made from the row without another query."""
-    values = dict(zip(_PROSPECT_KEYS, row, strict=True))
-    held = session.identity_map.get(identity_key(Prospect, values["id"]))
-    if held is not None:
-        for key, value in values.items():
-            set_committed_value(held, key, value)
-        return held
-    # As the ORM's loader does: the values go into the new instance's dict, not through
-    # its attribute events, and the instance joins the session as if loaded.
-    prospect = _PROSPECT_MANAGER.new_instance()
-    instance_dict(prospect).update(values)
-    make_transient_to_detached(prospect)
-    session.add(prospect)
     return prospect
 
 
