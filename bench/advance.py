@@ -11,7 +11,7 @@ import psycopg
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bench.common import QueryCounter, Section, median, percentile
+from bench.common import QueryCounter, Section, make_app, median, percentile
 from bench.generate import NOW, conninfo
 from pipeline import clock, workflows
 from pipeline.auth.models import User
@@ -62,6 +62,7 @@ def run(url: str, *, rounds: int = 40, per_round: int = 25,
         at: datetime | None = None) -> Section:
     """``at``: the moment the advances happen (default an hour after the data's time)."""
     section = Section("advance: service vs plain-SQL floor (PostgreSQL province)")
+    make_app(url)  # the app registers the escalation handlers every event's outcome needs
     engine = make_engine(url)
     Session = sessionmaker(bind=engine, expire_on_commit=False)
     counter = QueryCounter(engine)
