@@ -14,7 +14,6 @@ from pipeline.api.views import (
     encode_cursor,
     iso,
     json_body,
-    load,
     one_prospect_json,
     page_limit,
     query_args,
@@ -23,8 +22,10 @@ from pipeline.db import get_session
 from pipeline.escalations.models import Escalation
 from pipeline.escalations.outbox import deliver_after_commit
 from pipeline.escalations.queries import scope_escalations
+from pipeline.escalations.schemas import DecideEscalation
 from pipeline.escalations.services import decide_escalation
 from pipeline.prospects.models import Prospect
+from pipeline.validation import load
 
 
 def escalation_json(e: Escalation) -> dict[str, Any]:
@@ -65,7 +66,7 @@ def list_escalations():
 @bp.post("/escalations/<escalation_id>/decision")
 def decide(escalation_id: str):
     """Decide an open escalation: continue, reassign or abandon (see decide_escalation)."""
-    data = load(schemas.DecisionRequest, json_body())
+    data = load(DecideEscalation, json_body())
     session = get_session()
     escalation = decide_escalation(
         session, escalation_id, actor=api_user(), decision=data["decision"],

@@ -1,4 +1,9 @@
-"""Request schemas (they validate the API's input) and the OpenAPI document built from them."""
+"""The API's query schemas, its answers' shapes, and the OpenAPI document built from them.
+
+Commands (create a prospect, fire an event, decide an escalation) are validated by the
+same schemas the forms and services use (:mod:`pipeline.prospects.schemas`,
+:mod:`pipeline.escalations.schemas`); the document names them ``ProspectCreate``,
+``EventRequest`` and ``DecisionRequest``."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,51 +13,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import RAISE, Schema, fields, validate
 
-from pipeline.engine import EVENTS
-from pipeline.engine.records import (
-    StrictInteger,
-    StrictNumber,
-    StrictString,
-    record_schema,
-)
-from pipeline.prospects.models import STATUSES, TIERS
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class ProspectCreate(_Strict):
-    name = StrictString(required=True, validate=validate.Length(min=1, max=200))
-    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
-    owner = fields.Email(load_default=None, metadata={"description": "manager's e-mail; "
-                                                      "default: the caller"})
-    id_number = StrictString(load_default=None, validate=validate.Length(max=40))
-    phone = StrictString(load_default=None, validate=validate.Length(max=40))
-    assets = StrictNumber(load_default=None, validate=validate.Range(min=0))
-    workflow = fields.String(load_default=None)
-
-
-class EventRequest(_Strict):
-    event = fields.String(required=True, validate=validate.OneOf(EVENTS),
-                          metadata={"description": "one of " + ", ".join(EVENTS)})
-    reason = fields.String(load_default=None, allow_none=True,
-                           validate=validate.Length(max=2000))
-    version = StrictInteger(load_default=None, allow_none=True,
-                            metadata={"description": "the version as last read; "
-                                      "a stale one is refused with 409"})
-    new_owner = fields.Email(load_default=None, allow_none=True,
-                             metadata={"description": "reopen only: the new owner's e-mail"})
-
-
-class DecisionRequest(_Strict):
-    decision = fields.String(required=True,
-                             validate=validate.OneOf(("continue", "reassign", "abandon")))
-    extend_days = StrictInteger(load_default=None, allow_none=True,
-                                validate=validate.Range(min=1, max=90))
-    new_owner = fields.Email(load_default=None, allow_none=True)
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=4000))
+from pipeline.engine.definition import STATUSES, TIERS
+from pipeline.engine.records import record_schema
+from pipeline.escalations.schemas import DecideEscalation
+from pipeline.prospects.schemas import CreateProspect, FireEvent
 
 
 class ListQuery(Schema):
@@ -226,9 +190,9 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                    plugins=[plugin])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in [("Error", Error), ("Prospect", Prospect), ("ProspectPage", ProspectPage),
-                         ("ProspectCreate", ProspectCreate), ("EventRequest", EventRequest),
+                         ("ProspectCreate", CreateProspect), ("EventRequest", FireEvent),
                          ("RecordSaved", RecordSaved), ("Escalation", Escalation),
-                         ("EscalationPage", EscalationPage), ("DecisionRequest", DecisionRequest),
+                         ("EscalationPage", EscalationPage), ("DecisionRequest", DecideEscalation),
                          ("Funnel", Funnel)]:
         spec.components.schema(name, schema=schema)
     record_refs = []

@@ -24,9 +24,11 @@ from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pipeline.escalations import queries
 from pipeline.escalations.forms import DecisionForm, MarkReadForm
 from pipeline.escalations.outbox import deliver_after_commit
+from pipeline.escalations.schemas import DecideEscalation
 from pipeline.escalations.services import decide_escalation, handover_letter, register_hooks
 from pipeline.notifications.services import mark_read, unread_count
 from pipeline.prospects.models import Prospect
+from pipeline.validation import load
 from pipeline.web import current_locale
 
 bp = Blueprint("escalations", __name__)
@@ -81,6 +83,8 @@ def _error_message(exc: ServiceError) -> str:
     if exc.code == "stale_version":
         return _("The prospect was changed meanwhile; please try again.")
     details = exc.details or {}
+    if "decision" in details and exc.code == "invalid":
+        return _("Choose a decision; the number of days must be between 1 and 90.")
     if "note" in details:
         return _("Give the reason for abandoning the prospect in the note.")
     if "new_owner" in details:
@@ -136,9 +140,8 @@ def decide(escalation_id: int):
         flash(_("Choose a decision; the number of days must be between 1 and 90."), "error")
         return back
     try:
-        decide_escalation(get_session(), escalation_id, actor=current_user,
-                          decision=form.decision.data, extend_days=form.extend_days.data,
-                          new_owner=form.new_owner.data or None, note=form.note.data)
+        command = load(DecideEscalation, form.command())
+        decide_escalation(get_session(), escalation_id, actor=current_user, **command)
     except (NotFound, Forbidden):
         raise
     except (Invalid, Conflict) as exc:

@@ -4,6 +4,10 @@ Stage-record forms are built from the workflow definition: one form class per re
 a WTForms field per record field (by its type), labels in the user's language. The form
 checks what a browser can get wrong (types, lengths, choices) and turns its data into the
 plain dict the service takes; the service validates again with the record's schema.
+
+The other forms are command forms (:class:`pipeline.forms.CommandForm`): they hand what
+was sent to the command's schema (:mod:`pipeline.prospects.schemas`), which alone decides
+what is valid.
 """
 from __future__ import annotations
 
@@ -28,24 +32,17 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import (
-    DataRequired,
-    Length,
-    NumberRange,
-    Optional,
-    ValidationError,
-)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from pipeline import clock, labels
 from pipeline.engine.definition import CONTACT_KINDS, CONTACT_OUTCOMES, TIERS, Field, Record
+from pipeline.forms import CommandForm, hints
+from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact
 
 STRING_MAX = 200
 TEXT_MAX = 4000
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
-
-REASON_EVENTS = ("lose", "back", "pause", "reopen")  # the workflow's reason_given guard
-
 
 def value_label(value: str) -> str:
     return labels.label(labels.VALUES, value)
@@ -70,7 +67,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class VersionedForm(FlaskForm):
+class VersionedForm(CommandForm):
     version = HiddenField()
 
     def version_value(self) -> int | None:
@@ -282,54 +279,72 @@ def build_record_form(record: Record, locale: str, tz: str, data: Mapping[str, A
     return form
 
 
-# ---------------------------------------------------------------- other forms
+# ---------------------------------------------------------------- command forms
 
 class MoveForm(VersionedForm):
-    """A board move: to the next stage (advance / win) or back a stage (with a reason)."""
+    """A board move: to the next stage (advance / win) or back a stage (with a reason).
+    ``to`` names the column; the view turns it into the event."""
 
     to = StringField(_l("Move to"), validators=[DataRequired(), Length(max=64)])
-    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+    reason = TextAreaField(_l("Reason"), validators=[hints(FireEvent, "reason")])
+
+    def command(self, *, event: str) -> dict[str, Any]:
+        return {"event": event, "reason": self.reason.data, "version": self.version_value()}
 
 
 class EventForm(VersionedForm):
-    event = HiddenField()
-    # No Optional(): it would stop the chain before validate_reason sees a blank reason.
-    reason = TextAreaField(_l("Reason"), validators=[Length(max=1000)])
+    """An event fired from the prospect page (:class:`~pipeline.prospects.schemas.FireEvent`);
+    whether it needs a reason is the workflow's to say."""
 
-    def validate_reason(self, field: Any) -> None:
-        if self.event.data in REASON_EVENTS and not (field.data or "").strip():
-            raise ValidationError(str(_l("Give a reason.")))
+    schema = FireEvent
+    event = HiddenField()
+    reason = TextAreaField(_l("Reason"), validators=[hints(FireEvent, "reason")])
+
+    def command(self) -> dict[str, Any]:
+        return {"event": self.event.data, "reason": self.reason.data,
+                "version": self.version_value()}
 
 
 class TaskForm(FlaskForm):
     """Mark a cadence task done (the CSRF token is all it carries)."""
 
 
-class ContactForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=labels.choices(labels.CONTACT_KINDS, CONTACT_KINDS))
+class ContactForm(CommandForm):
+    """A touch with the customer (:class:`~pipeline.prospects.schemas.LogContact`); ``tz``
+    (set by the view) is the zone of the local time the user typed."""
+
+    schema = LogContact
+    tz = "Asia/Shanghai"
+    kind = SelectField(_l("Kind"), choices=labels.choices(labels.CONTACT_KINDS, CONTACT_KINDS),
+                       validate_choice=False)
     outcome = SelectField(_l("Outcome"), choices=[("", "—")] + labels.choices(
-        labels.CONTACT_OUTCOMES, CONTACT_OUTCOMES), validators=[Optional()])
+        labels.CONTACT_OUTCOMES, CONTACT_OUTCOMES), validate_choice=False)
     at = DateTimeLocalField(_l("When"), format=LOCAL_FORMATS, validators=[Optional()],
                             description=_l("Leave empty for now."))
-    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=TEXT_MAX)])
+    note = TextAreaField(_l("Note"), validators=[hints(LogContact, "note")])
 
-    def contact_data(self, tz: str) -> dict[str, Any]:
+    def command(self) -> dict[str, Any]:
         at = self.at.data
-        return {"kind": self.kind.data, "outcome": self.outcome.data or None,
-                "note": (self.note.data or "").strip() or None,
-                "at": clock.as_utc(at.replace(tzinfo=ZoneInfo(tz))) if at else None}
+        return {"kind": self.kind.data, "outcome": self.outcome.data, "note": self.note.data,
+                "at": clock.as_utc(at.replace(tzinfo=ZoneInfo(self.tz))) if at else None}
 
 
-class ProspectForm(FlaskForm):
-    name = StringField(_l("Customer name"), validators=[DataRequired(), Length(max=200)])
-    tier = SelectField(_l("Tier"), choices=labels.choices(labels.TIERS, TIERS), default="gold")
-    owner = SelectField(_l("Customer manager"), choices=[], validate_choice=True)
-    phone = StringField(_l("Mobile phone"), validators=[Optional(), Length(max=40)])
-    id_number = StringField(_l("ID number"), validators=[Optional(), Length(max=40)])
-    assets = FloatField(_l("Assets (CNY)"), validators=[Optional(), Range(min=0)])
+class ProspectForm(CommandForm):
+    """A new prospect (:class:`~pipeline.prospects.schemas.CreateProspect`); the owner's
+    choices are the managers the viewer may give prospects to, set by the view."""
 
-    def prospect_data(self) -> dict[str, Any]:
-        return {"name": self.name.data.strip(), "tier": self.tier.data,
-                "owner": self.owner.data or None, "phone": (self.phone.data or "").strip()
-                or None, "id_number": (self.id_number.data or "").strip() or None,
-                "assets": self.assets.data}
+    schema = CreateProspect
+    name = StringField(_l("Customer name"), validators=[hints(CreateProspect, "name")])
+    tier = SelectField(_l("Tier"), choices=labels.choices(labels.TIERS, TIERS), default="gold",
+                       validate_choice=False)
+    # One of the managers offered (the service then checks the viewer may choose them).
+    owner = SelectField(_l("Customer manager"), choices=[])
+    phone = StringField(_l("Mobile phone"), validators=[hints(CreateProspect, "phone")])
+    id_number = StringField(_l("ID number"), validators=[hints(CreateProspect, "id_number")])
+    assets = FloatField(_l("Assets (CNY)"),
+                        validators=[Optional(), hints(CreateProspect, "assets")])
+
+    def command(self) -> dict[str, Any]:
+        return {"name": self.name.data, "tier": self.tier.data,
+                "owner": self.owner.data or None, "phone": self.phone.data,
+                "id_number": self.id_number.data, "assets": self.assets.data}

@@ -223,6 +223,27 @@ def error_text(exc: ServiceError) -> str:
     return exc.message
 
 
+def missing_records(exc: ServiceError) -> list[str]:
+    """The records a refused transition waits for, in the workflow's order."""
+    if exc.code != "transition_refused":
+        return []
+    return [m["record"] for m in exc.details.get("missing") or [] if m.get("record")]
+
+
+def needs_reason(exc: ServiceError) -> bool:
+    """Whether the workflow refused an event for want of a reason."""
+    return exc.code == "transition_refused" and any(
+        m.get("code") == "reason_required" for m in exc.details.get("missing") or [])
+
+
+def reason_beside_field(form: F.EventForm, exc: ServiceError) -> bool:
+    """An event refused for want of a reason says so beside the form's reason field."""
+    if not needs_reason(exc):
+        return False
+    form.reason.errors = [*form.reason.errors, _("Give a reason.")]
+    return True
+
+
 def status_problems(rec: Any, data: dict) -> list:
     """What a record still lacks for its guard (the workflow's ``complete_when``)."""
     from pipeline.engine.guards import GUARDS

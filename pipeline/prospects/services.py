@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -33,13 +33,13 @@ from pipeline.prospects.events import (  # noqa: F401  (the one path, used throu
     write_history,
 )
 from pipeline.prospects.models import (
-    CONTACT_KINDS,
-    TIERS,
     CadenceTask,
     Contact,
     Prospect,
     StageRecord,
 )
+from pipeline.prospects.schemas import CreateProspect, LogContact
+from pipeline.validation import load
 
 
 def engine_of(prospect: Prospect) -> Engine:
@@ -124,25 +124,8 @@ def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -
     when the actor may not give prospects to that owner. One transaction.
     """
     with unit_of_work(session):
-        errors: dict[str, list[str]] = {}
-        name = data.get("name")
-        if not isinstance(name, str) or not name.strip():
-            errors["name"] = ["Required."]
-        elif len(name.strip()) > 200:
-            errors["name"] = ["At most 200 characters."]
-        tier = data.get("tier")
-        if tier not in TIERS:
-            errors["tier"] = [f"Must be one of: {', '.join(TIERS)}."]
-        for key in ("id_number", "phone"):
-            value = data.get(key)
-            if value is not None and (not isinstance(value, str) or len(value) > 40):
-                errors[key] = ["Must be a string of at most 40 characters."]
-        assets = data.get("assets")
-        if assets is not None and (isinstance(assets, bool) or not isinstance(assets, (int, float))
-                                   or assets < 0):
-            errors["assets"] = ["Must be a number ≥ 0."]
-        if errors:
-            raise Invalid("the prospect is not valid", details=errors)
+        data = load(CreateProspect, data)
+        name, tier, assets = data["name"], data["tier"], data["assets"]
         engine = workflows.engine(data.get("workflow") or workflows.DEFAULT_KEY)
         owner = _owner_for(session, actor, data.get("owner"))
         check_capacity(session, owner, engine)
@@ -324,28 +307,8 @@ def log_contact(session: Session, prospect_id: Any, *, actor: User,
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id)
         now = clock.now()
-        errors: dict[str, list[str]] = {}
-        kind = data.get("kind")
-        if kind not in CONTACT_KINDS:
-            errors["kind"] = [f"Must be one of: {', '.join(CONTACT_KINDS)}."]
-        outcome = data.get("outcome")
-        if outcome is not None and (not isinstance(outcome, str) or len(outcome) > 200):
-            errors["outcome"] = ["Must be a string of at most 200 characters."]
-        note = data.get("note")
-        if note is not None and not isinstance(note, str):
-            errors["note"] = ["Must be a string."]
-        at = data.get("at") or now
-        if isinstance(at, str):
-            try:
-                at = clock.parse(at)
-            except ValueError:
-                errors["at"] = ["Must be an ISO-8601 date-time."]
-        elif not isinstance(at, datetime):
-            errors["at"] = ["Must be a date-time."]
-        if isinstance(at, datetime) and clock.as_utc(at) > now + timedelta(minutes=5):
-            errors["at"] = ["A contact cannot be in the future."]
-        if errors:
-            raise Invalid("the contact is not valid", details=errors)
+        data = load(LogContact, data)
+        kind, outcome, note, at = data["kind"], data["outcome"], data["note"], data["at"] or now
         contact = Contact(prospect_id=prospect.id, user_id=actor.id, kind=kind,
                           outcome=outcome or None, note=(note or "").strip() or None,
                           at=clock.as_utc(at), created_at=now)

@@ -31,6 +31,8 @@ from pipeline.prospects import forms as F
 from pipeline.prospects import presenters as P
 from pipeline.prospects import queries, services
 from pipeline.prospects.privacy import sees_personal_data
+from pipeline.prospects.schemas import FireEvent
+from pipeline.validation import load
 from pipeline.web import current_locale, login_manager
 
 bp = Blueprint("prospects", __name__)
@@ -143,24 +145,28 @@ def move(prospect_id: int):
         text = _("The card is already in that column.") if exc.code == "same_column" \
             else _("Cards move one stage at a time.")
         return _refused(text, back_to, 422)
-    reason = (form.reason.data or "").strip() or None
-    if event == "back" and not reason:
-        if is_fetch():
-            return jsonify({"ok": False, "need_reason": True, "event": event,
-                            "message": _("Give a reason for going back.")}), 422
-        flash(_("Give a reason for going back."), "error")
-        return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
     try:
+        command = load(FireEvent, form.command(event=event))
         moved = services.advance_prospect(session, prospect.id, event, actor=current_user,
-                                          reason=reason, version=form.version_value())
+                                          reason=command["reason"], version=command["version"])
     except Invalid as exc:
-        missing = [m for m in (exc.details.get("missing") or []) if m.get("record")]
-        if exc.code == "transition_refused" and missing:
-            return _record_first(prospect, missing[0]["record"], event, back_to, exc, wf)
+        if P.needs_reason(exc):
+            return _reason_first(prospect, event)
+        if missing := P.missing_records(exc):
+            return _record_first(prospect, missing[0], event, back_to, exc, wf)
         return _refused(P.error_text(exc), back_to, 422)
     except Conflict as exc:
         return _refused(P.error_text(exc), back_to, 409)
     return _moved(moved, back_to)
+
+
+def _reason_first(prospect: Any, event: str):
+    """A move the workflow allows only with a reason (back a stage) asks for one."""
+    if is_fetch():
+        return jsonify({"ok": False, "need_reason": True, "event": event,
+                        "message": _("Give a reason for going back.")}), 422
+    flash(_("Give a reason for going back."), "error")
+    return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
 
 
 def _record_first(prospect: Any, record_key: str, event: str, back_to: str,
@@ -301,9 +307,11 @@ def fire(prospect_id: int, event: str):
         return render_detail(prospect.id, event_forms={event: form}, status=422)
     try:
         moved = services.advance_prospect(session, prospect.id, event, actor=current_user,
-                                          reason=(form.reason.data or "").strip() or None,
-                                          version=form.version_value())
+                                          reason=form.values["reason"],
+                                          version=form.values["version"])
     except ServiceError as exc:
+        if form.show(exc) or P.reason_beside_field(form, exc):
+            return render_detail(prospect.id, event_forms={event: form}, status=422)
         flash(P.error_text(exc), "error")
         return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="actions"))
     flash(_("Done: %(action)s. %(name)s is now in %(stage)s (%(status)s).",
@@ -317,17 +325,14 @@ def add_contact(prospect_id: int):
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
     form = F.ContactForm()
+    form.tz = P.user_tz()
     if not form.validate_on_submit():
         return render_detail(prospect.id, contact_form=form, status=422)
     try:
-        services.log_contact(session, prospect.id, actor=current_user,
-                             data=form.contact_data(P.user_tz()))
+        services.log_contact(session, prospect.id, actor=current_user, data=form.values)
     except Invalid as exc:
-        for key, messages in exc.details.items():
-            if key in form:
-                form[key].errors = list(form[key].errors) + [
-                    _("A contact cannot be in the future.") if key == "at" else m
-                    for m in messages]
+        if not form.show(exc):
+            flash(P.error_text(exc), "error")
         return render_detail(prospect.id, contact_form=form, status=422)
     flash(_("Contact logged."), "success")
     return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="contacts"))
@@ -361,17 +366,17 @@ def new():
     else:
         form.owner.choices = [(email, f"{name} ({email})") for _i, name, email
                               in queries.managers_in_scope(session, current_user)]
-    if form.validate_on_submit():
-        try:
-            prospect = services.create_prospect(session, actor=current_user,
-                                                data=form.prospect_data())
-        except ServiceError as exc:
+    if not form.validate_on_submit():
+        return render_template("prospects/new.html", form=form), 422 if form.errors else 200
+    try:
+        prospect = services.create_prospect(session, actor=current_user, data=form.values)
+    except ServiceError as exc:
+        if not form.show(exc):
             flash(P.error_text(exc), "error")
-            return render_template("prospects/new.html", form=form), 422
-        flash(_("%(name)s added to %(stage)s.", name=prospect.name,
-                stage=P.stage_name(prospect.stage)), "success")
-        return redirect(url_for(".detail", prospect_id=prospect.id))
-    return render_template("prospects/new.html", form=form), 422 if form.errors else 200
+        return render_template("prospects/new.html", form=form), 422
+    flash(_("%(name)s added to %(stage)s.", name=prospect.name,
+            stage=P.stage_name(prospect.stage)), "success")
+    return redirect(url_for(".detail", prospect_id=prospect.id))
 
 
 # ---------------------------------------------------------------- my day
