@@ -68,7 +68,8 @@ from pipeline.db import DriverStatement, unit_of_work
 from pipeline.engine.machine import Engine, EngineError
 from pipeline.errors import Conflict, Forbidden, Invalid
 from pipeline.escalations import queries, rules
-from pipeline.escalations.models import DECISIONS, Escalation, Handover
+from pipeline.escalations.models import Escalation, Handover
+from pipeline.escalations.schemas import DecideEscalation
 from pipeline.logs import timed_event
 from pipeline.notifications.services import (
     N_,
@@ -99,6 +100,7 @@ from pipeline.prospects.services import (
 )
 from pipeline.prospects.visits import mark_stalled
 from pipeline.sql import insert_ignoring_duplicates, picked
+from pipeline.validation import load
 
 log = logging.getLogger(__name__)
 
@@ -557,21 +559,6 @@ def _remind(session: Session, now: datetime, batch: int) -> tuple[int, int]:
 
 # ------------------------------------------------------------------ decisions
 
-def _int_days(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            value = int(str(value).strip())
-        except ValueError:
-            raise Invalid("extend_days must be a whole number of days",
-                          details={"extend_days": ["Must be an integer."]}) from None
-    if not 1 <= value <= 90:
-        raise Invalid("extend_days must be between 1 and 90",
-                      details={"extend_days": ["Must be between 1 and 90."]})
-    return value
-
-
 def _new_owner(session: Session, value: Any, team_id: int | None) -> User:
     if value is None or value == "":
         raise Invalid("choose the manager who takes the prospect over",
@@ -609,15 +596,10 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
     fields, manager full, lost prospect). One transaction with the prospect change;
     the e-mails it queues are sent after commit by the outbox sender.
     """
-    if not isinstance(decision, str) or decision not in DECISIONS:
-        raise Invalid(f"decision must be one of {', '.join(DECISIONS)}",
-                      details={"decision": [f"Must be one of: {', '.join(DECISIONS)}."]})
-    if note is not None and not isinstance(note, str):
-        raise Invalid("note must be text", details={"note": ["Must be a string."]})
-    note = (note or "").strip() or None
-    if note and len(note) > 4000:
-        raise Invalid("the note is too long", details={"note": ["At most 4000 characters."]})
-    days = _int_days(extend_days)
+    command = load(DecideEscalation, {"decision": decision, "extend_days": extend_days,
+                                      "new_owner": new_owner, "note": note})
+    decision, days, new_owner, note = (command["decision"], command["extend_days"],
+                                       command["new_owner"], command["note"])
     with timed_event("decision", decision=decision, actor_id=actor.id) as logged, \
             unit_of_work(session):
         esc = queries.get_visible_escalation(session, actor, escalation_id, for_update=True)
@@ -642,9 +624,6 @@ def decide_escalation(session: Session, escalation_id: Any, *, actor: User, deci
                 raise Invalid("the prospect already belongs to this manager",
                               details={"new_owner": ["Choose another manager."]})
             check_capacity(session, target, engine)
-        elif decision == "abandon" and not note:
-            raise Invalid("say why the prospect is abandoned",
-                          details={"note": ["Required: the reason the prospect is lost."]})
         try:
             outcome = engine.decide(
                 before, decision, now=now, days=days, reason=note,

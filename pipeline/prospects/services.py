@@ -38,7 +38,7 @@ from pipeline.prospects.models import (
     Prospect,
     StageRecord,
 )
-from pipeline.prospects.schemas import CreateProspect, LogContact
+from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact
 from pipeline.validation import load
 
 
@@ -222,11 +222,10 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
     ``details.missing`` listing what the guards found missing, or code ``unknown_event`` /
     ``event_not_allowed``.
     """
-    if reason is not None and not isinstance(reason, str):
-        raise Invalid("reason must be a string", details={"reason": ["Must be a string."]})
-    if not isinstance(event, str):
-        raise Invalid("event must be a string", code="unknown_event",
-                      details={"event": ["Must be a string."]})
+    command = load(FireEvent, {"event": event, "reason": reason, "version": version,
+                               "new_owner": new_owner})
+    event, reason, version, new_owner = (command["event"], command["reason"],
+                                         command["version"], command["new_owner"])
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
         check_version(prospect, version)
@@ -275,7 +274,6 @@ def _reopen_owner(session: Session, prospect: Prospect, outcome: Outcome, engine
 
 # ------------------------------------------------------------------------ workspace
 
-CONTACT_OUTCOMES = ("reached", "no_answer", "meeting_booked", "declined", "call_back", "other")
 
 
 def save_record_then(session: Session, prospect_id: Any, record_key: str, *, actor: User,
