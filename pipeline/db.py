@@ -76,7 +76,7 @@ def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
     (:func:`ping_when_idle`; None: never, unless ``pool_pre_ping`` is passed)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
-        engine = create_engine(url, **kwargs)
+        engine = create_engine(url, hide_parameters=True, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -94,7 +94,7 @@ def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, hide_parameters=True, **kwargs)
     if ping_after_idle is not None and not kwargs.get("pool_pre_ping"):
         ping_when_idle(engine, ping_after_idle)
     return engine

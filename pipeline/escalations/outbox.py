@@ -9,6 +9,8 @@ backoff (:func:`pipeline.escalations.rules.retry_delay`), at most :data:`MAX_ATT
 times; one that was sent is never sent again. Only a sender that dies between the SMTP
 server's acceptance and recording it leaves a message to be retried after the lease; it
 then carries the same ``Message-ID``, so mail systems drop the duplicate.
+
+The log names a message by its id and kind only, never its recipient, subject or body.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from pipeline import clock
 from pipeline.db import unit_of_work
 from pipeline.escalations import rules
+from pipeline.logs import describe_exception
 from pipeline.notifications.models import OutboxMessage
 from pipeline.sql import picked
 
@@ -41,13 +44,21 @@ class Mail:
     recipient: str
     subject: str
     body: str
+    kind: str = "mail"  # what it tells (warn, esc, overdue, remind, decided): for the log
 
 
 Transport = Callable[[Mail], None]
 
 
+def kind_of(dedupe_key: str | None) -> str:
+    """A message's kind, from its dedupe key (``esc:12:1:7:mail`` is an ``esc``)."""
+    return (dedupe_key or "").partition(":")[0] or "mail"
+
+
 def log_transport(mail: Mail) -> None:
-    log.info("mail %s to %s: %s\n%s", mail.id, mail.recipient, mail.subject, mail.body)
+    """Without an SMTP host: the message stays in the outbox and the inbox; the log says
+    only that it would have gone out."""
+    log.info("mail %s (%s) not sent: no SMTP host configured", mail.id, mail.kind)
 
 
 def smtp_transport(config: Mapping) -> Transport:
@@ -81,8 +92,9 @@ def claim(session: Session, now: datetime, limit: int) -> tuple[list[Mail], dict
         rows = session.execute(
             update(o).where(o.c.id.in_(picked(pick)), o.c.sent_at.is_(None), o.c.next_attempt_at <= now)
             .values(attempts=o.c.attempts + 1, next_attempt_at=now + LEASE)
-            .returning(o.c.id, o.c.recipient, o.c.subject, o.c.body, o.c.attempts)).all()
-    return [Mail(r.id, r.recipient, r.subject, r.body) for r in rows], \
+            .returning(o.c.id, o.c.recipient, o.c.subject, o.c.body, o.c.attempts,
+                       o.c.dedupe_key)).all()
+    return [Mail(r.id, r.recipient, r.subject, r.body, kind_of(r.dedupe_key)) for r in rows], \
         {r.id: r.attempts for r in rows}
 
 
@@ -106,8 +118,10 @@ def send_pending(session: Session, transport: Transport, *, now: datetime | None
             with unit_of_work(session):
                 session.execute(update(o).where(o.c.id == mail.id, o.c.sent_at.is_(None))
                                 .values(next_attempt_at=retry, last_error=str(exc)[:2000]))
-            log.warning("mail %s to %s failed (attempt %s): %s", mail.id, mail.recipient,
-                        attempts[mail.id], exc)
+            # The error's text may quote the address: kept on the row, not logged.
+            log.warning("mail %s (%s) failed (attempt %s): %s%s", mail.id, mail.kind,
+                        attempts[mail.id], type(exc).__name__,
+                        f" {exc.smtp_code}" if getattr(exc, "smtp_code", None) else "")
             continue
         sent += 1
         with unit_of_work(session):
@@ -132,8 +146,9 @@ def deliver_after_commit(app, *, rounds: int = MAX_ROUNDS) -> dict[str, int]:
             if result["sent"] + result["failed"] < ROUND:
                 break
         return total
-    except Exception:
-        log.exception("outbox delivery failed; it is retried by the next sweep")
+    except Exception as exc:  # noqa: BLE001 - never fails the caller: the next sweep retries
+        log.error("outbox delivery failed; it is retried by the next sweep\n%s",
+                  describe_exception(exc))
         return {"sent": 0, "failed": 0}
     finally:
         session.close()
