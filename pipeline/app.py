@@ -1,19 +1,17 @@
 """The app factory."""
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
-from pipeline import clock, db, resources, workflows
+from pipeline import clock, db, errors, logs, resources, security, workflows
 from pipeline import config as config_module
+from pipeline.config import ConfigurationError
 
-
-class ConfigurationError(RuntimeError):
-    """The app refuses to start with this configuration."""
+__all__ = ["ConfigurationError", "create_app"]  # ConfigurationError: where wsgi.py looks
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -22,9 +20,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                 template_folder=str(resources.TEMPLATES_DIR),
                 static_folder=str(resources.STATIC_DIR))
     app.config.from_object(config_module.Config)
-    config_module.from_environment(app.config)
+    config_module.load_environment(app.config)
     if config:
         app.config.update(config)
+    logs.init_app(app)
     _check_config(app)
     os.makedirs(app.instance_path, exist_ok=True)
     workflows.install(app.config.get("WORKFLOWS_DIR") or workflows.DEFAULT_DIR)
@@ -32,23 +31,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
-    from pipeline import security
-
-    security.init_app(app)  # headers, production checks, schema check
+    security.init_app(app)  # headers, input checks, schema check
     return app
 
 
 def _check_config(app: Flask) -> None:
-    production = app.config.get("PIPELINE_ENV") == "production"
-    if production and app.config["SECRET_KEY"] == config_module.DEFAULT_SECRET:
-        raise ConfigurationError(
-            "PIPELINE_SECRET_KEY must be set in production (the default secret is public)")
+    security.check_config(app)  # production: secrets, cookies, debugger, CSRF
     if app.config.get("PIPELINE_NOW"):
-        if production:
+        if app.config.get("PIPELINE_ENV") == "production":
             raise ConfigurationError("PIPELINE_NOW (a fixed clock) is refused in production")
         clock.set_now(clock.parse(app.config["PIPELINE_NOW"]))
-    if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO)
 
 
 def _register_extensions(app: Flask) -> None:
@@ -56,6 +48,7 @@ def _register_extensions(app: Flask) -> None:
 
     web.init_app(app)
     web.register_layout(app)
+    errors.init_app(app)  # every error as the JSON envelope or the error page
 
 
 def _register_blueprints(app: Flask) -> None:

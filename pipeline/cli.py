@@ -1,22 +1,76 @@
 """Command line: ``flask --app wsgi db|users|workflow|pipeline ...``."""
 from __future__ import annotations
 
+import copy
+import functools
 import json
+import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from pipeline import resources
-from pipeline.db import get_session
+from pipeline.db import get_db, get_session
 from pipeline.errors import ServiceError
 
-db_cli = AppGroup("db", help="Create or migrate the database schema (Alembic).")
-users_cli = AppGroup("users", help="Manage users and API tokens.")
-workflow_cli = AppGroup("workflow", help="Workflow definitions.")
-pipeline_cli = AppGroup("pipeline", help="Demo data and the deadline sweep.")
+UPGRADE_HINT = "run flask --app wsgi db upgrade"
+
+
+class ProjectGroup(AppGroup):
+    """A group of the product's commands. Each command it holds first checks that the
+    database can serve it (unless the group works on any database: ``needs_schema=False``),
+    and a database that cannot serve it, found before or while the command runs, ends the
+    command with one line on stderr and exit status 1 (a :class:`click.ClickException`),
+    never a traceback.
+
+    The check is added when a command joins the group (``@group.command`` or
+    ``add_command``): the group keeps a checked copy, the command itself is left as it was
+    defined.
+    """
+
+    def __init__(self, name: str, *, needs_schema: bool = True, **attrs: Any) -> None:
+        super().__init__(name, **attrs)
+        self.needs_schema = needs_schema
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if cmd.callback is not None and not isinstance(cmd, click.Group):
+            checked = copy.copy(cmd)
+            checked.callback = with_appcontext(
+                _database_checked(cmd.callback, needs_schema=self.needs_schema))
+            cmd = checked
+        super().add_command(cmd, name)
+
+
+def _database_checked(f: Callable[..., Any], *, needs_schema: bool) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import OperationalError
+
+        app = current_app._get_current_object()
+        if needs_schema and (not app.testing or app.config.get("PIPELINE_CHECK_SCHEMA")):
+            problem = schema_problem(app)
+            if problem is not None:
+                raise click.ClickException(problem)
+        try:
+            return f(*args, **kwargs)
+        except OperationalError as exc:
+            raise click.ClickException(
+                f"cannot reach the database {safe_url(get_db(app).url)}: {_reason(exc)}"
+            ) from None
+
+    return run
+
+
+db_cli = ProjectGroup("db", needs_schema=False,
+                      help="Create or migrate the database schema (Alembic).")
+users_cli = ProjectGroup("users", help="Manage users and API tokens.")
+workflow_cli = ProjectGroup("workflow", needs_schema=False, help="Workflow definitions.")
+pipeline_cli = ProjectGroup("pipeline", help="Demo data and the deadline sweep.")
 
 
 def alembic_config(url: str | None = None):
@@ -35,6 +89,55 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def schema_problem(app: Flask) -> str | None:
+    """Why the database cannot serve this code (unreachable, empty or behind), or None."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.exc import SQLAlchemyError
+
+    db = get_db(app)
+    script = ScriptDirectory.from_config(alembic_config(db.url))
+    heads = set(script.get_heads())
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # its "Context impl" line is noise before an error
+    try:
+        with db.engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except SQLAlchemyError as exc:
+        return f"cannot reach the database {safe_url(db.url)}: {_reason(exc)}"
+    finally:
+        quiet.setLevel(level)
+    if not current:
+        return f"the database has no schema yet: {UPGRADE_HINT}"
+    if current == heads:
+        return None
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = sorted(current - known)
+    if unknown:
+        return (f"the database schema is at {', '.join(unknown)}, a revision this code does not "
+                f"know (it needs {', '.join(sorted(heads))}): run the release that migrated it, "
+                "or restore a backup")
+    return (f"the database schema is at {', '.join(sorted(current))} but the code needs "
+            f"{', '.join(sorted(heads))}: {UPGRADE_HINT}")
+
+
+def safe_url(url: str) -> str:
+    """A database URL to show: without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL: say so, show nothing of it
+        return "(unparsable DATABASE_URL)"
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a database error: what the server or driver said."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(1)
@@ -44,12 +147,7 @@ def _fail(message: str) -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema to REVISION (default: the latest)."""
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        upgrade(revision=revision)
-    except OperationalError as exc:
-        _fail(f"cannot reach the database: {exc.orig}")
+    upgrade(revision=revision)
     click.echo("database is at " + revision)
 
 

@@ -154,9 +154,6 @@ def nav_items() -> list[dict]:
 def register_layout(app: Flask) -> None:
     from flask import jsonify, redirect, render_template, url_for
     from flask_login import login_required
-    from werkzeug.exceptions import HTTPException
-
-    from pipeline.errors import ServiceError
 
     @app.context_processor
     def _layout() -> dict:
@@ -174,22 +171,3 @@ def register_layout(app: Flask) -> None:
     @app.get("/healthz")
     def healthz():  # noqa: ANN202
         return jsonify({"status": "ok"})
-
-    def _wants_json() -> bool:
-        return request.path.startswith("/api/")
-
-    @app.errorhandler(ServiceError)
-    def _service_error(exc: ServiceError):  # noqa: ANN202
-        if _wants_json():
-            return jsonify(exc.as_dict()), exc.status
-        return render_template("errors/error.html", code=exc.status, title=exc.code,
-                               message=exc.message), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):  # noqa: ANN202
-        if _wants_json():
-            code = (exc.name or "error").lower().replace(" ", "_")
-            return jsonify({"error": {"code": code, "message": exc.description,
-                                      "details": {}}}), exc.code
-        return render_template("errors/error.html", code=exc.code, title=exc.name,
-                               message=exc.description), exc.code

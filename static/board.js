@@ -32,6 +32,11 @@
         throw new Error(response.status + " " + response.statusText);
       }
       return response.json();
+    }).then(function (data) {
+      // An error the app answers for every page (an expired form token, a page gone):
+      // the JSON error envelope, shown like a refused move.
+      if (data && data.error) { return { ok: false, message: data.error.message }; }
+      return data;
     });
   }
 

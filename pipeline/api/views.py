@@ -1,7 +1,8 @@
 """The JSON API (``/api/v1``): bearer tokens, role scoping, JSON errors.
 
 Handlers parse and validate input with the schemas, call one service, and serialise;
-they never commit.
+they never commit. They raise :mod:`pipeline.errors` exceptions; ``errors.init_app``
+answers them (and any other error under ``/api/``) with the JSON error envelope.
 """
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from flask import Blueprint, current_app, g, jsonify, request
 from marshmallow import Schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
 
 from pipeline import clock, workflows
 from pipeline.api import schemas
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
 from pipeline.db import get_session
-from pipeline.errors import BadRequest, Invalid, ServiceError, Unauthorized
+from pipeline.errors import BadRequest, Invalid, Unauthorized
 from pipeline.prospects import queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.models import Prospect
@@ -50,25 +50,6 @@ def _authenticate() -> None:
 
 def api_user() -> User:
     return g.api_user
-
-
-@bp.errorhandler(ServiceError)
-def _service_error(exc: ServiceError):  # noqa: ANN202
-    return jsonify(exc.as_dict()), exc.status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):  # noqa: ANN202
-    code = (exc.name or "error").lower().replace(" ", "_")
-    body = {"error": {"code": code, "message": exc.description or exc.name, "details": {}}}
-    return jsonify(body), exc.code or 500
-
-
-@bp.errorhandler(Exception)
-def _unexpected(exc: Exception):  # noqa: ANN202
-    current_app.logger.exception("unhandled API error")
-    body = {"error": {"code": "internal_error", "message": "internal error", "details": {}}}
-    return jsonify(body), 500
 
 
 def json_body() -> dict[str, Any]:

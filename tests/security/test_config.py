@@ -140,3 +140,9 @@ def test_the_web_answers_503_until_the_schema_is_upgraded(fresh_database):
     from pipeline.db import get_db
 
     get_db(web).engine.dispose()
+
+
+def test_commands_added_from_other_modules_are_checked_too(fresh_database):
+    for args in (("pipeline", "sweep", "--no-mail"), ("pipeline", "send-mail")):
+        r = flask_cli(*args, DATABASE_URL=fresh_database)
+        assert_one_clear_error(r, "no schema yet", UPGRADE_HINT)
