@@ -17,6 +17,7 @@ from flask.cli import AppGroup, with_appcontext
 from pipeline import resources
 from pipeline.db import get_db, get_session
 from pipeline.errors import ServiceError
+from pipeline.escalations import cli as escalations_cli
 
 UPGRADE_HINT = "run flask --app wsgi db upgrade"
 
@@ -233,8 +234,7 @@ def seed_demo(count: int, seed: int) -> None:
 
 
 def init_app(app: Flask) -> None:
+    for command in escalations_cli.COMMANDS:  # sweep, send-mail
+        pipeline_cli.add_command(command)
     for group in (db_cli, users_cli, workflow_cli, pipeline_cli):
         app.cli.add_command(group)
-
-
-from pipeline.escalations import cli as _escalations_cli  # noqa: E402,F401  (sweep, send-mail)

@@ -1,4 +1,5 @@
-"""``flask pipeline sweep`` and ``flask pipeline send-mail`` (added to the pipeline group)."""
+"""``flask pipeline sweep`` and ``flask pipeline send-mail`` (:data:`COMMANDS`, which the
+app's command line adds to its ``pipeline`` group)."""
 from __future__ import annotations
 
 import json
@@ -6,24 +7,24 @@ import sys
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from pipeline import clock
-from pipeline.cli import pipeline_cli
 from pipeline.db import get_session
+from pipeline.escalations.outbox import deliver_after_commit
+from pipeline.escalations.services import sweep_due
 
 
-@pipeline_cli.command("sweep")
+@click.command("sweep")
 @click.option("--now", "at", default=None, metavar="ISO-8601",
               help="sweep as if it were this time (default: now)")
 @click.option("--no-mail", is_flag=True, help="leave the outbox for a later run")
 @click.option("--full", is_flag=True,
               help="also close stage escalations whose visit is over (a repair pass: the "
                    "services close them as visits end; the scheduler runs it daily)")
+@with_appcontext
 def sweep(at: str | None, no_mail: bool, full: bool) -> None:
     """Warnings, escalations and second-level escalations due now; prints a JSON line."""
-    from pipeline.escalations.outbox import deliver_after_commit
-    from pipeline.escalations.services import sweep_due
-
     try:
         moment = clock.parse(at) if at else clock.now()
     except ValueError:
@@ -36,9 +37,11 @@ def sweep(at: str | None, no_mail: bool, full: bool) -> None:
     click.echo(json.dumps(summary, ensure_ascii=False))
 
 
-@pipeline_cli.command("send-mail")
+@click.command("send-mail")
+@with_appcontext
 def send_mail() -> None:
     """Deliver the pending e-mails of the outbox now."""
-    from pipeline.escalations.outbox import deliver_after_commit
-
     click.echo(json.dumps(deliver_after_commit(current_app._get_current_object())))
+
+
+COMMANDS = (sweep, send_mail)
