@@ -7,9 +7,15 @@ from typing import Any
 
 from flask import Flask
 
-from pipeline import clock, db, errors, logs, resources, security, workflows
+from pipeline import cli, clock, db, errors, logs, resources, security, web, workflows
 from pipeline import config as config_module
+from pipeline.api.views import bp as api_bp
+from pipeline.audit import views as audit_views
+from pipeline.auth.views import bp as auth_bp
 from pipeline.config import ConfigurationError
+from pipeline.escalations import views as escalation_views
+from pipeline.prospects.views import bp as prospects_bp
+from pipeline.reports.views import bp as reports_bp
 
 __all__ = ["ConfigurationError", "create_app"]  # ConfigurationError: where wsgi.py looks
 
@@ -44,7 +50,6 @@ def _check_config(app: Flask) -> None:
 
 
 def _register_extensions(app: Flask) -> None:
-    from pipeline import web
 
     web.init_app(app)
     web.register_layout(app)
@@ -52,12 +57,6 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from pipeline.api.views import bp as api_bp
-    from pipeline.audit import views as audit_views
-    from pipeline.auth.views import bp as auth_bp
-    from pipeline.escalations import views as escalation_views
-    from pipeline.prospects.views import bp as prospects_bp
-    from pipeline.reports.views import bp as reports_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(api_bp)
@@ -68,6 +67,5 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from pipeline import cli
 
     cli.init_app(app)

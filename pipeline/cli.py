@@ -15,7 +15,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from pipeline import resources
+from pipeline.auth.services import create_user, issue_token
 from pipeline.db import get_db, get_session
+from pipeline.demo import seed_demo_branch
+from pipeline.engine import WorkflowError, load_workflow
 from pipeline.errors import ServiceError
 from pipeline.escalations import cli as escalations_cli
 
@@ -179,7 +182,6 @@ def db_current() -> None:
 def users_create(email: str, role: str, team: str | None, password: str | None,
                  name: str | None) -> None:
     """Add a user."""
-    from pipeline.auth.services import create_user
 
     try:
         user = create_user(get_session(), email, role=role, team=team, password=password,
@@ -193,7 +195,6 @@ def users_create(email: str, role: str, team: str | None, password: str | None,
 @click.argument("email")
 def users_token(email: str) -> None:
     """Print a new API token for EMAIL."""
-    from pipeline.auth.services import issue_token
 
     try:
         click.echo(issue_token(get_session(), email))
@@ -205,7 +206,6 @@ def users_token(email: str) -> None:
 @click.argument("files", nargs=-1, type=click.Path())
 def workflow_check(files: tuple[str, ...]) -> None:
     """Validate workflow files (default: every file of the app's workflows folder)."""
-    from pipeline.engine import WorkflowError, load_workflow
 
     paths = [Path(f) for f in files] or sorted(resources.WORKFLOWS_DIR.glob("*.yaml"))
     failed = False
@@ -227,7 +227,6 @@ def workflow_check(files: tuple[str, ...]) -> None:
 @click.option("--seed", default=7, show_default=True, type=int)
 def seed_demo(count: int, seed: int) -> None:
     """Build a demo branch: teams, managers, prospects over every stage and over time."""
-    from pipeline.demo import seed_demo_branch
 
     summary = seed_demo_branch(get_session(), prospects=count, seed=seed)
     click.echo(json.dumps(summary, ensure_ascii=False))

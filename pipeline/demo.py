@@ -36,6 +36,7 @@ from pipeline.prospects.models import (
     StageEvent,
     StageRecord,
 )
+from pipeline.prospects.queries import local_day
 from pipeline.prospects.services import record_status
 from pipeline.reports import visits
 
@@ -291,7 +292,6 @@ def _after_sale(rng: random.Random, t: Timeline, since: datetime, now: datetime)
 def _today(rng: random.Random, timelines: list[Timeline], managers: list[User],
            now: datetime, tz: str) -> None:
     """Today's calls and meetings, so "my day" shows progress against the norm."""
-    from pipeline.prospects.queries import local_day
 
     start, _end = local_day(now, tz)
     day_start = start + timedelta(hours=9)  # 09:00 local

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from pipeline.config import ConfigurationError
+
 if TYPE_CHECKING:
     from flask import Flask
 
@@ -87,7 +89,6 @@ def init_app(app: Flask) -> None:
 
 def log_level(app: Flask) -> int:
     """``PIPELINE_LOG_LEVEL``, or INFO for the web and WARNING for a command."""
-    from pipeline.config import ConfigurationError
 
     configured = app.config.get("PIPELINE_LOG_LEVEL")
     if configured in (None, ""):

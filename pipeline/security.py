@@ -22,6 +22,7 @@ from pipeline import config as config_module
 from pipeline.cli import UPGRADE_HINT, schema_problem
 from pipeline.config import ConfigurationError
 from pipeline.errors import Unavailable
+from pipeline.web import csrf
 
 __all__ = ["CSP", "HSTS", "UPGRADE_HINT", "check_config", "init_app", "schema_problem"]
 
@@ -71,7 +72,6 @@ def check_config(app: Flask) -> None:
 def _exempt_api_from_csrf(app: Flask) -> None:
     # The API authenticates with bearer tokens, never with the session cookie, so a forged
     # cross-site request carries no credentials; form CSRF tokens do not apply to it.
-    from pipeline.web import csrf
 
     api = app.blueprints.get("api")
     if api is not None:

@@ -7,6 +7,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from pipeline import resources
+from pipeline.auth.models import User
 from pipeline.db import get_session
 
 login_manager = LoginManager()
@@ -46,7 +47,6 @@ def _has_user() -> bool:
 
 @login_manager.user_loader
 def load_user(user_id: str):  # noqa: ANN201 - Flask-Login's protocol
-    from pipeline.auth.models import User
 
     try:
         user = get_session().get(User, int(user_id))

@@ -11,7 +11,10 @@ from flask_login import current_user, login_required
 from pipeline import labels
 from pipeline.audit import queries
 from pipeline.audit.forms import AuditFilterForm
+from pipeline.audit.services import record_view
 from pipeline.db import get_session
+from pipeline.prospects.models import Prospect
+from pipeline.prospects.privacy import sees_personal_data
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -81,9 +84,6 @@ def _audit_personal_data_view(response):
         return response
     from flask import g
 
-    from pipeline.audit.services import record_view
-    from pipeline.prospects.models import Prospect
-    from pipeline.prospects.privacy import sees_personal_data
 
     viewer = g.get("api_user") if channel == "api" else current_user
     session = get_session()

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline import clock
-from pipeline.auth.models import ROLES, ApiToken, Team, User
+from pipeline.auth.models import ROLES, ApiToken, AuditEntry, Team, User
 from pipeline.db import unit_of_work
-from pipeline.errors import Invalid, NotFound
+from pipeline.errors import Forbidden, Invalid, NotFound, Unauthorized
 
 _hasher = PasswordHasher()
 
@@ -115,7 +115,6 @@ def audit(session: Session, action: str, *, actor: User | None = None,
           target_type: str | None = None, target_id: int | None = None, ip: str | None = None,
           detail: dict | None = None, note: str | None = None) -> None:
     """Append an audit entry in the caller's transaction."""
-    from pipeline.auth.models import AuditEntry
 
     session.add(AuditEntry(at=clock.now(), actor_id=actor.id if actor else None, action=action,
                            target_type=target_type, target_id=target_id, ip=ip, detail=detail,
@@ -125,7 +124,6 @@ def audit(session: Session, action: str, *, actor: User | None = None,
 def _recent_failures(session: Session, *, email: str | None = None, ip: str | None = None) -> int:
     from datetime import timedelta
 
-    from pipeline.auth.models import AuditEntry
 
     since = clock.now() - timedelta(minutes=FAILURE_WINDOW_MINUTES)
     stmt = select(func.count()).select_from(AuditEntry).where(
@@ -144,7 +142,6 @@ def sign_in(session: Session, email: str, password: str, *, ip: str | None = Non
     for the account or the address, Unauthorized for a wrong e-mail or password. Every
     attempt is written to the audit log (its own transaction).
     """
-    from pipeline.errors import Forbidden, Unauthorized
 
     email = (email or "").strip().lower()
     with unit_of_work(session):

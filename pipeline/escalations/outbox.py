@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pipeline import clock
-from pipeline.db import unit_of_work
+from pipeline.db import get_db, unit_of_work
 from pipeline.escalations import rules
 from pipeline.logs import describe_exception
 from pipeline.notifications.models import OutboxMessage
@@ -134,7 +134,6 @@ def deliver_after_commit(app, *, rounds: int = MAX_ROUNDS) -> dict[str, int]:
     """Send what is pending with a session of its own (never the request's), in up to
     ``rounds`` claims of :data:`ROUND` messages (a request asks for one: its own few
     messages go out at once, a backlog is left to the scheduler or the sweep command)."""
-    from pipeline.db import get_db
 
     session = get_db(app).sessionmaker()
     transport = transport_for(app.config)

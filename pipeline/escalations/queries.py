@@ -12,6 +12,7 @@ from pipeline.errors import NotFound, parse_id
 from pipeline.escalations.models import Escalation, Handover
 from pipeline.notifications.models import Notification
 from pipeline.prospects.models import Prospect, StageEvent
+from pipeline.prospects.queries import can_see
 
 
 def scope_escalations(stmt: Select, viewer: User) -> Select:
@@ -118,7 +119,6 @@ def inbox(session: Session, user: User, *, limit: int = 100) -> list[Notificatio
 
 def get_visible_handover(session: Session, viewer: User, handover_id: Any) -> Handover:
     """A handover the viewer took part in, or whose prospect's team they lead/supervise."""
-    from pipeline.prospects.queries import can_see
 
     row = session.get(Handover, parse_id(handover_id, "handover"))
     if row is None:

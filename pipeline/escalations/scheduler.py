@@ -15,6 +15,11 @@ import threading
 
 from flask import Flask
 
+from pipeline import clock
+from pipeline.db import get_db
+from pipeline.escalations.outbox import deliver_after_commit
+from pipeline.escalations.services import sweep_due
+
 log = logging.getLogger("pipeline.scheduler")
 
 _lock = threading.Lock()
@@ -33,10 +38,6 @@ def run_once(app: Flask) -> dict:
     """One scheduled run: sweep at the current time, then deliver the outbox. The first run
     of each UTC day (and the first after start) is a full sweep, with the repair pass."""
     global _last_full
-    from pipeline import clock
-    from pipeline.db import get_db
-    from pipeline.escalations.outbox import deliver_after_commit
-    from pipeline.escalations.services import sweep_due
 
     with app.app_context():
         session = get_db(app).sessionmaker()
@@ -66,7 +67,6 @@ def start(app: Flask):
         minutes = max(int(app.config.get("PIPELINE_SWEEP_MINUTES") or 5), 1)
         from datetime import timedelta
 
-        from pipeline import clock
 
         scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
         # First run shortly after start; then every few minutes, never two at once.

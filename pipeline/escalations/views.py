@@ -21,7 +21,7 @@ from werkzeug.routing import BuildError
 from pipeline import clock, labels, workflows
 from pipeline.db import get_session
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
-from pipeline.escalations import queries
+from pipeline.escalations import queries, scheduler
 from pipeline.escalations.forms import DecisionForm, MarkReadForm
 from pipeline.escalations.outbox import deliver_after_commit
 from pipeline.escalations.schemas import DecideEscalation
@@ -29,7 +29,7 @@ from pipeline.escalations.services import decide_escalation, handover_letter, re
 from pipeline.notifications.services import mark_read, unread_count
 from pipeline.prospects.models import Prospect
 from pipeline.validation import load
-from pipeline.web import current_locale
+from pipeline.web import BADGES, current_locale
 
 bp = Blueprint("escalations", __name__)
 
@@ -39,7 +39,6 @@ DECIDERS = ("team_lead", "supervisor", "admin")
 def init_app(app: Flask) -> None:
     """Register the blueprint, the nav badges, the writers of the escalation changes every
     event's outcome may carry, and (when configured) the scheduler."""
-    from pipeline.escalations import scheduler
 
     register_hooks()
     app.register_blueprint(bp)
@@ -48,7 +47,6 @@ def init_app(app: Flask) -> None:
 
 @bp.record_once
 def _badges(_state) -> None:
-    from pipeline.web import BADGES
 
     BADGES["open_escalations"] = lambda user: queries.open_count(get_session(), user)
     BADGES["unread_notifications"] = lambda user: unread_count(get_session(), user.id)

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 
 from pipeline import clock
 from pipeline.auth.models import Team, User
+from pipeline.db import unit_of_work
 from pipeline.engine.definition import Text
 from pipeline.notifications.models import Notification, OutboxMessage
 from pipeline.sql import insert_ignoring_duplicates
+from pipeline.web import translation_dirs
 
 DEFAULT_LOCALE = "zh_CN"
 
@@ -67,7 +69,6 @@ def N_(msgid: str) -> str:
 
 @lru_cache(maxsize=8)
 def _catalogue(locale: str) -> Translations | NullTranslations:
-    from pipeline.web import translation_dirs
 
     merged: Translations | None = None
     for directory in translation_dirs():
@@ -182,7 +183,6 @@ def unread_count(session: Session, user_id: int) -> int:
 def mark_read(session: Session, user: User, ids: list[int] | None = None) -> int:
     """Mark the user's notifications read (``ids``, or all when None). One transaction;
     returns how many changed. Other people's notifications are never touched."""
-    from pipeline.db import unit_of_work
 
     with unit_of_work(session):
         stmt = (update(Notification)

@@ -21,6 +21,8 @@ from markupsafe import Markup, escape
 
 from pipeline import clock, labels, workflows
 from pipeline.engine.definition import EVENTS, Workflow
+from pipeline.engine.guards import GUARDS
+from pipeline.engine.machine import EngineError
 from pipeline.errors import ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import queries, services
@@ -246,7 +248,6 @@ def reason_beside_field(form: F.EventForm, exc: ServiceError) -> bool:
 
 def status_problems(rec: Any, data: dict) -> list:
     """What a record still lacks for its guard (the workflow's ``complete_when``)."""
-    from pipeline.engine.guards import GUARDS
 
     return GUARDS[rec.complete_when](rec, data or {})
 
@@ -448,7 +449,6 @@ def event_form(event: str, version: int, formdata: Any = None) -> F.EventForm:
 
 
 def _event_possible(engine: Any, state: Any, event: str) -> bool:
-    from pipeline.engine.machine import EngineError
 
     try:
         engine.check_allowed(state, event)

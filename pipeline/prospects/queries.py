@@ -9,10 +9,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from pipeline import clock
+from pipeline import clock, workflows
 from pipeline.auth.models import Team, User
 from pipeline.db import DriverStatement
 from pipeline.errors import NotFound, parse_id
+from pipeline.prospects.events import state_of
 from pipeline.prospects.models import (
     CadenceTask,
     Contact,
@@ -236,7 +237,6 @@ def _urgency_order() -> list:
 
 def _stage_records() -> tuple[tuple[tuple[str, str], tuple[str, ...]], ...]:
     """((workflow, stage), its own record keys) of every stage that has records."""
-    from pipeline import workflows
 
     return tuple(((key, stage.key), tuple(r.key for r in stage.records))
                  for key, engine in workflows.all_engines().items()
@@ -293,8 +293,6 @@ def _cards_from(session: Session, stmt: Select, params: dict[str, Any] | None = 
                 by_stage: tuple) -> Iterator[tuple[Card, Any]]:
     """The cards of a :func:`_card_statement` (built with the same ``by_stage``), each with
     its row."""
-    from pipeline import workflows
-    from pipeline.prospects.services import state_of
 
     now = clock.now()
     record_keys = dict(by_stage)
@@ -359,7 +357,6 @@ def _board_query(viewer: Any, filters: dict[str, Any], now: Any, limits: dict[st
 
 
 def _stage_count() -> int:
-    from pipeline import workflows
 
     return len({s.key for engine in workflows.all_engines().values()
                 for s in engine.workflow.stages})

@@ -63,6 +63,7 @@ from sqlalchemy.orm import Session
 from pipeline import clock, workflows
 from pipeline.auth.models import Team, User
 from pipeline.db import UTCDateTime
+from pipeline.engine.deadlines import WorkingDays
 from pipeline.escalations.models import Escalation
 from pipeline.prospects.models import Contact, Prospect, StageEvent, StageVisit
 from pipeline.sql import dialect_name, seconds_between  # noqa: F401  (used by reports.visits)
@@ -538,7 +539,6 @@ class DailySheet:
 
 
 def is_working_day(day: date, workflow_key: str = workflows.DEFAULT_KEY) -> bool:
-    from pipeline.engine.deadlines import WorkingDays
 
     wf = workflows.workflow(workflow_key)
     return WorkingDays(wf.holiday_country, wf.timezone).is_working_day(day)

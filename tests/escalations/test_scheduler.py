@@ -59,16 +59,14 @@ def test_a_scheduled_run_sweeps_and_sends(app, session, factory, caplog):
 
 
 def test_the_first_run_of_each_day_is_a_full_sweep(app, session, factory, monkeypatch):
-    from pipeline.escalations import services
-
     fulls = []
-    real = services.sweep_due
+    real = sweep_due
 
     def spy(session, now=None, **kw):
         fulls.append(kw.get("full", False))
         return real(session, now, **kw)
 
-    monkeypatch.setattr(services, "sweep_due", spy)
+    monkeypatch.setattr(scheduler, "sweep_due", spy)
     monkeypatch.setattr(scheduler, "_last_full", None)
     for moment in (T0, T0 + timedelta(minutes=5), T0 + timedelta(days=1),
                    T0 + timedelta(days=1, minutes=5)):
