@@ -15,6 +15,7 @@ import yaml
 EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "reopen")
 STATUSES = ("active", "paused", "won", "lost")
 TIERS = ("diamond", "black_gold", "platinum", "gold")
+POTENTIALS = ("high", "low")  # a customer's potential, one axis of seed 000's tiering grid
 FIELD_TYPES = (
     "string", "text", "integer", "number", "boolean", "date", "datetime",
     "choice", "string_list", "list",

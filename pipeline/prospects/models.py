@@ -1,7 +1,7 @@
 """Prospects, their immutable stage-event history, stage records, cadence tasks, contacts."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from pipeline import clock
 from pipeline.auth.models import Team, User
 from pipeline.db import Base, JSONData, UTCDateTime
-from pipeline.engine.definition import CONTACT_KINDS, STATUSES, TIERS
+from pipeline.engine.definition import CONTACT_KINDS, POTENTIALS, STATUSES, TIERS
 
 
 def one_of(column: str, values: tuple[str, ...]) -> str:
@@ -29,6 +30,11 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
 TO_WARN = "status = 'active' AND warned_clock_no < clock_no"
 TO_ESCALATE = "status = 'active' AND escalated_clock_no < clock_no"
 TO_REMIND = "done_at IS NULL AND reminded_at IS NULL"
+# One customer, one manager: a customer number or a full ID number belongs to at most one
+# prospect that is not lost (the unique indexes below decide, also between two concurrent
+# inserts).
+HELD_CUSTOMER_NO = "status <> 'lost' AND customer_no IS NOT NULL"
+HELD_ID_NUMBER = "status <> 'lost' AND id_number IS NOT NULL"
 
 
 class Prospect(Base):
@@ -36,6 +42,7 @@ class Prospect(Base):
     __table_args__ = (
         CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint(one_of("tier", TIERS), name="tier"),
+        CheckConstraint(one_of("potential", POTENTIALS), name="potential"),
         CheckConstraint(
             "(status = 'lost') = (lost_reason IS NOT NULL AND lost_reason <> '')",
             name="lost_has_reason"),
@@ -50,6 +57,14 @@ class Prospect(Base):
               postgresql_where=text(TO_WARN), sqlite_where=text(TO_WARN)),
         Index("ix_prospects_to_escalate", "due_at", "id",
               postgresql_where=text(TO_ESCALATE), sqlite_where=text(TO_ESCALATE)),
+        Index("uq_prospects_customer_no", "customer_no", unique=True,
+              postgresql_where=text(HELD_CUSTOMER_NO), sqlite_where=text(HELD_CUSTOMER_NO)),
+        Index("uq_prospects_id_number", "id_number", unique=True,
+              postgresql_where=text(HELD_ID_NUMBER), sqlite_where=text(HELD_ID_NUMBER)),
+        # Search by a whole number, lost prospects included.
+        Index("ix_prospects_customer_no", "customer_no"),
+        Index("ix_prospects_id_number", "id_number"),
+        Index("ix_prospects_phone", "phone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,7 +90,11 @@ class Prospect(Base):
     lost_reason: Mapped[str | None] = mapped_column(Text)
     id_number: Mapped[str | None] = mapped_column(String(40))
     phone: Mapped[str | None] = mapped_column(String(40))
-    assets: Mapped[float | None] = mapped_column()
+    assets: Mapped[float | None] = mapped_column()  # CNY under management at the bank
+    customer_no: Mapped[str | None] = mapped_column(String(32))  # the bank's customer number
+    birthday: Mapped[date | None] = mapped_column()
+    potential: Mapped[str | None] = mapped_column(String(8))
+    tier_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     version: Mapped[int] = mapped_column(default=1)
