@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -16,6 +17,7 @@ EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "re
 STATUSES = ("active", "paused", "won", "lost")
 TIERS = ("diamond", "black_gold", "platinum", "gold")
 POTENTIALS = ("high", "low")  # a customer's potential, one axis of seed 000's tiering grid
+ASSET_LEVELS = ("high", "low")  # the other axis: assets from the tiering's high_assets up, or not
 FIELD_TYPES = (
     "string", "text", "integer", "number", "boolean", "date", "datetime",
     "choice", "string_list", "list",
@@ -92,6 +94,65 @@ class Frequency:
 
 
 @dataclass(frozen=True)
+class Upkeep:
+    """How often a cell of the tiering grid is maintained (维护频率)."""
+
+    name: Text  # e.g. very high
+    frequency: Frequency
+
+
+@dataclass(frozen=True)
+class Tiering:
+    """Tiers by assets under management (CNY) and upkeep by asset size × potential.
+
+    ``thresholds`` maps each tier to the assets it starts at (included), highest tier
+    first; the lowest tier's threshold is where the branch's book starts, and assets below
+    it are still in the lowest tier. ``high_assets`` separates high from low assets (it
+    counts as high); ``upkeep[asset level][potential]`` is the cell's contact frequency.
+    """
+
+    thresholds: Mapping[str, float]
+    high_assets: float
+    upkeep: Mapping[str, Mapping[str, Upkeep]]
+
+    @property
+    def book_starts(self) -> float:
+        """The assets the lowest tier starts at."""
+        return min(self.thresholds.values())
+
+    def tier_for(self, assets: float) -> str:
+        """The tier of a customer with ``assets``: the highest tier whose threshold they
+        reach, else the lowest tier."""
+        _check_assets(assets)
+        tiers = list(self.thresholds)
+        for tier in tiers:
+            if assets >= self.thresholds[tier]:
+                return tier
+        return tiers[-1]
+
+    def asset_level(self, assets: float) -> str:
+        """``high`` from ``high_assets`` up, else ``low``."""
+        _check_assets(assets)
+        return "high" if assets >= self.high_assets else "low"
+
+    def cell(self, assets: float, potential: str) -> Upkeep:
+        """The grid cell of ``assets`` and ``potential`` (``high`` or ``low``)."""
+        if potential not in POTENTIALS:
+            raise ValueError(f"potential must be one of {', '.join(POTENTIALS)}")
+        return self.upkeep[self.asset_level(assets)][potential]
+
+    def frequency_for(self, assets: float, potential: str) -> Frequency:
+        """The contact frequency of the cell of ``assets`` and ``potential``."""
+        return self.cell(assets, potential).frequency
+
+
+def _check_assets(assets: float) -> None:
+    if isinstance(assets, bool) or not isinstance(assets, (int, float, Decimal)) \
+            or not assets >= 0:
+        raise ValueError("assets must be a number of at least 0")
+
+
+@dataclass(frozen=True)
 class Stage:
     key: str
     name: Text
@@ -133,6 +194,7 @@ class Workflow:
     budgets: Mapping[str, int]
     transitions: tuple[Transition, ...]
     escalation: EscalationPolicy
+    tiering: Tiering | None = None  # None: this workflow does not tier its customers
 
     @property
     def stage_keys(self) -> tuple[str, ...]:
@@ -204,6 +266,12 @@ class _Reader:
             raise self.fail(key, f"needs a name in {', '.join(missing)}")
         return Text(m["en"], m["zh_CN"])
 
+    def positive_number(self, value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+                or value == float("inf"):
+            raise self.fail(key, f"must be a positive amount, not {value!r}")
+        return value
+
     def positive_int(self, value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise self.fail(key, f"must be a positive number of days, not {value!r}")
@@ -242,7 +310,7 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
     r = _Reader(source)
     top = r.mapping(raw, "(top)")
     r.only(top, {"key", "name", "calendar", "holiday_country", "timezone", "budgets",
-                 "stages", "transitions", "escalation"}, "(top)")
+                 "stages", "transitions", "escalation", "tiering"}, "(top)")
     key = r.string(top.get("key"), "key")
     calendar = top.get("calendar", "calendar_days")
     if calendar not in CALENDARS:
@@ -294,7 +362,70 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         budgets=MappingProxyType(budgets),
         transitions=transitions,
         escalation=policy,
+        tiering=_tiering(r, top["tiering"]) if "tiering" in top else None,
     )
+
+
+def _tiering(r: _Reader, raw: Any) -> Tiering:
+    where = "tiering"
+    m = r.mapping(raw, where)
+    r.only(m, {"thresholds", "high_assets", "upkeep"}, where)
+    given = r.mapping(m.get("thresholds"), f"{where}.thresholds")
+    for tier in given:
+        if tier not in TIERS:
+            raise r.fail(f"{where}.thresholds.{tier}", f"unknown tier (known: {', '.join(TIERS)})")
+    thresholds: dict[str, float] = {}
+    above: str | None = None
+    for tier in TIERS:  # highest first
+        key = f"{where}.thresholds.{tier}"
+        if tier not in given:
+            raise r.fail(key, "is missing: every tier needs the assets it starts at")
+        amount = r.positive_number(given[tier], key)
+        if above is not None and amount >= thresholds[above]:
+            raise r.fail(key, f"must be below {above}'s threshold ({thresholds[above]:,})")
+        thresholds[tier], above = amount, tier
+    high = r.positive_number(m.get("high_assets"), f"{where}.high_assets")
+    cells = r.mapping(m.get("upkeep"), f"{where}.upkeep")
+    upkeep: dict[str, Mapping[str, Upkeep]] = {}
+    for level in cells:
+        if level not in ASSET_LEVELS:
+            raise r.fail(f"{where}.upkeep.{level}",
+                         f"unknown asset level (known: {', '.join(ASSET_LEVELS)})")
+    for level in ASSET_LEVELS:
+        row = r.mapping(cells.get(level), f"{where}.upkeep.{level}")
+        for potential in row:
+            if potential not in POTENTIALS:
+                raise r.fail(f"{where}.upkeep.{level}.{potential}",
+                             f"unknown potential (known: {', '.join(POTENTIALS)})")
+        out: dict[str, Upkeep] = {}
+        for potential in POTENTIALS:
+            cw = f"{where}.upkeep.{level}.{potential}"
+            if potential not in row:
+                raise r.fail(cw, "is missing: every cell of the grid needs its frequency")
+            spec = r.mapping(row[potential], cw)
+            out[potential] = Upkeep(
+                name=r.text(spec.get("name", f"{level}/{potential}"), f"{cw}.name"),
+                frequency=_frequency(r, spec, cw, extra=("name",)))
+        upkeep[level] = MappingProxyType(out)
+    return Tiering(thresholds=MappingProxyType(thresholds), high_assets=high,
+                   upkeep=MappingProxyType(upkeep))
+
+
+def _frequency(r: _Reader, raw: Any, where: str, extra: tuple[str, ...] = ()) -> Frequency:
+    """A contact frequency: ``period`` (month or quarter) and the contacts it ``require``s
+    by kind (``any``: contacts of any kind)."""
+    fm = r.mapping(raw, where)
+    r.only(fm, {"period", "require", *extra}, where)
+    if fm.get("period") not in PERIODS:
+        raise r.fail(f"{where}.period", f"must be one of {', '.join(PERIODS)}")
+    req = r.mapping(fm.get("require"), f"{where}.require")
+    if not req:
+        raise r.fail(f"{where}.require", "needs at least one contact kind")
+    for kind, n in req.items():
+        if kind != "any" and kind not in CONTACT_KINDS:
+            raise r.fail(f"{where}.require.{kind}", "unknown contact kind")
+        r.positive_int(n, f"{where}.require.{kind}")
+    return Frequency(fm["period"], MappingProxyType(dict(req)))
 
 
 def _stage(r: _Reader, raw: Any, where: str, budgets: dict, guards: Mapping,
@@ -348,16 +479,7 @@ def _stage(r: _Reader, raw: Any, where: str, budgets: dict, guards: Mapping,
         fw = f"{where}.contact_frequency.{tier}"
         if tier not in TIERS:
             raise r.fail(fw, f"unknown tier (known: {', '.join(TIERS)})")
-        fm = r.mapping(spec, fw)
-        r.only(fm, {"period", "require"}, fw)
-        if fm.get("period") not in PERIODS:
-            raise r.fail(f"{fw}.period", f"must be one of {', '.join(PERIODS)}")
-        req = r.mapping(fm.get("require"), f"{fw}.require")
-        for kind, n in req.items():
-            if kind != "any" and kind not in CONTACT_KINDS:
-                raise r.fail(f"{fw}.require.{kind}", "unknown contact kind")
-            r.positive_int(n, f"{fw}.require.{kind}")
-        freq[tier] = Frequency(fm["period"], MappingProxyType(dict(req)))
+        freq[tier] = _frequency(r, spec, fw)
     return Stage(
         key=key,
         name=r.text(s.get("name", key), f"{where}.name"),

@@ -17,7 +17,7 @@ from transitions import Machine
 
 from pipeline import clock
 from pipeline.engine.deadlines import calendar_for, due_at, warn_at
-from pipeline.engine.definition import DECISIONS, EVENTS, Workflow
+from pipeline.engine.definition import DECISIONS, EVENTS, TIERS, Workflow
 from pipeline.engine.guards import GUARDS, GuardContext, Problem, record_problems
 
 # Which statuses each event may fire from, and the status it leads to (None: unchanged).
@@ -398,6 +398,22 @@ class Engine:
             return Outcome("reassign", state.stage, new.stage, state.status, new.status, new,
                            False, reason=_reason(reason), owner_id=new_owner_id)
         raise UnknownEvent(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
+
+    def retier(self, state: ProspectState, from_tier: str, to_tier: str, *,
+               manual: bool) -> Outcome:
+        """A change of the customer's tier, as an outcome like any event's: the state stays
+        as it is, and the history row ``tier_change`` says from which tier to which and
+        whether a person set it (``manual``) or it followed the assets. Raises ValueError
+        for an unknown tier or a tier that does not change."""
+        for tier in (from_tier, to_tier):
+            if tier not in TIERS:
+                raise ValueError(f"unknown tier {tier!r}; known: {', '.join(TIERS)}")
+        if from_tier == to_tier:
+            raise ValueError("the tier does not change")
+        return Outcome("tier_change", state.stage, state.stage, state.status, state.status,
+                       copy_state(state), False,
+                       data={"from": from_tier, "to": to_tier, "manual": bool(manual)},
+                       history_event="tier_change")
 
     def start(self, now: datetime, stage: str | None = None) -> ProspectState:
         """The state of a new prospect entering ``stage`` (the first stage) at ``now``."""

@@ -81,6 +81,40 @@ def _stage(raw: dict, key: str) -> dict:
     (lambda r: r.update(escalation={"warn_at": 1.5}), "escalation.warn_at", "between 0 and 1"),
     (lambda r: _stage(r, "learn").update(budget="mystery"),
      "stages.learn.budget", "unknown budget"),
+    # tiering
+    (lambda r: r.update(tiering=[1, 2]), "tiering", "must be a mapping"),
+    (lambda r: r["tiering"].update(bands={}), "tiering.bands", "is not a known key"),
+    (lambda r: r["tiering"]["thresholds"].pop("platinum"),
+     "tiering.thresholds.platinum", "is missing"),
+    (lambda r: r["tiering"]["thresholds"].update(silver=10_000),
+     "tiering.thresholds.silver", "unknown tier"),
+    (lambda r: r["tiering"]["thresholds"].update(gold=0),
+     "tiering.thresholds.gold", "positive amount"),
+    (lambda r: r["tiering"]["thresholds"].update(gold="50k"),
+     "tiering.thresholds.gold", "positive amount"),
+    (lambda r: r["tiering"]["thresholds"].update(platinum=1_000_000),
+     "tiering.thresholds.platinum", "must be below black_gold's threshold (1,000,000)"),
+    (lambda r: r["tiering"].pop("high_assets"), "tiering.high_assets", "positive amount"),
+    (lambda r: r["tiering"].update(high_assets=-5), "tiering.high_assets", "positive amount"),
+    (lambda r: r["tiering"]["upkeep"].pop("low"), "tiering.upkeep.low", "must be a mapping"),
+    (lambda r: r["tiering"]["upkeep"].update(middle={}),
+     "tiering.upkeep.middle", "unknown asset level"),
+    (lambda r: r["tiering"]["upkeep"]["high"].pop("low"),
+     "tiering.upkeep.high.low", "is missing"),
+    (lambda r: r["tiering"]["upkeep"]["low"].update(some={}),
+     "tiering.upkeep.low.some", "unknown potential"),
+    (lambda r: r["tiering"]["upkeep"]["high"]["high"].update(period="week"),
+     "tiering.upkeep.high.high.period", "must be one of month, quarter"),
+    (lambda r: r["tiering"]["upkeep"]["low"]["high"]["require"].update(fax=1),
+     "tiering.upkeep.low.high.require.fax", "unknown contact kind"),
+    (lambda r: r["tiering"]["upkeep"]["low"]["high"]["require"].update(call=0),
+     "tiering.upkeep.low.high.require.call", "positive"),
+    (lambda r: r["tiering"]["upkeep"]["low"]["low"].update(require={}),
+     "tiering.upkeep.low.low.require", "at least one contact kind"),
+    (lambda r: r["tiering"]["upkeep"]["low"]["low"].update(name={"en": "Low"}),
+     "tiering.upkeep.low.low.name", "needs a name in zh_CN"),
+    (lambda r: r["tiering"]["upkeep"]["low"]["low"].update(colour="red"),
+     "tiering.upkeep.low.low.colour", "is not a known key"),
 ])
 def test_bad_files_are_refused_naming_file_and_key(tmp_path, change, key, words):
     path = _mutated(tmp_path, change)
@@ -90,6 +124,11 @@ def test_bad_files_are_refused_naming_file_and_key(tmp_path, change, key, words)
     assert info.value.key == key
     assert words in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_a_workflow_without_tiering_has_none(tmp_path):
+    wf = load_workflow(_mutated(tmp_path, lambda r: r.pop("tiering")))
+    assert wf.tiering is None
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
