@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pipeline.engine.definition import Frequency, Workflow
+
 # A face-to-face meeting satisfies a required visit; every other kind counts only as itself.
 SATISFIES: Mapping[str, frozenset[str]] = {
     "visit": frozenset({"visit", "meeting"}),
@@ -65,6 +67,19 @@ def period_to_judge(now: datetime, entered_at: datetime, kind: str, tz: str) -> 
 def next_check(now: datetime, kind: str, tz: str) -> datetime:
     """When the period running at ``now`` ends: the next time the sweep looks again."""
     return period_containing(now, kind, tz).end
+
+
+def contact_frequency(workflow: Workflow, stage: str, tier: str, assets: float | None,
+                      potential: str | None) -> Frequency | None:
+    """The contact frequency a customer in ``stage`` is held to: none where the stage keeps
+    no frequencies; the frequency of the customer's cell of the tiering grid (asset size ×
+    potential) when the customer has a potential and assets; else the tier's."""
+    by_tier = workflow.stage(stage).contact_frequency
+    if not by_tier:
+        return None
+    if workflow.tiering is not None and potential is not None and assets is not None:
+        return workflow.tiering.frequency_for(assets, potential)
+    return by_tier.get(tier)
 
 
 def shortfall(require: Mapping[str, int], counts: Mapping[str, int]) -> dict[str, tuple[int, int]]:

@@ -444,7 +444,8 @@ def _raise(session: Session, now: datetime, after: tuple | None,
 
 def _contact_overdue(session: Session, now: datetime, after: int | None,
                      batch: int) -> tuple[int | None, int]:
-    """After-sale customers whose last full period missed the tier's contact frequency."""
+    """After-sale customers whose last full period missed their contact frequency: their
+    cell's of the tiering grid when they have a potential, else their tier's."""
     p, e = Prospect.__table__, Escalation.__table__
     # Two ranges of the (status, due_at) index, never judged and period ended: an OR of
     # both made the planners filter every won customer in id order instead.
@@ -452,8 +453,9 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
               select(p.c.id).where(p.c.status == "won", p.c.due_at <= now)]
     if after is not None:
         ranges = [r.where(p.c.id > after) for r in ranges]
-    pick = (select(p.c.id, p.c.tier, p.c.stage, p.c.stage_entered_at, p.c.workflow_key,
-                   p.c.owner_id, p.c.team_id, p.c.clock_no, p.c.name)
+    pick = (select(p.c.id, p.c.tier, p.c.assets, p.c.potential, p.c.stage,
+                   p.c.stage_entered_at, p.c.workflow_key, p.c.owner_id, p.c.team_id,
+                   p.c.clock_no, p.c.name)
             .where(p.c.id.in_(union_all(*ranges)), p.c.status == "won",
                    or_(p.c.due_at.is_(None), p.c.due_at <= now)))
     picked = session.execute(pick.order_by(p.c.id).limit(batch)
@@ -464,7 +466,7 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
     next_due: list[dict[str, Any]] = []
     for r in picked:
         wf = workflows.workflow(r.workflow_key)
-        freq = wf.stage(r.stage).contact_frequency.get(r.tier)
+        freq = rules.contact_frequency(wf, r.stage, r.tier, r.assets, r.potential)
         kind = freq.period if freq else "month"
         next_due.append({"pid": r.id, "due": rules.next_check(now, kind, wf.timezone)})
         period = rules.period_to_judge(now, r.stage_entered_at, kind, wf.timezone) \

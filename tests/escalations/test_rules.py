@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from pipeline.clock import parse
+from pipeline.engine import load_workflow
 from pipeline.escalations import rules
+from pipeline.workflows import DEFAULT_DIR
 
 TZ = "Asia/Shanghai"
 
@@ -60,3 +62,21 @@ def test_rules_are_pure():
             "bad = [m for m in ('flask', 'sqlalchemy') if m in sys.modules]; "
             "sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("assets, potential, tier, period, require", [
+    (6_000_000, "low", "diamond", "month", {"call": 1}),  # the cell, not the tier's visit
+    (120_000, "high", "gold", "month", {"call": 2}),
+    (200_000, "high", "platinum", "month", {"visit": 1, "call": 2}),
+    (10_000, "low", "diamond", "quarter", {"any": 1}),
+    (6_000_000, None, "diamond", "month", {"visit": 1}),  # no potential: the tier's
+    (None, "high", "gold", "quarter", {"any": 1}),  # no assets: the tier's
+])
+def test_the_contact_frequency_is_the_cell_s_with_a_potential(assets, potential, tier, period,
+                                                               require):
+    wf = load_workflow(DEFAULT_DIR / "seven_step.yaml")
+    upkeep = next(s.key for s in wf.stages if s.contact_frequency)
+    freq = rules.contact_frequency(wf, upkeep, tier, assets, potential)
+    assert (freq.period, dict(freq.require)) == (period, require)
+    # A stage without frequencies holds nobody to one.
+    assert rules.contact_frequency(wf, wf.stage_keys[0], tier, assets, potential) is None

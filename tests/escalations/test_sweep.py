@@ -181,6 +181,53 @@ def test_gold_needs_one_contact_a_quarter(session, factory):
     assert esc.prospect_id == quiet.id and esc.dedupe_key.endswith(":2026-Q2")
 
 
+def test_a_customer_with_a_potential_is_held_to_the_grid_cell_s_frequency(session, factory,
+                                                                           app):
+    """Seed 000's grid: with a potential, the cell of assets × potential sets the upkeep;
+    without one, the tier does. The sweep reads every customer's cell with the batch."""
+    from sqlalchemy import event
+
+    _lead, owner, _ = team(factory)
+    # Diamond by tier (a visit a month); high assets, low potential: medium (a call a month).
+    medium = factory.prospect(owner, stage="after_sale", tier="diamond", name="Zhou Medium")
+    # Gold by tier (one contact a quarter); low assets, high potential: high (two calls a
+    # month).
+    high = factory.prospect(owner, stage="after_sale", tier="gold", name="Wu High")
+    # Diamond without a potential: the tier's visit a month.
+    by_tier = factory.prospect(owner, stage="after_sale", tier="diamond", name="Zheng Tier")
+    # A potential but no assets: the cell is not known, the tier's frequency holds.
+    no_assets = factory.prospect(owner, stage="after_sale", tier="gold", name="Wang Unknown")
+    for p, assets, potential in ((medium, 6_000_000, "low"), (high, 120_000, "high"),
+                                 (by_tier, 6_000_000, None), (no_assets, None, "high")):
+        session.execute(update(Prospect).where(Prospect.id == p.id)
+                        .values(assets=assets, potential=potential))
+    session.add_all([Contact(prospect_id=p.id, user_id=owner.id, kind="call",
+                             at=clock.parse("2026-04-10T03:00:00Z"))
+                     for p in (medium, high, by_tier, no_assets)])
+    session.commit()
+
+    statements: list[str] = []
+    engine = session.connection().engine
+    listen = lambda _c, _cur, statement, *_a: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        summary = sweep_due(session, at(clock.parse("2026-04-30T16:00:01Z")))  # April over
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert summary.contact_overdue == 2
+    found = {e.prospect_id: e for e in escalations(session)}
+    assert set(found) == {high.id, by_tier.id}
+    assert found[high.id].dedupe_key == f"contact:{high.id}:2026-04"
+    assert "call 1/2" in found[high.id].reason
+    assert "visit 0/1" in found[by_tier.id].reason
+    # The four customers are one batch: one read of them with their cells (and the read
+    # that finds no more) and one count of their contacts, none per customer.
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")
+             and "prospects.potential" in s]
+    counts = [s for s in statements if "FROM contacts" in s]
+    assert len(reads) == 2 and len(counts) == 1
+
+
 def test_overdue_cadence_steps_are_reminded_once(session, factory):
     _lead, owner, _ = team(factory)
     p = factory.prospect(owner)
