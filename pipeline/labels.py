@@ -20,6 +20,7 @@ TIERS = {"diamond": _l("Diamond"), "black_gold": _l("Black gold"),
          "platinum": _l("Platinum"), "gold": _l("Gold")}
 STATUSES = {"active": _l("Active"), "paused": _l("Paused"), "won": _l("Won"),
             "lost": _l("Lost")}
+POTENTIALS = {"high": _l("High potential"), "low": _l("Low potential")}
 CONTACT_KINDS = {"call": _l("Call"), "sms": _l("SMS"), "visit": _l("Visit"),
                  "meeting": _l("Meeting"), "wechat": _l("WeChat"), "email": _l("E-mail")}
 CONTACT_OUTCOMES = {"reached": _l("Reached the customer"), "no_answer": _l("No answer"),

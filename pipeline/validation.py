@@ -12,7 +12,7 @@ its field in the reader's language.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -171,6 +171,28 @@ class Moment(_Required, fields.DateTime):
             except ValueError:
                 raise ValidationError("Must be an ISO-8601 date-time.") from None
         raise ValidationError("Must be a date-time.")
+
+    def _validate(self, value: Any) -> None:
+        if value is not None:
+            super()._validate(value)
+
+
+class Day(_Required, fields.Date):
+    """A calendar date: a date or an ISO-8601 string (YYYY-MM-DD); blank is None."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime):
+            raise ValidationError(Message("Must be a date (YYYY-MM-DD)."))
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                raise ValidationError(Message("Must be a date (YYYY-MM-DD).")) from None
+        raise ValidationError(Message("Must be a date (YYYY-MM-DD)."))
 
     def _validate(self, value: Any) -> None:
         if value is not None:

@@ -20,6 +20,7 @@ PIPELINE = ROOT / "pipeline"
 @pytest.mark.parametrize("table, codes", [
     (labels.TIERS, definition.TIERS),
     (labels.STATUSES, definition.STATUSES),
+    (labels.POTENTIALS, definition.POTENTIALS),
     (labels.CONTACT_KINDS, definition.CONTACT_KINDS),
     (labels.CONTACT_OUTCOMES, definition.CONTACT_OUTCOMES),
     (labels.EVENT_ACTIONS, definition.EVENTS),
@@ -50,7 +51,7 @@ def test_every_name_is_translated_to_chinese():
 
 
 VALUE_TUPLES = {"TIERS", "STATUSES", "EVENTS", "CONTACT_KINDS", "CONTACT_OUTCOMES",
-                "DECISIONS"}
+                "DECISIONS", "POTENTIALS"}
 
 
 def test_the_codes_are_defined_only_by_the_workflow_definition():

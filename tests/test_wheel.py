@@ -23,7 +23,7 @@ NOT_BUILT = {".git", ".venv", "build", "dist", "instance", "bench", "docs", "tes
 PAGES = ("/board", "/my-day", "/reports/funnel")
 # The English UI strings of those pages, none of which may be left on a Chinese page.
 ENGLISH = ["Bank pipeline", "Board", "My day", "Funnel", "Reports", "Inbox", "Sign out",
-           "Customer manager", "New prospect", "Search by name", "Tier", "Status", "Filter",
+           "Customer manager", "New prospect", "Search", "Tier", "Status", "Filter",
            "Overdue only", "First contact", "Learn the customer", "Needs discovery",
            "After-sale", "Platinum", "Calls today", "Tasks due today", "Stage funnel",
            "Conversion by stage", "Time in stage", "Lost reasons"]

@@ -13,7 +13,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import RAISE, Schema, fields, validate
 
-from pipeline.engine.definition import STATUSES, TIERS
+from pipeline.engine.definition import POTENTIALS, STATUSES, TIERS
 from pipeline.engine.records import record_schema
 from pipeline.escalations.schemas import DecideEscalation
 from pipeline.prospects.schemas import CreateProspect, FireEvent
@@ -34,7 +34,9 @@ class ProspectListQuery(ListQuery):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     tier = fields.String(load_default=None, validate=validate.OneOf(TIERS))
     overdue = fields.Boolean(load_default=False)
-    q = fields.String(load_default=None)
+    q = fields.String(load_default=None, metadata={
+        "description": "a part of the name, or the whole customer number, mobile number or "
+                       "ID number"})
 
 
 class EscalationListQuery(ListQuery):
@@ -108,8 +110,12 @@ class Prospect(Schema):
     workflow = fields.String()
     paused_at = fields.DateTime(allow_none=True)
     lost_reason = fields.String(allow_none=True)
+    customer_no = fields.String(allow_none=True)
     id_number = fields.String(allow_none=True)  # masked unless the viewer may see it
     phone = fields.String(allow_none=True)  # masked unless the viewer may see it
+    birthday = fields.Date(allow_none=True)
+    assets = fields.Float(allow_none=True)
+    potential = fields.String(allow_none=True, validate=validate.OneOf(POTENTIALS))
     records = fields.Dict()  # the detail only: each record's status
 
 
@@ -173,8 +179,11 @@ class Funnel(Schema):
 
 def _error_responses(*codes: int) -> dict[str, Any]:
     text = {400: "malformed request", 401: "no or bad token", 403: "not allowed",
-            404: "not found or not visible", 409: "stale version or conflicting state",
-            422: "invalid input or refused transition (details say what is missing)"}
+            404: "not found or not visible",
+            409: "stale version or conflicting state (duplicate_customer: a prospect that is "
+                 "not lost has the customer number or ID number)",
+            422: "invalid input or refused transition (details say what is missing; "
+                 "over_capacity: the manager maintains the most customers allowed)"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": "Error"}}}
             for c in codes}
 
@@ -219,7 +228,7 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
         "post": {"summary": "Create a prospect in the first stage",
                  "requestBody": _json("ProspectCreate") | {"required": True},
                  "responses": {"201": _json("Prospect") | {"description": "created"},
-                               **_error_responses(400, 401, 403, 422)}}})
+                               **_error_responses(400, 401, 403, 409, 422)}}})
     spec.path("/api/v1/prospects/{prospect_id}", operations={"get": {
         "summary": "One prospect with its history, missing records and available events",
         "parameters": [pid],

@@ -12,7 +12,7 @@ from pipeline.errors import NotFound, parse_id
 from pipeline.escalations.models import Escalation, Handover
 from pipeline.notifications.models import Notification
 from pipeline.prospects.models import Prospect, StageEvent
-from pipeline.prospects.queries import can_see
+from pipeline.prospects.queries import can_see, maintained_counts
 
 
 def scope_escalations(stmt: Select, viewer: User) -> Select:
@@ -88,20 +88,17 @@ def histories(session: Session, prospect_ids: list[int]) -> dict[int, list[Stage
 
 
 def managers_by_team(session: Session, team_ids: set[int]) -> dict[int, list[tuple[User, int]]]:
-    """Active managers of each team with their active-prospect count (two queries)."""
+    """Active managers of each team with the number of customers each maintains, what the
+    cap counts (two queries, whatever the number of managers)."""
     out: dict[int, list[tuple[User, int]]] = {tid: [] for tid in team_ids}
     if not team_ids:
         return out
     managers = list(session.scalars(select(User).where(
         User.team_id.in_(team_ids), User.role == "manager", User.active.is_(True))
         .order_by(User.name)))
-    counts = dict(session.execute(
-        select(Prospect.owner_id, func.count()).where(
-            Prospect.owner_id.in_([m.id for m in managers]),
-            Prospect.status.in_(("active", "paused")))
-        .group_by(Prospect.owner_id)).all()) if managers else {}
+    counts = maintained_counts(session, [m.id for m in managers])
     for m in managers:
-        out[m.team_id].append((m, counts.get(m.id, 0)))
+        out[m.team_id].append((m, counts[m.id]))
     return out
 
 

@@ -74,8 +74,8 @@ def letter_link(note) -> str | None:
 
 def _error_message(exc: ServiceError) -> str:
     """Service refusals in the reader's language (the services speak English)."""
-    if exc.code == "owner_full":
-        return _("That manager already has the maximum number of active prospects.")
+    if exc.code == "over_capacity":
+        return _("That manager already maintains the maximum number of customers.")
     if exc.code == "already_decided":
         return _("This escalation has been decided already.")
     if exc.code == "stale_version":
@@ -112,8 +112,10 @@ def queue():
     forms = {}
     for esc, prospect, owner in rows:
         form = DecisionForm(prefix=f"e{esc.id}", formdata=None)
-        # The number is the manager's active prospects (the cap applies on reassign).
-        form.new_owner.choices = [(m.id, f"{m.name} ({n})") for m, n in
+        # Each manager's customers out of the cap, which applies on reassign.
+        cap = workflows.engine(prospect.workflow_key).workflow.escalation \
+            .max_active_per_manager
+        form.new_owner.choices = [(m.id, f"{m.name} ({n}/{cap})") for m, n in
                                   managers.get(prospect.team_id, []) if m.id != prospect.owner_id]
         if form.new_owner.choices:
             form.new_owner.choices.insert(0, (0, "—"))  # 0: nobody (not reassigning)

@@ -36,7 +36,14 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from pipeline import clock, labels
-from pipeline.engine.definition import CONTACT_KINDS, CONTACT_OUTCOMES, TIERS, Field, Record
+from pipeline.engine.definition import (
+    CONTACT_KINDS,
+    CONTACT_OUTCOMES,
+    POTENTIALS,
+    TIERS,
+    Field,
+    Record,
+)
 from pipeline.forms import CommandForm, hints
 from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact
 
@@ -339,12 +346,20 @@ class ProspectForm(CommandForm):
                        validate_choice=False)
     # One of the managers offered (the service then checks the viewer may choose them).
     owner = SelectField(_l("Customer manager"), choices=[])
+    customer_no = StringField(_l("Customer number"),
+                              validators=[hints(CreateProspect, "customer_no")])
     phone = StringField(_l("Mobile phone"), validators=[hints(CreateProspect, "phone")])
     id_number = StringField(_l("ID number"), validators=[hints(CreateProspect, "id_number")])
+    birthday = DateField(_l("Birthday"), validators=[Optional()],
+                         description=_l("Taken from the ID number when left empty."))
     assets = FloatField(_l("Assets (CNY)"),
                         validators=[Optional(), hints(CreateProspect, "assets")])
+    potential = SelectField(_l("Potential"), choices=[("", "—")] + labels.choices(
+        labels.POTENTIALS, POTENTIALS), default="", validate_choice=False)
 
     def command(self) -> dict[str, Any]:
         return {"name": self.name.data, "tier": self.tier.data,
-                "owner": self.owner.data or None, "phone": self.phone.data,
-                "id_number": self.id_number.data, "assets": self.assets.data}
+                "owner": self.owner.data or None, "customer_no": self.customer_no.data,
+                "phone": self.phone.data, "id_number": self.id_number.data,
+                "birthday": self.birthday.data, "assets": self.assets.data,
+                "potential": self.potential.data or None}

@@ -211,8 +211,10 @@ def error_text(exc: ServiceError) -> str:
         "prospect_lost": _("The prospect is lost; reopen it first."),
         "event_not_allowed": _("That move is not possible now."),
         "unknown_event": _("That move is not possible now."),
-        "owner_full": _("That customer manager already has the most active prospects "
-                        "allowed."),
+        "over_capacity": _("That customer manager already maintains the most customers "
+                           "allowed."),
+        "duplicate_customer": _("This customer already has a manager: a prospect that is "
+                                "not lost has the same customer number or ID number."),
         "forbidden": _("You may not do that."),
         "stale_task": _("This task belongs to an earlier stage visit."),
         "not_found": _("Not found."),
@@ -294,7 +296,8 @@ def template_helpers() -> dict[str, Any]:
             "value_label": F.value_label, "status_label": status_label,
             "move_options": move_options, "workflow": workflow,
             "status_problems": status_problems, "history_label": history_label,
-            "assignee_label": assignee_label}
+            "assignee_label": assignee_label,
+            "potential_label": lambda v: labels.label(labels.POTENTIALS, v)}
 
 
 # ---------------------------------------------------------------- board cards

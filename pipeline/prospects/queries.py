@@ -1,17 +1,18 @@
 """Reads of prospects, scoped to what the viewer may see."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, case, func, select
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
 from pipeline.auth.models import Team, User
 from pipeline.db import DriverStatement
+from pipeline.engine import identity
 from pipeline.errors import NotFound, parse_id
 from pipeline.prospects.events import state_of
 from pipeline.prospects.models import (
@@ -136,10 +137,30 @@ def filtered(viewer: User, *, stage: str | None = None, owner: str | None = None
             Team.name == team).scalar_subquery())
     if overdue:
         stmt = stmt.where(and_(Prospect.status == "active", Prospect.due_at < clock.now()))
-    if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Prospect.name.ilike(f"%{escaped}%", escape="\\"))
+    if q and (found := search_condition(q)) is not None:
+        stmt = stmt.where(found)
     return stmt
+
+
+def search_condition(q: str) -> Any:
+    """What a search box's ``q`` matches: a part of the name, or the whole customer number,
+    mobile number (as :func:`identity.normal_mobile` stores it) or ID number (check letter
+    upper-cased). A text with a digit in it is a number and is looked up whole in the
+    numbers' indexes only (no name has digits, and a part-of-name match would scan)."""
+    text = q.strip()
+    if not text:
+        return None
+    numbers = [Prospect.customer_no == text]
+    mobile = identity.normal_mobile(text)
+    if mobile.isdigit():
+        numbers.append(Prospect.phone == mobile)
+    id_number = identity.normal_id_number(text)
+    if len(id_number) == identity.ID_LENGTH:
+        numbers.append(Prospect.id_number == id_number)
+    if any(c.isdigit() for c in text):
+        return or_(*numbers)
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(Prospect.name.ilike(f"%{escaped}%", escape="\\"), *numbers)
 
 
 # ---------------------------------------------------------------- board and workspace
@@ -207,12 +228,23 @@ class Column:
         return max(self.count - len(self.cards), 0)
 
 
+class ManagerLoad(NamedTuple):
+    """A manager with the number of customers they maintain (shown out of the cap)."""
+
+    id: int
+    name: str
+    email: str
+    count: int
+
+
 @dataclass
 class Board:
     columns: list[Column]
     total: int
-    owners: list[tuple[int, str, str]]  # (id, name, email) of the managers the viewer sees
+    owners: list[ManagerLoad]  # the managers whose prospects the viewer sees (not a manager)
     teams: list[tuple[int, str]]
+    mine: ManagerLoad | None = None  # a manager's own count
+    cap: int = 250  # customers per manager (the default workflow's)
 
 
 def board_statement(viewer: User, filters: dict[str, Any]) -> Select:
@@ -395,12 +427,58 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
         counts[card.prospect.stage] = (row[-2], row[-1] or 0)
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
                       by_stage_cards.get(stage, [])) for stage in stages]
-    owners = managers_in_scope(session, viewer) if viewer.role != "manager" else []
+    loads = manager_loads(session, viewer)
+    owners = loads if viewer.role != "manager" else []
+    mine = next((m for m in loads if m.id == viewer.id), None) \
+        if viewer.role == "manager" else None
     teams: list[tuple[int, str]] = []
     if viewer.role in ("supervisor", "admin"):
         teams = [tuple(r) for r in session.execute(select(Team.id, Team.name)
                                                     .order_by(Team.name))]
-    return Board(columns, sum(c.count for c in columns), owners, teams)
+    return Board(columns, sum(c.count for c in columns), owners, teams, mine,
+                 workflows.engine().workflow.escalation.max_active_per_manager)
+
+
+# What the cap of customers per manager counts: every customer a manager maintains, in the
+# pipeline or after-sale (seed 002).
+MAINTAINED = ("active", "paused", "won")
+
+
+def maintained_counts(session: Session, owner_ids: Iterable[int]) -> dict[int, int]:
+    """How many customers each of ``owner_ids`` maintains (:data:`MAINTAINED`), in one
+    query; a manager with none is 0."""
+    ids = sorted(set(owner_ids))
+    if not ids:
+        return {}
+    counts = dict(session.execute(
+        select(Prospect.owner_id, func.count()).where(
+            Prospect.owner_id.in_(ids), Prospect.status.in_(MAINTAINED))
+        .group_by(Prospect.owner_id)).all())
+    return {i: counts.get(i, 0) for i in ids}
+
+
+def maintained_count(session: Session, owner_id: int) -> int:
+    """How many customers one manager maintains: what the cap is checked against."""
+    return session.scalar(select(func.count()).select_from(Prospect).where(
+        Prospect.owner_id == owner_id, Prospect.status.in_(MAINTAINED)))
+
+
+def manager_loads(session: Session, viewer: User) -> list[ManagerLoad]:
+    """The managers of :func:`managers_in_scope` with their counts, in one query."""
+    managers = select(User.id).where(User.role == "manager", User.active.is_(True))
+    if viewer.role == "team_lead":
+        managers = managers.where(User.team_id == viewer.team_id)
+    elif viewer.role == "manager":
+        managers = managers.where(User.id == viewer.id)
+    # Counted over the managers' own prospects wherever those sit (a manager who changed
+    # teams keeps the customers of the old one).
+    n = (select(Prospect.owner_id, func.count().label("n"))
+         .where(Prospect.status.in_(MAINTAINED), Prospect.owner_id.in_(managers))
+         .group_by(Prospect.owner_id)).subquery()
+    stmt = (select(User.id, User.name, User.email, func.coalesce(n.c.n, 0))
+            .outerjoin(n, n.c.owner_id == User.id)
+            .where(User.id.in_(managers)).order_by(User.name))
+    return [ManagerLoad(*row) for row in session.execute(stmt)]
 
 
 def managers_in_scope(session: Session, viewer: User) -> list[tuple[int, str, str]]:

@@ -3,14 +3,23 @@
 workflow (:mod:`pipeline.engine.records`)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, post_load, validates_schema
 
 from pipeline import clock
-from pipeline.engine.definition import CONTACT_KINDS, CONTACT_OUTCOMES, EVENTS, TIERS
+from pipeline.engine import identity
+from pipeline.engine.definition import (
+    CONTACT_KINDS,
+    CONTACT_OUTCOMES,
+    EVENTS,
+    POTENTIALS,
+    TIERS,
+)
 from pipeline.validation import (
     Command,
+    Day,
     Email,
     Integer,
     Message,
@@ -27,6 +36,48 @@ NOTE_MAX = 4000
 REASON_MAX = 2000
 
 
+def _today() -> date:
+    # A day's leeway: the product's clock is UTC, a customer may be born in UTC+8's today.
+    return (clock.now() + timedelta(days=1)).date()
+
+
+class IdNumber(Text):
+    """A mainland resident ID number (:mod:`pipeline.engine.identity`), spaces removed and
+    the check letter upper-cased."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value is None:
+            return None
+        value = identity.normal_id_number(value)
+        if problem := identity.id_number_problem(value, today=_today()):
+            raise ValidationError(Message(problem))
+        return value
+
+
+class Mobile(Text):
+    """A mainland mobile number, stored as its 11 digits."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value is None:
+            return None
+        value = identity.normal_mobile(value)
+        if problem := identity.mobile_problem(value):
+            raise ValidationError(Message(problem))
+        return value
+
+
+class CustomerNo(Text):
+    """The bank's customer number: 1–32 letters, digits or dashes."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value is not None and (problem := identity.customer_no_problem(value)):
+            raise ValidationError(Message(problem))
+        return value
+
+
 class CreateProspect(Command):
     """A new prospect in the workflow's first stage (:func:`~pipeline.prospects.services.
     create_prospect`)."""
@@ -35,11 +86,35 @@ class CreateProspect(Command):
     tier = Text(required=True, validate=OneOf(TIERS))
     owner = Email(load_default=None, metadata={"description": "manager's e-mail; "
                                                "default: the caller"})
-    id_number = Text(load_default=None, max_length=NUMBER_MAX)
-    phone = Text(load_default=None, max_length=NUMBER_MAX)
-    assets = Number(load_default=None, validate=Range(min=0))
+    customer_no = CustomerNo(load_default=None, max_length=identity.CUSTOMER_NO_MAX,
+                             metadata={"description": "the bank's customer number; one "
+                                       "prospect that is not lost per number"})
+    id_number = IdNumber(load_default=None, max_length=NUMBER_MAX, metadata={
+        "description": "resident ID number (18 characters, GB 11643 check digit); one "
+                       "prospect that is not lost per number"})
+    phone = Mobile(load_default=None, max_length=NUMBER_MAX, metadata={
+        "description": "mainland mobile number; +86, spaces and dashes are removed"})
+    birthday = Day(load_default=None, metadata={
+        "description": "ISO date; must be the ID number's date of birth (taken from it "
+                       "when not given)"})
+    assets = Number(load_default=None, validate=Range(min=0, max=identity.ASSETS_MAX),
+                    metadata={"description": "CNY under management at the bank"})
+    potential = Text(load_default=None, validate=OneOf(POTENTIALS))
     workflow = Text(load_default=None, metadata={"description": "workflow key; "
                                                  "default: seven_step"})
+
+    @validates_schema(skip_on_field_errors=False)
+    def _birthday_is_the_id_numbers(self, data: dict[str, Any], **kwargs: Any) -> None:
+        birthday = data.get("birthday")
+        if birthday is not None and (problem := identity.birthday_problem(
+                birthday, data.get("id_number"), today=_today())):
+            raise ValidationError(Message(problem), "birthday")
+
+    @post_load
+    def _birthday_from_id_number(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("birthday") is None and data.get("id_number"):
+            data["birthday"] = identity.birth_date(data["id_number"])
+        return data
 
 
 def happened(value: datetime) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
@@ -39,7 +40,7 @@ from pipeline.prospects.models import (
     StageRecord,
 )
 from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact
-from pipeline.validation import load
+from pipeline.validation import Message, load
 
 
 def engine_of(prospect: Prospect) -> Engine:
@@ -82,16 +83,80 @@ def _owner_for(session: Session, actor: User, email: str | None) -> User:
     return owner
 
 
-def active_count(session: Session, owner_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Prospect).where(
-        Prospect.owner_id == owner_id, Prospect.status.in_(("active", "paused"))))
-
-
 def check_capacity(session: Session, owner: User, engine: Engine) -> None:
+    """Refuse one more customer for ``owner`` at the cap: every customer a manager
+    maintains counts, active, paused and after-sale (:data:`queries.MAINTAINED`)."""
     cap = engine.workflow.escalation.max_active_per_manager
-    if active_count(session, owner.id) >= cap:
-        raise Invalid(f"{owner.email} already has {cap} active prospects",
-                      code="owner_full", details={"owner": [f"Has {cap} active prospects."]})
+    if queries.maintained_count(session, owner.id) >= cap:
+        raise Invalid(f"{owner.email} already maintains {cap} customers",
+                      code="over_capacity", details={
+                          "owner": [f"Maintains {cap} customers, the most allowed."],
+                          "cap": cap})
+
+
+# One prospect that is not lost per customer number and per full ID number: the unique
+# index of each column (models.Prospect) and the field the API names.
+UNIQUE_CUSTOMER = {"uq_prospects_customer_no": "customer_no",
+                   "uq_prospects_id_number": "id_number"}
+_DUPLICATE_FIELD = {"customer_no": "Another prospect that is not lost has this customer "
+                                   "number.",
+                    "id_number": "Another prospect that is not lost has this ID number."}
+
+
+def duplicate_customer(field: str, holder: Any = None, actor: User | None = None) -> Conflict:
+    """The 409 for a customer already held: the prospect that holds it is named only to an
+    actor who may see it (``holder``: its ``id``, ``owner_id`` and ``team_id``)."""
+    details: dict[str, Any] = {field: [Message(_DUPLICATE_FIELD[field])]}
+    message = "this customer already has a prospect that is not lost (one manager per " \
+              "customer)"
+    if holder is not None and actor is not None and queries.can_see(actor, holder):
+        details["prospect_id"] = holder.id
+        message += f": prospect {holder.id}"
+    return Conflict(message, code="duplicate_customer", details=details)
+
+
+def check_unique_customer(session: Session, actor: User, *, customer_no: str | None,
+                          id_number: str | None) -> None:
+    """Refuse a customer number or ID number that a prospect that is not lost already has
+    (checked first for a clear answer; the unique indexes decide between concurrent
+    inserts, see :func:`insert_or_duplicate`)."""
+    for field, column, value in (("customer_no", Prospect.customer_no, customer_no),
+                                 ("id_number", Prospect.id_number, id_number)):
+        if value is None:
+            continue
+        holder = session.execute(select(Prospect.id, Prospect.owner_id, Prospect.team_id)
+                                 .where(column == value, Prospect.status != "lost")
+                                 .limit(1)).first()
+        if holder is not None:
+            raise duplicate_customer(field, holder, actor)
+
+
+def insert_or_duplicate(session: Session, row: Prospect) -> None:
+    """Insert ``row`` now; a unique index of :data:`UNIQUE_CUSTOMER` refusing it (another
+    transaction inserted the same customer meanwhile) is a 409 ``duplicate_customer``."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        field = unique_customer_field(exc)
+        if field is None:
+            raise
+        raise duplicate_customer(field) from None
+
+
+def unique_customer_field(exc: IntegrityError) -> str | None:
+    """The field whose unique customer index refused a write, or None for any other
+    integrity error. PostgreSQL names the index; SQLite names the column."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return UNIQUE_CUSTOMER.get(name)
+    text = str(exc.orig)
+    if "UNIQUE constraint failed" in text:
+        for field in UNIQUE_CUSTOMER.values():
+            if f"prospects.{field}" in text:
+                return field
+    return None
 
 
 def sync_cadence(session: Session, prospect: Prospect, engine: Engine, data: Mapping[str, Any],
@@ -119,9 +184,12 @@ def sync_cadence(session: Session, prospect: Prospect, engine: Engine, data: Map
 def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -> Prospect:
     """Create a prospect in the workflow's first stage, with its history row and cadence.
 
-    ``data``: name, tier, owner (e-mail; default the actor), id_number, phone, assets,
-    workflow (default ``seven_step``). Raises Invalid (422) for bad fields, Forbidden (403)
-    when the actor may not give prospects to that owner. One transaction.
+    ``data``: name, tier, owner (e-mail; default the actor), customer_no, id_number, phone,
+    birthday, assets, potential, workflow (default ``seven_step``) — see
+    :class:`~pipeline.prospects.schemas.CreateProspect`. Raises Invalid (422) for bad
+    fields or an owner at the cap (``over_capacity``), Forbidden (403) when the actor may
+    not give prospects to that owner, Conflict (409, ``duplicate_customer``) when a
+    prospect that is not lost has the customer number or ID number. One transaction.
     """
     with unit_of_work(session):
         data = load(CreateProspect, data)
@@ -129,15 +197,18 @@ def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -
         engine = workflows.engine(data.get("workflow") or workflows.DEFAULT_KEY)
         owner = _owner_for(session, actor, data.get("owner"))
         check_capacity(session, owner, engine)
+        check_unique_customer(session, actor, customer_no=data["customer_no"],
+                              id_number=data["id_number"])
         now = clock.now()
         outcome = engine.create(now)
         prospect = Prospect(
             workflow_key=engine.workflow.key, name=name.strip(), tier=tier,
             owner_id=owner.id, team_id=owner.team_id, id_number=data.get("id_number"),
-            phone=data.get("phone"), assets=assets, created_at=now, updated_at=now)
+            phone=data.get("phone"), assets=assets, customer_no=data["customer_no"],
+            birthday=data["birthday"], potential=data["potential"], created_at=now,
+            updated_at=now)
         apply_state(prospect, outcome.state)
-        session.add(prospect)
-        session.flush()
+        insert_or_duplicate(session, prospect)
         apply(session, prospect, outcome, actor=actor, now=now, inserted=True)
     return prospect
 
@@ -218,7 +289,8 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
     """Fire ``event`` on a prospect: guards, new stage and clock, history row, cadence tasks
     and escalations, all in one transaction (:func:`pipeline.prospects.events.apply`).
 
-    Raises NotFound, Conflict (stale ``version``: nothing changes), Invalid with
+    Raises NotFound, Conflict (stale ``version``: nothing changes; ``duplicate_customer``:
+    a reopened prospect's customer has another prospect that is not lost), Invalid with
     ``details.missing`` listing what the guards found missing, or code ``unknown_event`` /
     ``event_not_allowed``.
     """
@@ -248,9 +320,17 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
         except EngineError as exc:  # pragma: no cover - every engine error is one of the above
             raise Invalid(exc.message, code=exc.code) from None
         if event == "reopen":
+            # The customer may have another prospect meanwhile: one manager per customer.
+            check_unique_customer(session, actor, customer_no=prospect.customer_no,
+                                  id_number=prospect.id_number)
             outcome = _reopen_owner(session, prospect, outcome, engine, actor, new_owner)
-        apply(session, prospect, outcome, actor=actor, now=now)
-        flush_or_conflict(session)
+        try:
+            apply(session, prospect, outcome, actor=actor, now=now)
+            flush_or_conflict(session)
+        except IntegrityError as exc:
+            if (field := unique_customer_field(exc)) is None:
+                raise
+            raise duplicate_customer(field) from None
     return prospect
 
 

@@ -364,8 +364,9 @@ def new():
         form.owner.choices = [("", current_user.name)]
         form.owner.validate_choice = False
     else:
-        form.owner.choices = [(email, f"{name} ({email})") for _i, name, email
-                              in queries.managers_in_scope(session, current_user)]
+        cap = P.workflow().escalation.max_active_per_manager
+        form.owner.choices = [(m.email, f"{m.name} ({m.email}) {m.count}/{cap}") for m
+                              in queries.manager_loads(session, current_user)]
     if not form.validate_on_submit():
         return render_template("prospects/new.html", form=form), 422 if form.errors else 200
     try:
@@ -373,7 +374,9 @@ def new():
     except ServiceError as exc:
         if not form.show(exc):
             flash(P.error_text(exc), "error")
-        return render_template("prospects/new.html", form=form), 422
+        # A customer another prospect holds is a conflict, as in the API.
+        return render_template("prospects/new.html", form=form), \
+            409 if isinstance(exc, Conflict) else 422
     flash(_("%(name)s added to %(stage)s.", name=prospect.name,
             stage=P.stage_name(prospect.stage)), "success")
     return redirect(url_for(".detail", prospect_id=prospect.id))

@@ -49,13 +49,13 @@ def test_walk_one_prospect_through_all_seven_stages_by_api(api_for, factory):
 
 def test_get_prospect_shape(api_for, factory):
     manager = factory.user()
-    p = factory.prospect(manager, "learn", id_number="110101198001011234", phone="13800138000")
+    p = factory.prospect(manager, "learn", id_number="110101198001011232", phone="13800138000")
     body = api_for(manager).get(f"/api/v1/prospects/{p.id}").json
     for key in ("id", "name", "tier", "owner", "stage", "status", "stage_entered_at", "due_at",
                 "version", "missing_records", "available_events", "history"):
         assert key in body
     assert body["stage"] == "learn" and body["available_events"] == ["lose", "back", "pause"]
-    assert body["id_number"] == "110101198001011234"  # the owner sees it in full
+    assert body["id_number"] == "110101198001011232"  # the owner sees it in full
     assert body["due_at"] == (T0 + timedelta(days=21)).isoformat()
 
 

@@ -130,7 +130,7 @@ def test_reassign_respects_the_cap(session, setup):
     with pytest.raises(Invalid) as info:
         decide_escalation(session, s["esc"].id, actor=s["lead"], decision="reassign",
                           new_owner=s["other"].id)
-    assert info.value.code == "owner_full"
+    assert info.value.code == "over_capacity"
     assert session.scalar(select(func.count()).select_from(Handover)) == 0
 
 

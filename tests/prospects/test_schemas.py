@@ -20,10 +20,13 @@ def refused(schema, data) -> dict:  # noqa: ANN001
 
 
 def test_create_prospect_normalises_and_loads_its_own_output_unchanged():
-    values = load(CreateProspect, {"name": " Wang Fang ", "tier": "gold", "phone": " 138 ",
-                                   "id_number": "", "owner": "li@bank.test", "assets": 5})
-    assert values == {"name": "Wang Fang", "tier": "gold", "phone": "138", "id_number": None,
-                      "owner": "li@bank.test", "assets": 5, "workflow": None}
+    values = load(CreateProspect, {"name": " Wang Fang ", "tier": "gold",
+                                   "phone": " +86 138-0013 8000 ", "id_number": "",
+                                   "owner": "li@bank.test", "assets": 5})
+    assert values == {"name": "Wang Fang", "tier": "gold", "phone": "13800138000",
+                      "id_number": None, "owner": "li@bank.test", "assets": 5,
+                      "workflow": None, "customer_no": None, "birthday": None,
+                      "potential": None}
     assert load(CreateProspect, values) == values
 
 
@@ -105,10 +108,11 @@ def test_messages_say_in_english_what_the_api_says_and_forms_translate_them(app)
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert [translated(details[k][0]) for k in ("name", "tier", "assets")] == [
             "Field cannot be longer than 200 characters.", "Not a valid choice.",
-            "Number must be at least 0."]
+            "Number must be between 0 and 1000000000000."]
     with app.test_request_context(headers={"Accept-Language": "zh-CN"}):
         assert [translated(details[k][0]) for k in ("name", "tier", "assets")] == [
-            "字段长度不能超过 200 个字符。", "不是有效的选择。", "数值必须大于 0。"]
+            "字段长度不能超过 200 个字符。", "不是有效的选择。",
+            "数值大小必须介于 0 到 1000000000000 之间。"]
         assert translated(missing) == "该字段是必填字段。"
         future = refused(LogContact, {"kind": "call",
                                       "at": clock.now() + timedelta(days=1)})["at"][0]

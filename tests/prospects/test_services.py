@@ -76,7 +76,7 @@ def test_capacity_of_250(session, factory, backend):
     session.commit()
     with pytest.raises(Invalid) as info:
         create_prospect(session, actor=owner, data={"name": "one more", "tier": "gold"})
-    assert info.value.code == "owner_full"
+    assert info.value.code == "over_capacity"
 
 
 def test_save_record_partial_merge_and_clear(session, factory):

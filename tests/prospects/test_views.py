@@ -119,10 +119,10 @@ def test_overdue_paused_and_missing_are_marked(as_manager, factory, manager):
 
 
 def test_board_masks_personal_data(as_manager, factory, manager):
-    factory.prospect(manager, name="Masked", phone="13912345678", id_number="110101199001011234")
+    factory.prospect(manager, name="Masked", phone="13912345678", id_number="110101199001011237")
     html = as_manager.get("/board").get_data(as_text=True)
     assert "139****5678" in html
-    assert "13912345678" not in html and "110101199001011234" not in html
+    assert "13912345678" not in html and "110101199001011237" not in html
 
 
 def _bulk(session, owners, n: int, stages=("first_contact", "learn", "needs", "close")):
@@ -321,19 +321,19 @@ def test_other_teams_prospect_is_404_everywhere(client, factory, manager):
 
 def test_prospect_page_shows_path_due_time_and_history(as_manager, factory, manager):
     p = factory.prospect(manager, stage="learn", phone="13912345678",
-                         id_number="110101199001011234")
+                         id_number="110101199001011237")
     html = as_manager.get(f"/prospects/{p.id}").get_data(as_text=True)
     assert 'aria-current="step"' in html.split("Learn the customer")[0][-400:]
     # Entered learn at T0 (09:00 Shanghai): due 21 days later, shown in Shanghai time.
     assert "2026-03-23 09:00" in html and "21 days left" in html
-    assert "13912345678" in html and "110101199001011234" in html  # the owner sees them
+    assert "13912345678" in html and "110101199001011237" in html  # the owner sees them
     assert "0% filled; 70% needed" in html
     history = html.split('data-testid="history"')[1]
     assert history.index("Advance") < history.index("Created")  # newest first
 
 
 def test_personal_data_only_for_owner_and_lead(client, factory, manager):
-    p = factory.prospect(manager, phone="13912345678", id_number="110101199001011234")
+    p = factory.prospect(manager, phone="13912345678", id_number="110101199001011237")
     lead = factory.user("team_lead", "Team A")
     boss = factory.user("supervisor")
     sign_in(client, lead)
@@ -342,7 +342,7 @@ def test_personal_data_only_for_owner_and_lead(client, factory, manager):
     sign_in(client, boss)
     html = client.get(f"/prospects/{p.id}").get_data(as_text=True)
     assert "13912345678" not in html and "139****5678" in html
-    assert "110101199001011234" not in html
+    assert "110101199001011237" not in html
 
 
 def test_supervisor_cannot_overwrite_personal_fields(client, factory, manager):

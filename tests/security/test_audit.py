@@ -65,7 +65,7 @@ def test_failed_sign_ins_are_logged_with_the_address(client, team, session):
 
 
 def test_views_of_personal_data_are_logged_web_and_api(client, team, factory, session):
-    p = factory.prospect(team["owner"], id_number="110101199001011234", phone="13800138000")
+    p = factory.prospect(team["owner"], id_number="110101199001011237", phone="13800138000")
     sign_in(client, team["owner"])
     assert client.get(f"/prospects/{p.id}").status_code == 200
     token = factory.token(team["supervisor"])

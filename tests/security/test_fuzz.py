@@ -77,7 +77,7 @@ def test_the_api_survives_fuzzing_by_every_role(app, session, factory):
     }
     peer = factory.user("manager", "Team A")
     outsider = factory.user("manager", "Team B")
-    own = factory.prospect(users["manager"], "needs", id_number="110101199001011234",
+    own = factory.prospect(users["manager"], "needs", id_number="110101199001011237",
                            phone="13800138000")
     same_team = factory.prospect(peer, "learn")
     other_team = factory.prospect(outsider, "decision_maker", phone="13900139000")

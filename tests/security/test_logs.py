@@ -20,7 +20,7 @@ from pipeline.prospects.models import Prospect
 from tests.factories import Factory
 from tests.security.conftest import flask_cli
 
-ID_NUMBER = "110101199003074578"
+ID_NUMBER = "110101199003074573"
 PHONE = "13812345678"
 SECRETS = (ID_NUMBER, PHONE)
 
