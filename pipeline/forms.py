@@ -25,7 +25,7 @@ class hints:  # noqa: N801 - used like WTForms' validator classes
     attributes; it checks nothing (the schema does)."""
 
     def __init__(self, schema: type[Schema], name: str) -> None:
-        field = schema._declared_fields[name]
+        field = schema().fields[name]
         flags: dict[str, Any] = {}
         if field.required:
             flags["required"] = True
