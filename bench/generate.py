@@ -36,6 +36,7 @@ from pipeline.demo import (
     PARTIAL,
     PAUSE_REASONS,
     SURNAMES,
+    customer,
 )
 from pipeline.engine.definition import TIERS
 from pipeline.engine.machine import EVENT_STATUSES, Engine, ProspectState, copy_state
@@ -72,7 +73,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                   "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
                   "paused_at", "paused_seconds", "clock_no", "warned_clock_no",
                   "escalated_clock_no", "lost_reason",
-                  "id_number", "phone", "assets", "created_at", "updated_at", "version"),
+                  "id_number", "phone", "assets", "customer_no", "birthday", "potential",
+                  "created_at", "updated_at", "version"),
     "stage_events": ("id", "prospect_id", "seq", "event", "from_stage", "to_stage",
                      "from_status", "to_status", "actor_id", "owner_id", "team_id", "at",
                      "reason", "data"),
@@ -341,12 +343,14 @@ def manager_rows(scale: Scale, owner: dict, engine: Engine) -> Iterator[tuple[st
         due = s.due_at
         if s.status == "won":
             due = next_due[freq[life.tier].period]
+        # Valid numbers, the customer and ID numbers unique by the prospect's id.
+        who = customer(pid, rng)
         yield "prospects", (
             pid, wf.key, _name(rng), life.tier, uid, team, s.stage, s.status,
             s.stage_entered_at, s.clock_started_at, due, s.warn_at, s.paused_at,
             s.paused_seconds, s.clock_no, warned, escalated, s.lost_reason,
-            f"1101011980{rng.randrange(10**8):08d}", f"13{rng.randrange(10**9):09d}",
-            float(rng.choice((8, 15, 30, 60, 120, 300))) * 10_000, created, last_at,
+            who.id_number, who.phone, float(rng.choice((8, 15, 30, 60, 120, 300))) * 10_000,
+            who.customer_no, who.birthday, who.potential, created, last_at,
             len(life.history))
         prev_stage = prev_status = None
         for seq, (event, at, reason) in enumerate(life.history, 1):

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -26,6 +26,8 @@ from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import create_user, hash_password
 from pipeline.db import unit_of_work
+from pipeline.engine.definition import POTENTIALS
+from pipeline.engine.identity import MAINLAND, make_id_number
 from pipeline.engine.machine import Engine, Outcome, ProspectState
 from pipeline.engine.records import merge, validate_record
 from pipeline.prospects.events import STATE_FIELDS, history_values, task_values
@@ -74,6 +76,39 @@ PARTIAL = {"learn": ("info_sheet", {k: INFO[k] for k in list(INFO)[:12]}),
                                            "risk_disclosed": True})}
 
 
+# ---------------------------------------------------------------- customers' numbers
+
+class Customer(NamedTuple):
+    """A demo customer's numbers: valid, and unique by construction (see :func:`customer`)."""
+
+    customer_no: str
+    id_number: str
+    phone: str
+    birthday: date
+    potential: str
+
+
+_PROVINCES = sorted(MAINLAND)
+_COUNTIES = 9000  # county codes 0101 … 9100 within a province
+_BIRTHDAYS = (date(1950, 1, 1), 50 * 365)  # born 1950 to 1999
+_MOBILE_PREFIXES = ("13", "15", "17", "18", "19")
+
+
+def customer(n: int, rng: random.Random) -> Customer:
+    """The ``n``-th customer of a generated book (``n`` ≥ 0, below 279,000,000).
+
+    ``n`` alone decides the customer number and, through the ID number's sequence digits
+    (``n`` mod 1,000) and region (the county and province of ``n`` div 1,000), makes the
+    ID number unique; the birthday is drawn from ``rng`` and is the ID number's date of
+    birth, with the GB 11643 check digit. The mobile number is drawn (valid, maybe shared)."""
+    sequence, block = n % 1000, n // 1000
+    region = f"{_PROVINCES[block // _COUNTIES % len(_PROVINCES)]}{101 + block % _COUNTIES:04d}"
+    born = _BIRTHDAYS[0] + timedelta(days=rng.randrange(_BIRTHDAYS[1]))
+    phone = f"{rng.choice(_MOBILE_PREFIXES)}{rng.randrange(10**9):09d}"
+    return Customer(f"CN{n:010d}", make_id_number(region, born, sequence), phone, born,
+                    POTENTIALS[0] if rng.random() < 0.3 else POTENTIALS[1])
+
+
 # ---------------------------------------------------------------- one prospect's life
 
 @dataclass
@@ -93,6 +128,9 @@ class Timeline:
     id_number: str | None = None
     phone: str | None = None
     assets: float | None = None
+    customer_no: str | None = None
+    birthday: date | None = None
+    potential: str | None = None
     state: ProspectState = field(init=False)
     events: list[dict] = field(default_factory=list)
     records: dict[str, dict] = field(default_factory=dict)
@@ -163,7 +201,8 @@ class Timeline:
         row.update(workflow_key=self.engine.workflow.key, name=self.name, tier=self.tier,
                    owner_id=self.owner.id, team_id=self.owner.team_id,
                    id_number=self.id_number, phone=self.phone, assets=self.assets,
-                   created_at=self.start, updated_at=self.updated_at, version=self.version,
+                   customer_no=self.customer_no, birthday=self.birthday,
+                   potential=self.potential, created_at=self.start, updated_at=self.updated_at, version=self.version,
                    warned_clock_no=0)
         return row
 
@@ -197,8 +236,10 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _play(rng: random.Random, engine: Engine, owner: User, now: datetime) -> Timeline:
-    """One prospect: its final stage and fate drawn, its life played forward to ``now``."""
+def _play(rng: random.Random, engine: Engine, owner: User, now: datetime, n: int = 0
+          ) -> Timeline:
+    """The ``n``-th prospect: its final stage and fate drawn, its life played forward to
+    ``now``."""
     wf = engine.workflow
     keys = list(wf.stage_keys)
     target = rng.choices(range(len(keys)), weights=[28, 18, 10, 12, 8, 7, 17])[0]
@@ -221,11 +262,12 @@ def _play(rng: random.Random, engine: Engine, owner: User, now: datetime) -> Tim
         spans[-1] = current_span * rng.uniform(0.3, 0.7)
         current_span -= spans[-1]
     start = now - back - current_span - sum(spans, timedelta(0))
+    who = customer(n, rng)
     t = Timeline(engine, owner, name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
                  tier=rng.choices(["diamond", "black_gold", "platinum", "gold"],
                                   weights=[5, 10, 30, 55])[0], start=start,
-                 id_number=f"1101011980{rng.randrange(10**8):08d}",
-                 phone=f"13{rng.randrange(10**9):09d}",
+                 id_number=who.id_number, phone=who.phone, customer_no=who.customer_no,
+                 birthday=who.birthday, potential=who.potential,
                  assets=float(rng.choice([8, 15, 30, 60, 120, 300])) * 10_000)
     when = start
     for i, stage in enumerate(keys[:target]):
@@ -342,7 +384,7 @@ def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7) 
     with unit_of_work(session):
         for user in people:
             user.password_hash = password_hash
-        timelines = [_play(rng, engine, managers[i % len(managers)], now)
+        timelines = [_play(rng, engine, managers[i % len(managers)], now, i)
                      for i in range(prospects)]
         _today(rng, timelines, managers, now, engine.workflow.timezone)
         insert_timelines(session, timelines)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
+from operator import mul
 
 ID_LENGTH = 18
 WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))  # 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2
@@ -43,7 +44,7 @@ ASSETS_MAX = 10**12  # CNY
 
 def check_char(first17: str) -> str:
     """The check character of the first 17 digits (GB 11643's ISO 7064 MOD 11-2)."""
-    return CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True)) % 11]
+    return CHECK_CHARS[sum(map(mul, map(int, first17), WEIGHTS)) % 11]
 
 
 def normal_id_number(value: str) -> str:
@@ -81,7 +82,7 @@ def id_number_problem(value: str, *, today: date | None = None) -> str | None:
 def make_id_number(region: str, born: date, sequence: int) -> str:
     """A valid ID number: ``region`` (6 digits), the date of birth, ``sequence`` (0–999)
     and its check digit (for demo and benchmark data)."""
-    first17 = f"{region}{born:%Y%m%d}{sequence:03d}"
+    first17 = f"{region}{born.year:04d}{born.month:02d}{born.day:02d}{sequence:03d}"
     return first17 + check_char(first17)
 
 

@@ -14,10 +14,13 @@ from sqlalchemy.orm import sessionmaker
 
 from bench import generate as G
 from pipeline import workflows
+from pipeline.engine import identity
+from pipeline.engine.definition import POTENTIALS
 from pipeline.db import make_engine
 from pipeline.escalations import rules
 from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect, StageEvent, StageVisit
+from pipeline.prospects.queries import MAINTAINED
 from pipeline.prospects.services import STATE_FIELDS, record_status
 from pipeline.reports import visits
 
@@ -90,12 +93,23 @@ def test_rows_keep_the_rules(generated):
     cap = wf.escalation.max_active_per_manager
     per_owner = defaultdict(int)
     for p in rows["prospects"]:
-        if p["status"] in ("active", "paused"):
+        if p["status"] in MAINTAINED:
             per_owner[p["owner_id"]] += 1
         assert (p["status"] == "lost") == bool(p["lost_reason"])
         assert (p["status"] == "paused") == (p["paused_at"] is not None)
     assert max(per_owner.values()) <= cap
     assert set(per_owner) == {m["id"] for m in managers}
+    # Customers' numbers are valid, the ID number carries the birthday, and customer and ID
+    # numbers are unique (the unique indexes would refuse the load otherwise).
+    people = rows["prospects"]
+    for p in people:
+        assert identity.id_number_problem(p["id_number"]) is None
+        assert identity.birth_date(p["id_number"]) == p["birthday"]
+        assert identity.mobile_problem(p["phone"]) is None
+        assert identity.customer_no_problem(p["customer_no"]) is None
+        assert p["potential"] in POTENTIALS
+    assert len({p["id_number"] for p in people}) == len(people)
+    assert len({p["customer_no"] for p in people}) == len(people)
     for r in rows["stage_records"]:
         status = record_status(engine, r["record_key"], json.loads(r["data"]))
         assert (r["complete"], r["completeness"]) == (status.complete, status.completeness)

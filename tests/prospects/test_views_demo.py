@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import aliased
 
 from pipeline import clock, workflows
@@ -16,18 +16,21 @@ from pipeline.prospects.models import (
     StageEvent,
     StageRecord,
 )
+from pipeline.prospects.schemas import CreateProspect
 from pipeline.prospects.services import (
     advance_prospect,
     create_prospect,
     log_contact,
     save_record,
 )
+from pipeline.validation import load
 from tests.factories import INFO_70
 
 PROSPECT_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "due_at",
                    "warn_at", "paused_at", "paused_seconds", "clock_no", "lost_reason",
                    "name", "tier", "owner_id", "team_id", "phone", "id_number", "version",
-                   "created_at", "updated_at", "workflow_key")
+                   "created_at", "updated_at", "workflow_key", "customer_no", "birthday",
+                   "potential", "assets")
 
 
 def _script(t0):
@@ -75,7 +78,8 @@ def test_timeline_rows_equal_the_services_rows(factory, session):
     owner = factory.user("manager", "Team A")
     t0 = clock.now()
     data = {"name": "Zhao Min", "tier": "platinum", "phone": "13912345678",
-            "id_number": "110101199001011234"}
+            "id_number": "110101199001011237", "customer_no": "CN0000000042",
+            "potential": "high", "assets": 300_000.0}
     via_services = create_prospect(session, actor=owner, data=data)
     for at, kind, a, b in _script(t0):
         with clock.travel(at):
@@ -87,8 +91,16 @@ def test_timeline_rows_equal_the_services_rows(factory, session):
             else:
                 advance_prospect(session, via_services.id, a, actor=owner, reason=b)
 
+    expected = _rows(session, via_services.id)
+    # One customer, one prospect: the copy may hold the same numbers only once the services'
+    # prospect no longer does.
+    session.execute(update(Prospect).where(Prospect.id == via_services.id)
+                    .values(customer_no=None, id_number=None))
+    session.commit()
     timeline = Timeline(workflows.engine(), owner, name=data["name"], tier=data["tier"],
-                        start=t0, phone=data["phone"], id_number=data["id_number"])
+                        start=t0, phone=data["phone"], id_number=data["id_number"],
+                        customer_no=data["customer_no"], potential=data["potential"],
+                        assets=data["assets"], birthday=date(1990, 1, 1))
     for at, kind, a, b in _script(t0):
         if kind == "save":
             timeline.save(a, b, at)
@@ -100,7 +112,6 @@ def test_timeline_rows_equal_the_services_rows(factory, session):
     session.commit()
     session.expire_all()
 
-    expected = _rows(session, via_services.id)
     got = _rows(session, pid)
     assert got[0] == expected[0]  # prospect: state, clock, version
     assert got[1] == expected[1]  # history
@@ -137,3 +148,11 @@ def test_seed_demo_spreads_prospects(runner, session):
             StageEvent.to_stage != Prospect.stage))
     assert mismatched == 0
     assert session.scalar(select(func.count()).select_from(Contact)) > 300
+    # Every customer passes the create form's checks, and is one customer.
+    people = session.execute(select(Prospect.name, Prospect.tier, Prospect.customer_no,
+                                    Prospect.id_number, Prospect.phone, Prospect.birthday,
+                                    Prospect.potential, Prospect.assets)).all()
+    for p in people:
+        assert load(CreateProspect, p._asdict()) == {**p._asdict(), "owner": None,
+                                                      "workflow": None}
+    assert len({p.id_number for p in people}) == len({p.customer_no for p in people}) == 300
