@@ -14,9 +14,9 @@ from sqlalchemy.orm import sessionmaker
 
 from bench import generate as G
 from pipeline import workflows
+from pipeline.db import make_engine
 from pipeline.engine import identity
 from pipeline.engine.definition import POTENTIALS
-from pipeline.db import make_engine
 from pipeline.escalations import rules
 from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect, StageEvent, StageVisit
