@@ -3,7 +3,7 @@
 Commands (create a prospect, fire an event, decide an escalation) are validated by the
 same schemas the forms and services use (:mod:`pipeline.prospects.schemas`,
 :mod:`pipeline.escalations.schemas`); the document names them ``ProspectCreate``,
-``EventRequest`` and ``DecisionRequest``."""
+``CustomerUpdate``, ``EventRequest`` and ``DecisionRequest``."""
 from __future__ import annotations
 
 from datetime import date
@@ -16,7 +16,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from pipeline.engine.definition import POTENTIALS, STATUSES, TIERS
 from pipeline.engine.records import record_schema
 from pipeline.escalations.schemas import DecideEscalation
-from pipeline.prospects.schemas import CreateProspect, FireEvent
+from pipeline.prospects.schemas import CreateProspect, FireEvent, UpdateCustomer
 
 
 class ListQuery(Schema):
@@ -89,12 +89,14 @@ class HistoryItem(Schema):
     actor = fields.String(allow_none=True)
     at = fields.DateTime()
     reason = fields.String(allow_none=True)
+    data = fields.Dict(allow_none=True)  # e.g. a tier_change's from, to and manual
 
 
 class Prospect(Schema):
     id = fields.Integer()
     name = fields.String()
     tier = fields.String(validate=validate.OneOf(TIERS))
+    tier_manual = fields.Boolean()  # set by hand; false: the tier follows the assets
     owner = fields.String()
     team = fields.String(allow_none=True)
     stage = fields.String()
@@ -199,7 +201,8 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                    plugins=[plugin])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in [("Error", Error), ("Prospect", Prospect), ("ProspectPage", ProspectPage),
-                         ("ProspectCreate", CreateProspect), ("EventRequest", FireEvent),
+                         ("ProspectCreate", CreateProspect),
+                         ("CustomerUpdate", UpdateCustomer), ("EventRequest", FireEvent),
                          ("RecordSaved", RecordSaved), ("Escalation", Escalation),
                          ("EscalationPage", EscalationPage), ("DecisionRequest", DecideEscalation),
                          ("Funnel", Funnel)]:
@@ -233,7 +236,13 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
         "summary": "One prospect with its history, missing records and available events",
         "parameters": [pid],
         "responses": {"200": _json("Prospect") | {"description": "the prospect"},
-                      **_error_responses(401, 404)}}})
+                      **_error_responses(401, 404)}}, "patch": {
+        "summary": "Change the customer's assets, potential or tier (a tier given is kept; "
+                   "null: it follows the assets again); a change of tier is in the history",
+        "parameters": [pid],
+        "requestBody": _json("CustomerUpdate") | {"required": True},
+        "responses": {"200": _json("Prospect") | {"description": "the prospect"},
+                      **_error_responses(400, 401, 404, 409, 422)}}})
     spec.path("/api/v1/prospects/{prospect_id}/records/{record_key}", operations={"put": {
         "summary": "Save (merge) a stage record; null clears a field",
         "parameters": [pid, {"name": "record_key", "in": "path", "required": True,

@@ -107,6 +107,7 @@ def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
         "id": prospect.id,
         "name": prospect.name,
         "tier": prospect.tier,
+        "tier_manual": prospect.tier_manual,
         "owner": owners.get(prospect.owner_id),
         "team": teams.get(prospect.team_id) if prospect.team_id else None,
         "workflow": prospect.workflow_key,
@@ -138,7 +139,7 @@ def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
             "seq": h.seq, "event": h.event, "from_stage": h.from_stage, "to_stage": h.to_stage,
             "from_status": h.from_status, "to_status": h.to_status,
             "actor": owners.get(h.actor_id) if h.actor_id else None,
-            "at": iso(h.at), "reason": h.reason,
+            "at": iso(h.at), "reason": h.reason, "data": h.data,
         } for h in history]
     return out
 
@@ -196,6 +197,15 @@ def get_workflow(key: str):  # noqa: ANN201
                                       for tier, f in s.contact_frequency.items()}}
                if s.contact_frequency else {}),
         } for s in wf.stages],
+        **({"tiering": {
+            "thresholds": dict(wf.tiering.thresholds),
+            "high_assets": wf.tiering.high_assets,
+            "upkeep": {level: {potential: {"name": cell.name.as_dict(),
+                                           "period": cell.frequency.period,
+                                           "require": dict(cell.frequency.require)}
+                               for potential, cell in row.items()}
+                       for level, row in wf.tiering.upkeep.items()},
+        }} if wf.tiering else {}),
         "transitions": [{"event": t.event, "from": t.source, "to": t.dest,
                          "guards": list(t.guards)} for t in wf.transitions],
         "escalation": {
@@ -243,6 +253,15 @@ def create_prospect():  # noqa: ANN201
 def get_prospect(prospect_id: str):  # noqa: ANN201
     session = get_session()
     prospect = queries.get_visible(session, api_user(), prospect_id)
+    return jsonify(one_prospect_json(session, prospect, api_user()))
+
+
+@bp.patch("/prospects/<prospect_id>")
+def update_customer(prospect_id: str):  # noqa: ANN201
+    session = get_session()
+    # The service loads the body with the command's schema (UpdateCustomer).
+    prospect = prospect_services.update_customer(session, prospect_id, actor=api_user(),
+                                                 data=json_body())
     return jsonify(one_prospect_json(session, prospect, api_user()))
 
 

@@ -173,16 +173,23 @@ _SAVE_STATE = DriverStatements(_save_state_statement)
 
 def save_state(session: Session, prospect: Prospect, state: ProspectState,
                now: datetime) -> None:
-    """Write ``state`` (and the prospect's owner and team) to the locked prospect's row with
-    one prebuilt UPDATE of the columns that change, which checks and bumps the version, and
-    make the instance agree without leaving it dirty: the row the ORM's unit of work would
-    write, for a fraction of its CPU on the path every event takes. Raises Conflict when
-    the version moved on."""
+    """Write ``state`` (and the prospect's owner and team, and any other column the caller
+    set on the instance) to the locked prospect's row with one prebuilt UPDATE of the
+    columns that change, which checks and bumps the version, and make the instance agree
+    without leaving it dirty: the row the ORM's unit of work would write, for a fraction of
+    its CPU on the path every event takes. Raises Conflict when the version moved on."""
     held = instance_dict(prospect)
     changes = inspect(prospect)
     pending = changes.modified  # e.g. a new owner set on the instance
     values = {f: getattr(state, f) for f in STATE_FIELDS}
     values.update(owner_id=prospect.owner_id, team_id=prospect.team_id, updated_at=now)
+    if pending:
+        # Other columns the service set on the instance (a tier change's tier, assets and
+        # potential) go in the same UPDATE.
+        for attr in changes.mapper.column_attrs:
+            if attr.key not in values and attr.key != "version" \
+                    and changes.attrs[attr.key].history.has_changes():
+                values[attr.key] = getattr(prospect, attr.key)
     changed = {name: value for name, value in values.items()
                if held.get(name, _UNSET) != value
                or (pending and changes.attrs[name].history.has_changes())}

@@ -3,6 +3,7 @@
 workflow (:mod:`pipeline.engine.records`)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,8 @@ from pipeline.validation import (
 NAME_MAX = 200
 NUMBER_MAX = 40  # ID and phone numbers
 NOTE_MAX = 4000
+TIER_OR_ASSETS = "Give a tier, or the assets it follows."
+NOTHING_TO_CHANGE = "Give the assets, the potential or the tier."
 REASON_MAX = 2000
 
 
@@ -83,7 +86,9 @@ class CreateProspect(Command):
     create_prospect`)."""
 
     name = Text(required=True, max_length=NAME_MAX)
-    tier = Text(required=True, validate=OneOf(TIERS))
+    tier = Text(load_default=None, validate=OneOf(TIERS), metadata={
+        "description": "given, the tier is kept whatever the assets (set by hand); left out, "
+                       "it comes from the assets by the workflow's thresholds and follows them"})
     owner = Email(load_default=None, metadata={"description": "manager's e-mail; "
                                                "default: the caller"})
     customer_no = CustomerNo(load_default=None, max_length=identity.CUSTOMER_NO_MAX,
@@ -116,6 +121,14 @@ class CreateProspect(Command):
             data["birthday"] = identity.birth_date(data["id_number"])
         return data
 
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _tier_or_assets(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        if not isinstance(original, Mapping) or original.get("assets") is not None:
+            return
+        tier = original.get("tier")
+        if tier is None or isinstance(tier, str) and not tier.strip():
+            raise ValidationError(Message(TIER_OR_ASSETS), "tier")
+
 
 def happened(value: datetime) -> None:
     """A contact is logged once it happened (five minutes' leeway for clocks that differ)."""
@@ -147,3 +160,24 @@ class FireEvent(Command):
         "description": "the version as last read; a stale one is refused with 409"})
     new_owner = Email(load_default=None, metadata={
         "description": "reopen only: the new owner's e-mail"})
+
+
+class UpdateCustomer(Command):
+    """A change of the customer's assets, potential or tier (:func:`~pipeline.prospects.
+    services.update_customer`); a field left out stays as it is."""
+
+    assets = Number(validate=Range(min=0, max=identity.ASSETS_MAX), metadata={
+        "description": "CNY under management at the bank; a tier that follows the assets "
+                       "moves with them"})
+    potential = Text(allow_none=True, validate=OneOf(POTENTIALS), metadata={
+        "description": "high or low; null: not known (after-sale upkeep by the tier)"})
+    tier = Text(allow_none=True, validate=OneOf(TIERS), metadata={
+        "description": "a tier set by hand, kept whatever the assets; null: the tier follows "
+                       "the assets again"})
+    version = Integer(load_default=None, metadata={
+        "description": "the version as last read; a stale one is refused with 409"})
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _something_to_change(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        if isinstance(original, Mapping) and not {"assets", "potential", "tier"} & set(original):
+            raise ValidationError(Message(NOTHING_TO_CHANGE), "_schema")

@@ -22,6 +22,7 @@ from pipeline.engine.guards import GUARDS
 from pipeline.engine.machine import Engine, EngineError, Outcome
 from pipeline.engine.records import completeness, merge, validate_record
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
+from pipeline.logs import log_event
 from pipeline.prospects import queries
 from pipeline.prospects.events import (  # noqa: F401  (the one path, used through here)
     STATE_FIELDS,
@@ -39,7 +40,13 @@ from pipeline.prospects.models import (
     Prospect,
     StageRecord,
 )
-from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact
+from pipeline.prospects.schemas import (
+    TIER_OR_ASSETS,
+    CreateProspect,
+    FireEvent,
+    LogContact,
+    UpdateCustomer,
+)
 from pipeline.validation import Message, load
 
 
@@ -183,6 +190,8 @@ def sync_cadence(session: Session, prospect: Prospect, engine: Engine, data: Map
 
 def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -> Prospect:
     """Create a prospect in the workflow's first stage, with its history row and cadence.
+    Without a tier, its tier comes from its assets by the workflow's thresholds and
+    follows them; a tier given is kept (set by hand, ``tier_manual``).
 
     ``data``: name, tier, owner (e-mail; default the actor), customer_no, id_number, phone,
     birthday, assets, potential, workflow (default ``seven_step``) — see
@@ -193,8 +202,11 @@ def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -
     """
     with unit_of_work(session):
         data = load(CreateProspect, data)
-        name, tier, assets = data["name"], data["tier"], data["assets"]
+        name, assets = data["name"], data["assets"]
         engine = workflows.engine(data.get("workflow") or workflows.DEFAULT_KEY)
+        tier, tier_manual = data["tier"], data["tier"] is not None
+        if not tier_manual:
+            tier = tier_from_assets(engine, assets)
         owner = _owner_for(session, actor, data.get("owner"))
         check_capacity(session, owner, engine)
         check_unique_customer(session, actor, customer_no=data["customer_no"],
@@ -203,6 +215,7 @@ def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -
         outcome = engine.create(now)
         prospect = Prospect(
             workflow_key=engine.workflow.key, name=name.strip(), tier=tier,
+            tier_manual=tier_manual,
             owner_id=owner.id, team_id=owner.team_id, id_number=data.get("id_number"),
             phone=data.get("phone"), assets=assets, customer_no=data["customer_no"],
             birthday=data["birthday"], potential=data["potential"], created_at=now,
@@ -210,6 +223,66 @@ def create_prospect(session: Session, *, actor: User, data: Mapping[str, Any]) -
         apply_state(prospect, outcome.state)
         insert_or_duplicate(session, prospect)
         apply(session, prospect, outcome, actor=actor, now=now, inserted=True)
+    return prospect
+
+
+# ------------------------------------------------------------------------ the customer
+
+NO_TIERING = "Give a tier: this workflow does not set tiers from assets."
+
+
+def tier_from_assets(engine: Engine, assets: float | None) -> str:
+    """The tier ``assets`` reach by the workflow's thresholds; Invalid naming ``tier`` when
+    there are no assets or the workflow does not tier by them."""
+    tiering = engine.workflow.tiering
+    if tiering is None:
+        raise Invalid("the workflow does not set tiers from assets; give a tier",
+                      details={"tier": [Message(NO_TIERING)]})
+    if assets is None:
+        raise Invalid("without assets the tier cannot follow them; give a tier",
+                      details={"tier": [Message(TIER_OR_ASSETS)]})
+    return tiering.tier_for(assets)
+
+
+def update_customer(session: Session, prospect_id: Any, *, actor: User, data: Any,
+                    version: Any = None) -> Prospect:
+    """Change the customer's ``assets``, ``potential`` and/or ``tier``
+    (:class:`~pipeline.prospects.schemas.UpdateCustomer`; a field left out stays as it is).
+
+    A tier given is set by hand and kept when the assets change; ``tier: null`` lets the
+    tier follow the assets again; a tier that follows the assets moves with them. A change
+    of tier is an outcome of the engine (:meth:`Engine.retier`) written by the one event
+    path: one ``tier_change`` history row; no row when the tier stays.
+
+    Raises NotFound outside the actor's scope, Conflict (stale ``version``), Invalid naming
+    each bad field (``tier`` when it is to follow assets the customer does not have).
+    One transaction.
+    """
+    with unit_of_work(session):
+        prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        command = load(UpdateCustomer, data)
+        check_version(prospect, command["version"] if version is None else version)
+        engine = engine_of(prospect)
+        if "assets" in command:
+            prospect.assets = command["assets"]
+        if "potential" in command:
+            prospect.potential = command["potential"]
+        tier, manual = prospect.tier, prospect.tier_manual
+        if "tier" in command:
+            manual = command["tier"] is not None
+            tier = command["tier"] if manual else tier_from_assets(engine, prospect.assets)
+        elif not manual and "assets" in command and engine.workflow.tiering is not None:
+            tier = tier_from_assets(engine, prospect.assets)
+        prospect.tier_manual = manual
+        now = clock.now()
+        if tier != prospect.tier:
+            outcome = engine.retier(state_of(prospect), prospect.tier, tier, manual=manual)
+            prospect.tier = tier
+            apply(session, prospect, outcome, actor=actor, now=now)
+        else:
+            prospect.updated_at = now
+            flush_or_conflict(session)
+            log_event("customer_update", prospect_id=prospect.id, actor_id=actor.id)
     return prospect
 
 

@@ -19,6 +19,9 @@ class Api:
     def put(self, url: str, body=None, **kw):  # noqa: ANN001, ANN003, ANN201
         return self.client.put(url, json=body, headers=self.headers, **kw)
 
+    def patch(self, url: str, body=None, **kw):  # noqa: ANN001, ANN003, ANN201
+        return self.client.patch(url, json=body, headers=self.headers, **kw)
+
     def raw(self, method: str, url: str, data: bytes):  # noqa: ANN201
         return self.client.open(url, method=method, data=data,
                                 headers={**self.headers, "Content-Type": "application/json"})

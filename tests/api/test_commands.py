@@ -11,7 +11,7 @@ def test_openapi_describes_the_commands_schemas(client):
     schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
     create, event, decision = (schemas[n] for n in ("ProspectCreate", "EventRequest",
                                                     "DecisionRequest"))
-    assert create["required"] == ["name", "tier"]
+    assert create["required"] == ["name"]  # the tier, or the assets it follows
     assert create["properties"]["name"]["maxLength"] == 200
     assert create["properties"]["assets"]["minimum"] == 0
     assert event["properties"]["reason"]["maxLength"] == 2000

@@ -85,6 +85,7 @@ MATRIX = {
     ("api.list_prospects", "GET"): signed_in,
     ("api.create_prospect", "POST"): signed_in,
     ("api.get_prospect", "GET"): visible,
+    ("api.update_customer", "PATCH"): visible,
     ("api.save_record", "PUT"): visible,
     ("api.fire_event", "POST"): visible,
     ("api.list_escalations", "GET"): signed_in,
@@ -121,6 +122,7 @@ API_BODIES = {
     "api.create_prospect": {},
     "api.save_record": {"notes": "checked"},
     "api.fire_event": {"event": "lose"},  # no reason: refused, nothing changes
+    "api.update_customer": {"tier": "silver"},  # no such tier: refused, nothing changes
     "api.decide": {"decision": "continue"},
 }
 # Forms that pass validation, so that the answer shows the authorization, not the input check.
