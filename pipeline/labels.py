@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from pipeline import workflows
@@ -47,7 +48,7 @@ EVENT_ACTIONS = {"advance": _l("Advance"), "win": _l("Won: move to after-sale"),
 # A prospect's history on its page: the actions, and the rows decisions and creation write.
 PROSPECT_HISTORY = {**EVENT_ACTIONS, "create": _l("Created"),
                     "decision_continue": _l("Team lead: continue"),
-                    "reassign": _l("Reassigned")}
+                    "reassign": _l("Reassigned"), "tier_change": _l("Tier changed")}
 # History rows in reports and exports.
 HISTORY = {
     "create": _l("Created"),
@@ -63,6 +64,7 @@ HISTORY = {
     "decision_continue": _l("Lead decided: continue"),
     "decision_reassign": _l("Lead decided: reassign"),
     "decision_abandon": _l("Lead decided: abandon"),
+    "tier_change": _l("Tier changed"),
 }
 # History rows within a line of the escalation queue.
 QUEUE_HISTORY = {
@@ -70,6 +72,7 @@ QUEUE_HISTORY = {
     "no_meeting": _l("no meeting booked"), "back": _l("sent back"), "pause": _l("paused"),
     "resume": _l("resumed"), "reopen": _l("reopened"),
     "decision_continue": _l("decision: continue"), "reassign": _l("reassigned"),
+    "tier_change": _l("tier changed"),
 }
 
 # ---------------------------------------------------------------- tasks and escalations
@@ -100,6 +103,17 @@ def label(table: Mapping[str, Any], key: str | None) -> str:
     if key is None:
         return ""
     return str(table[key]) if key in table else key
+
+
+def history_text(table: Mapping[str, Any], event: str,
+                 data: Mapping[str, Any] | None = None) -> str:
+    """A history row's name in ``table``; a tier change says from which tier to which, and
+    whether it was set by hand (its ``data``)."""
+    if event == "tier_change" and data and data.get("from") and data.get("to"):
+        text = _("Tier changed from %(old)s to %(new)s", old=label(TIERS, data["from"]),
+                 new=label(TIERS, data["to"]))
+        return _("%(change)s (set by hand)", change=text) if data.get("manual") else text
+    return label(table, event)
 
 
 def choices(table: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, Any]]:

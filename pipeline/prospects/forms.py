@@ -45,7 +45,7 @@ from pipeline.engine.definition import (
     Record,
 )
 from pipeline.forms import CommandForm, hints
-from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact
+from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact, UpdateCustomer
 
 STRING_MAX = 200
 TEXT_MAX = 4000
@@ -336,14 +336,19 @@ class ContactForm(CommandForm):
                 "at": clock.as_utc(at.replace(tzinfo=ZoneInfo(self.tz))) if at else None}
 
 
+# A tier chosen by hand, or none: the tier follows the assets.
+TIER_CHOICES = [("", _l("From the assets"))] + labels.choices(labels.TIERS, TIERS)
+TIER_HINT = _l("From the assets: the tier follows them. A tier chosen here is kept.")
+
+
 class ProspectForm(CommandForm):
     """A new prospect (:class:`~pipeline.prospects.schemas.CreateProspect`); the owner's
     choices are the managers the viewer may give prospects to, set by the view."""
 
     schema = CreateProspect
     name = StringField(_l("Customer name"), validators=[hints(CreateProspect, "name")])
-    tier = SelectField(_l("Tier"), choices=labels.choices(labels.TIERS, TIERS), default="gold",
-                       validate_choice=False)
+    tier = SelectField(_l("Tier"), choices=TIER_CHOICES, default="", validate_choice=False,
+                       description=TIER_HINT)
     # One of the managers offered (the service then checks the viewer may choose them).
     owner = SelectField(_l("Customer manager"), choices=[])
     customer_no = StringField(_l("Customer number"),
@@ -358,8 +363,38 @@ class ProspectForm(CommandForm):
         labels.POTENTIALS, POTENTIALS), default="", validate_choice=False)
 
     def command(self) -> dict[str, Any]:
-        return {"name": self.name.data, "tier": self.tier.data,
+        return {"name": self.name.data, "tier": self.tier.data or None,
                 "owner": self.owner.data or None, "customer_no": self.customer_no.data,
                 "phone": self.phone.data, "id_number": self.id_number.data,
                 "birthday": self.birthday.data, "assets": self.assets.data,
                 "potential": self.potential.data or None}
+
+
+class CustomerForm(VersionedForm):
+    """The customer's assets, potential and tier on the prospect page
+    (:class:`~pipeline.prospects.schemas.UpdateCustomer`): empty assets stay as they are;
+    "from the assets" lets the tier follow them."""
+
+    schema = UpdateCustomer
+    assets = FloatField(_l("Assets (CNY)"),
+                        validators=[Optional(), hints(UpdateCustomer, "assets")])
+    potential = SelectField(_l("Potential"), choices=[("", "—")] + labels.choices(
+        labels.POTENTIALS, POTENTIALS), validate_choice=False)
+    tier = SelectField(_l("Tier"), choices=TIER_CHOICES, validate_choice=False,
+                       description=TIER_HINT)
+
+    @classmethod
+    def for_prospect(cls, prospect: Any) -> CustomerForm:
+        """The form as the prospect stands: a tier that follows the assets shows as such."""
+        follows = not prospect.tier_manual and prospect.assets is not None
+        return cls(formdata=None, prefix="customer", data={
+            "assets": prospect.assets, "potential": prospect.potential or "",
+            "tier": "" if follows else prospect.tier, "version": str(prospect.version)})
+
+    def command(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"potential": self.potential.data or None,
+                               "tier": self.tier.data or None,
+                               "version": self.version_value()}
+        if self.assets.data is not None:
+            out["assets"] = self.assets.data
+        return out

@@ -106,9 +106,18 @@ def event_label(event: str) -> str:
     return labels.label(labels.EVENT_ACTIONS, event)
 
 
-def history_label(event: str) -> str:
-    # Escalation decisions write their own events (an abandon is a "lose").
-    return labels.label(labels.PROSPECT_HISTORY, event)
+def history_label(event: str, data: dict | None = None) -> str:
+    # Escalation decisions write their own events (an abandon is a "lose"); a tier change
+    # says from which tier to which.
+    return labels.history_text(labels.PROSPECT_HISTORY, event, data)
+
+
+def upkeep_name(prospect: Any, wf: Workflow) -> str | None:
+    """The name of the customer's cell of the workflow's tiering grid (asset size ×
+    potential: very high … low), when the assets and the potential are known."""
+    if wf.tiering is None or prospect.assets is None or prospect.potential is None:
+        return None
+    return wf.tiering.cell(prospect.assets, prospect.potential).name.get(current_locale())
 
 
 def assignee_label(task: Any) -> str:
@@ -462,7 +471,8 @@ def _event_possible(engine: Any, state: Any, event: str) -> bool:
 
 def detail_page(page: queries.ProspectPage, *, bound: dict[str, F.RecordForm] | None = None,
                 event_forms: dict[str, F.EventForm] | None = None,
-                contact_form: F.ContactForm | None = None) -> dict[str, Any]:
+                contact_form: F.ContactForm | None = None,
+                customer_form: F.CustomerForm | None = None) -> dict[str, Any]:
     """The prospect page's context: path, what is missing, the events that can fire (each
     with its form; ``advance``/``win`` may show disabled), the record forms, the contact
     form. Forms the request bound (with their errors) replace the fresh ones."""
@@ -484,6 +494,8 @@ def detail_page(page: queries.ProspectPage, *, bound: dict[str, F.RecordForm] | 
         record_forms=record_forms(page, wf, show_personal=show_personal, bound=bound),
         statuses=statuses, show_personal=show_personal, cadence=cadence,
         contact_form=contact_form or F.ContactForm(formdata=None),
+        customer_form=customer_form or F.CustomerForm.for_prospect(p),
+        upkeep=upkeep_name(p, wf),
         task_form=F.TaskForm(formdata=None), now=clock.now(),
         stage_index=wf.stage_keys.index(p.stage), tz=user_tz())
 

@@ -338,6 +338,25 @@ def add_contact(prospect_id: int):
     return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="contacts"))
 
 
+@bp.post("/prospects/<int:prospect_id>/customer")
+def update_customer(prospect_id: int):
+    """The customer's assets, potential and tier (the prospect page's form)."""
+    session = get_session()
+    prospect = queries.get_visible(session, current_user, prospect_id)
+    form = F.CustomerForm(prefix="customer")
+    if not form.validate_on_submit():
+        return render_detail(prospect.id, customer_form=form, status=422)
+    try:
+        services.update_customer(session, prospect.id, actor=current_user, data=form.values)
+    except ServiceError as exc:
+        if form.show(exc):
+            return render_detail(prospect.id, customer_form=form, status=422)
+        flash(P.error_text(exc), "error")
+        return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="customer"))
+    flash(_("Assets, potential and tier saved."), "success")
+    return redirect(url_for(".detail", prospect_id=prospect.id, _anchor="customer"))
+
+
 @bp.post("/tasks/<int:task_id>/done")
 def task_done(task_id: int):
     form = F.TaskForm()

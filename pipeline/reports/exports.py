@@ -149,7 +149,7 @@ def funnel_sections(figures: list[queries.StageFigures], cohorts: list[queries.C
 def describe_changes(changes: list[dict[str, Any]], workflow_key: str) -> str:
     out = []
     for ch in changes:
-        text = labels.label(labels.HISTORY, ch["event"])
+        text = labels.history_text(labels.HISTORY, ch["event"], ch.get("data"))
         if ch["from_stage"] and ch["from_stage"] != ch["to_stage"]:
             text += (f": {labels.stage_name(ch['from_stage'], workflow_key)} → "
                      f"{labels.stage_name(ch['to_stage'], workflow_key)}")

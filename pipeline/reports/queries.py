@@ -576,14 +576,15 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
     by_id = {line.prospect_id: line for line in lines}
     today = and_(se.c.at >= _ts(start), seen)
     if by_id:
-        for pid, seq, event, from_stage, to_stage, to_status, at, reason in session.execute(
-                select(se.c.prospect_id, se.c.seq, se.c.event, se.c.from_stage, se.c.to_stage,
-                       se.c.to_status, se.c.at, se.c.reason)
-                .where(today, se.c.prospect_id.in_(list(by_id)))
-                .order_by(se.c.prospect_id, se.c.seq)):
+        today_rows = session.execute(
+            select(se.c.prospect_id, se.c.seq, se.c.event, se.c.from_stage, se.c.to_stage,
+                   se.c.to_status, se.c.at, se.c.reason, se.c.data)
+            .where(today, se.c.prospect_id.in_(list(by_id)))
+            .order_by(se.c.prospect_id, se.c.seq))
+        for pid, seq, event, from_stage, to_stage, to_status, at, reason, data in today_rows:
             by_id[pid].changes.append({"seq": seq, "event": event, "from_stage": from_stage,
                                        "to_stage": to_stage, "to_status": to_status, "at": at,
-                                       "reason": reason})
+                                       "reason": reason, "data": data})
     counts = session.execute(
         select(*[func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in (
             se.c.event == "create", se.c.event == "advance", se.c.event == "win", _losing(),

@@ -99,6 +99,7 @@ MATRIX = {
     ("prospects.record", "POST"): visible,
     ("prospects.fire", "POST"): visible,
     ("prospects.add_contact", "POST"): visible,
+    ("prospects.update_customer", "POST"): visible,
     ("prospects.task_done", "POST"): visible,
     ("prospects.new", "GET"): signed_in,
     ("prospects.new", "POST"): signed_in,
