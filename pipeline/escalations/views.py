@@ -126,7 +126,8 @@ def queue():
     return render_template(
         "escalations/queue.html", rows=rows, forms=forms, history=history, actors=actors,
         level=level, now=clock.now(), workflows=workflows, link=prospect_link,
-        age=queries.age, counts=counts, event_labels=labels.QUEUE_HISTORY)
+        age=queries.age, counts=counts,
+        history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data))
 
 
 @bp.post("/escalations/<int:escalation_id>/decision")

@@ -3,12 +3,14 @@ languages; a new prospect's tier from its assets."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from pipeline import clock
+from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect, StageEvent
 from pipeline.prospects.services import create_prospect, update_customer
 from pipeline.reports.exports import describe_changes
@@ -161,3 +163,15 @@ def test_the_daily_sheet_names_the_tier_change(app, session, manager):
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert "Tier changed from Gold to Black gold" in describe_changes(line.changes,
                                                                            "seven_step")
+
+
+def test_the_escalation_queue_names_the_tier_change(client, session, factory, manager):
+    lead = factory.user("team_lead", "Team A")
+    p = customer(session, manager, assets=120_000)
+    update_customer(session, p.id, actor=manager, data={"assets": 600_000})
+    overdue = clock.now() + timedelta(days=22)
+    clock.set_now(overdue)
+    sweep_due(session, overdue)
+    sign_in(client, lead)
+    html = client.get("/escalations").get_data(as_text=True)
+    assert "Tier changed from Gold to Platinum" in html
