@@ -16,6 +16,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from pipeline import resources
 from pipeline.auth.services import create_user, issue_token
+from pipeline.customers import cli as customers_cli_commands
 from pipeline.db import get_db, get_session
 from pipeline.demo import seed_demo_branch
 from pipeline.engine import WorkflowError, load_workflow
@@ -75,6 +76,7 @@ db_cli = ProjectGroup("db", needs_schema=False,
 users_cli = ProjectGroup("users", help="Manage users and API tokens.")
 workflow_cli = ProjectGroup("workflow", needs_schema=False, help="Workflow definitions.")
 pipeline_cli = ProjectGroup("pipeline", help="Demo data and the deadline sweep.")
+customers_cli = ProjectGroup("customers", help="The branch's customer book: import.")
 
 
 def alembic_config(url: str | None = None):
@@ -235,5 +237,7 @@ def seed_demo(count: int, seed: int) -> None:
 def init_app(app: Flask) -> None:
     for command in escalations_cli.COMMANDS:  # sweep, send-mail
         pipeline_cli.add_command(command)
-    for group in (db_cli, users_cli, workflow_cli, pipeline_cli):
+    for command in customers_cli_commands.COMMANDS:  # import
+        customers_cli.add_command(command)
+    for group in (db_cli, users_cli, workflow_cli, pipeline_cli, customers_cli):
         app.cli.add_command(group)

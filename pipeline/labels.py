@@ -95,6 +95,7 @@ AUDIT_ACTIONS = {
     "escalation_decision": _l("Escalation decision"),
     "report_exported": _l("Exported a report"),
     "weekly_summary_saved": _l("Saved a weekly summary"),
+    "customers_imported": _l("Imported the customer book"),
 }
 
 

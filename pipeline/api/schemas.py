@@ -169,6 +169,20 @@ class FunnelStage(Schema):
     won_conversion = fields.Float(allow_none=True)
 
 
+class ImportError_(Schema):
+    row = fields.Integer()  # the file's line number, the header row being 1
+    field = fields.String()  # a column, or _file / _row
+    message = fields.String()  # names the field, never its value
+
+
+class ImportSummary(Schema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    allocated = fields.Integer()
+    unallocated = fields.Integer()
+    errors = fields.List(fields.Nested(ImportError_))
+
+
 class Funnel(Schema):
     stages = fields.List(fields.Nested(FunnelStage))
     workflow = fields.String()
@@ -182,6 +196,8 @@ class Funnel(Schema):
 def _error_responses(*codes: int) -> dict[str, Any]:
     text = {400: "malformed request", 401: "no or bad token", 403: "not allowed",
             404: "not found or not visible",
+            413: "the file is larger than 20 MB",
+            415: "the body is neither text/csv nor an XLSX workbook",
             409: "stale version or conflicting state (duplicate_customer: a prospect that is "
                  "not lost has the customer number or ID number)",
             422: "invalid input or refused transition (details say what is missing; "
@@ -205,7 +221,8 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                          ("CustomerUpdate", UpdateCustomer), ("EventRequest", FireEvent),
                          ("RecordSaved", RecordSaved), ("Escalation", Escalation),
                          ("EscalationPage", EscalationPage), ("DecisionRequest", DecideEscalation),
-                         ("Funnel", Funnel)]:
+                         ("Funnel", Funnel), ("ImportError", ImportError_),
+                         ("ImportSummary", ImportSummary)]:
         spec.components.schema(name, schema=schema)
     record_refs = []
     record_keys: list[str] = []
@@ -274,6 +291,21 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
         "parameters": [{"in": "query", "schema": FunnelQuery}],
         "responses": {"200": _json("Funnel") | {"description": "per stage"},
                       **_error_responses(401, 422)}}})
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    spec.path("/api/v1/imports/customers", operations={"post": {
+        "summary": "Import a customer book (supervisor or administrator): the whole file is "
+                   "checked first; with any bad row nothing is written (422, the summary "
+                   "with every error in the details)",
+        "parameters": [{"name": "dry_run", "in": "query", "required": False,
+                        "schema": {"type": "boolean"},
+                        "description": "check the file, write nothing"}],
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            xlsx: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "header row customer_no,name,id_number,phone,birthday,assets,"
+                           "potential,tier,manager (tier and manager may be empty)"},
+        "responses": {"200": _json("ImportSummary") | {"description": "imported"},
+                      **_error_responses(401, 403, 409, 413, 415, 422)}}})
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
     return doc

@@ -91,6 +91,7 @@ MATRIX = {
     ("api.list_escalations", "GET"): signed_in,
     ("api.decide", "POST"): decides,
     ("api.funnel", "GET"): signed_in,
+    ("api.import_customers", "POST"): only("supervisor", "admin"),
     ("prospects.board", "GET"): signed_in,
     ("prospects.board_column", "GET"): signed_in,
     ("prospects.move", "POST"): visible,
@@ -117,6 +118,7 @@ MATRIX = {
     ("reports.save_weekly", "POST"): only("team_lead", "admin"),  # the lead writes it
     ("reports.weekly_export", "GET"): only(*STAFF, otherwise=404),
     ("audit.index", "GET"): only("supervisor", "admin"),
+    ("customers.template", "GET"): only("supervisor", "admin"),
 }
 # Bodies that pass authentication but change nothing much (or are refused as input).
 API_BODIES = {
