@@ -1,7 +1,8 @@
 """``stage_visits`` kept by the services equals what the history defines (the reference
 ``visits_subquery`` with the escalation mapping), after histories driven through the real
 services: advance, back, lose, reopen, win, pause/resume, the no-meeting escalation and the
-lead's reassignment, the sweep's level-1 and after-sale escalations, an abandon decision.
+lead's reassignment, the sweep's level-1 and after-sale escalations, an abandon decision,
+tier changes of an active, a paused, a lost and a won customer.
 The migration's backfill SQL gives the same rows."""
 from __future__ import annotations
 
@@ -14,7 +15,12 @@ from sqlalchemy import delete, select, text
 from pipeline import clock
 from pipeline.escalations.models import Escalation
 from pipeline.escalations.services import decide_escalation, sweep_due
-from pipeline.prospects.services import advance_prospect, create_prospect, save_record
+from pipeline.prospects.services import (
+    advance_prospect,
+    create_prospect,
+    save_record,
+    update_customer,
+)
 from pipeline.reports import queries, visits
 from pipeline.reports.queries import Filters
 from tests.conftest import T0
@@ -63,12 +69,14 @@ def story(session, factory) -> dict:
     a = factory.prospect(m1, stage="decision_maker", step=timedelta(days=1), name="A")
     at(4)
     advance_prospect(session, a.id, "back", actor=m1, reason="决策人未确认")
+    update_customer(session, a.id, actor=m1, data={"tier": "black_gold"})
     at(5)
     advance_prospect(session, a.id, "advance", actor=m1)
     # B: lost in first contact, reopened, advanced to learn
     b = create_prospect(session, actor=m1, data={"name": "B", "tier": "gold"})
     at(6)
     advance_prospect(session, b.id, "lose", actor=m1, reason="联系不上客户")
+    update_customer(session, b.id, actor=m1, data={"tier": "platinum"})
     at(7)
     advance_prospect(session, b.id, "reopen", actor=m1, reason="客户回电")
     factory.complete(b, "first_contact", m1)
@@ -76,6 +84,7 @@ def story(session, factory) -> dict:
     # C: won (after-sale), diamond: judged on its April contacts by the sweep
     c = factory.prospect(m1, stage="after_sale", tier="diamond", step=timedelta(hours=6),
                          name="C")
+    update_customer(session, c.id, actor=m1, data={"assets": 8_000_000, "tier": None})
     # D: no meeting (a level-1 escalation at once), reassigned to m2 by the lead
     at(10)
     d = create_prospect(session, actor=m1, data={"name": "D", "tier": "gold"})
@@ -89,6 +98,7 @@ def story(session, factory) -> dict:
     e = create_prospect(session, actor=m2, data={"name": "E", "tier": "platinum"})
     at(13)
     advance_prospect(session, e.id, "pause", actor=m2, reason="客户出国")
+    update_customer(session, e.id, actor=m2, data={"tier": "gold"})
     at(14)
     advance_prospect(session, e.id, "resume", actor=m2)
     # F: left alone until the sweep escalates it, then abandoned by the lead
