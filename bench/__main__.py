@@ -23,7 +23,7 @@ from bench.common import Section
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
-NAMES = ("machine", "board", "funnel", "advance", "sweep", "branch", "server")
+NAMES = ("machine", "board", "funnel", "advance", "sweep", "branch", "server", "imports")
 
 
 def machine_info(url: str) -> list[tuple[str, str]]:
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     machine.table(["", ""], machine_info(args.url))
     sections += [machine, gen]
 
-    from bench import advance, board, funnel, server, sweep
+    from bench import advance, board, funnel, imports, server, sweep
     from bench import machine as machine_bench
 
     if "machine" in only:
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                                 budgets=False, concurrent=False, cli=False)[0]):
                 s.title = "SQLite branch: " + s.title.split(" (")[0]
                 sections.append(s)
+    if "imports" in only:
+        sections.append(imports.run(args.url))
     if "server" in only:
         sections.append(server.run(args.url, sweep_from=sweep_from))
     elapsed = time.perf_counter() - started

@@ -39,7 +39,8 @@ from datetime import date, datetime
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import any_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,7 @@ from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.customers.models import BookCustomer
-from pipeline.db import unit_of_work
+from pipeline.db import JSONData, UTCDateTime, unit_of_work
 from pipeline.engine.machine import VISIT_ENTER, Engine, Outcome
 from pipeline.errors import Invalid
 from pipeline.logs import log_event
@@ -75,7 +76,7 @@ COLUMNS = ("customer_no", "name", "id_number", "phone", "birthday", "assets", "p
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILE_FIELD = "_file"
-CHUNK = 2000  # rows per bulk statement (and per step of the progress bar)
+CHUNK = 10000  # rows per bulk statement (and per step of the progress bar)
 LOOKUP_CHUNK = 1000  # values per IN list when reading what the database already holds
 IMPORT_LOCK = 0x6375_7374  # PostgreSQL advisory lock: one import at a time
 
@@ -339,9 +340,15 @@ def _chunks(values: Iterable[Any], size: int = LOOKUP_CHUNK) -> Iterator[list[An
 
 def _held(session: Session, columns: list, key: Any, values: Iterable[str],
           *where: Any) -> dict[str, Any]:
+    """The rows whose ``key`` is one of ``values`` (an array parameter on PostgreSQL, IN
+    lists elsewhere), by that key."""
     out: dict[str, Any] = {}
-    for chunk in _chunks(v for v in values if v is not None):
-        for r in session.execute(select(*columns).where(key.in_(chunk), *where)):
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    for chunk in _chunks((v for v in values if v is not None),
+                         LOOKUP_CHUNK * 20 if postgres else LOOKUP_CHUNK):
+        match = key == any_(postgresql.array(chunk)) if postgres else key.in_(chunk)
+        for r in conn.execute(select(*columns).where(match, *where)):
             out[getattr(r, key.key)] = r
     return out
 
@@ -544,11 +551,54 @@ def write_plan(session: Session, plan: Plan, *, actor: User | None,
         report(len(chunk))
     for i in range(0, len(plan.new_book), CHUNK):
         chunk = plan.new_book[i:i + CHUNK]
-        session.execute(insert(BookCustomer.__table__), [{
+        bulk_insert(session, BookCustomer.__table__, [{
             "customer_no": row.customer_no, "workflow_key": engine.workflow.key,
             **_merged(row, row), "tier": row.tier, "tier_manual": row.tier_manual,
             "imported_at": now, "updated_at": now} for row in chunk])
         report(len(chunk))
+
+
+def _copier(column: Any) -> Callable[[Any], Any]:
+    if isinstance(column.type, UTCDateTime):
+        return lambda v: None if v is None else clock.as_utc(v).replace(tzinfo=None)
+    if isinstance(column.type, JSONData):
+        from psycopg.types.json import Jsonb  # PostgreSQL only (the postgres extra)
+
+        return lambda v: None if v is None else Jsonb(v)
+    return lambda v: v
+
+
+def bulk_insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's
+    transaction: PostgreSQL's COPY (a hundred thousand customers' rows in seconds rather
+    than a minute of INSERTs), executemany elsewhere."""
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    columns = list(rows[0])
+    convert = [(name, _copier(table.c[name])) for name in columns]
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(
+            f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([f(row[name]) for name, f in convert])
+
+
+def _new_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and answer their ids, in order: ids drawn from the table's sequence
+    and the rows copied on PostgreSQL; one INSERT … RETURNING elsewhere."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return list(session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    ids = list(conn.execute(text(
+        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+        "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
+    bulk_insert(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    return ids
 
 
 def insert_created(session: Session, engine: Engine, outcome: Outcome,
@@ -562,14 +612,12 @@ def insert_created(session: Session, engine: Engine, outcome: Outcome,
         raise ValueError("a bulk creation writes outcomes that open one stage visit only")
     state = {f: getattr(outcome.state, f) for f in STATE_FIELDS}
     table = Prospect.__table__
-    ids = list(session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), [{
-            **state, **fields, "customer_no": row.customer_no,
-            "workflow_key": engine.workflow.key, "tier": row.tier,
-            "tier_manual": row.tier_manual, "owner_id": owner.id, "team_id": owner.team_id,
-            "warned_clock_no": 0, "escalated_clock_no": 0, "created_at": now,
-            "updated_at": now, "version": 1}
-            for fields, row, owner in customers]).scalars())
+    ids = _new_ids(session, table, [{
+        **state, **fields, "customer_no": row.customer_no,
+        "workflow_key": engine.workflow.key, "tier": row.tier,
+        "tier_manual": row.tier_manual, "owner_id": owner.id, "team_id": owner.team_id,
+        "warned_clock_no": 0, "escalated_clock_no": 0, "created_at": now,
+        "updated_at": now, "version": 1} for fields, row, owner in customers])
     events, visits, tasks = [], [], []
     for pid, (_, _, owner) in zip(ids, customers, strict=True):
         events.append({**history_values(outcome, prospect_id=pid, actor_id=actor_id,
@@ -581,10 +629,9 @@ def insert_created(session: Session, engine: Engine, outcome: Outcome,
                        "owner_id": owner.id, "team_id": owner.team_id})
         tasks += [task_values(t, prospect_id=pid, owner_id=owner.id, now=now)
                   for t in outcome.tasks]
-    session.execute(insert(StageEvent.__table__), events)
-    session.execute(insert(StageVisit.__table__), visits)
-    if tasks:
-        session.execute(insert(CadenceTask.__table__), tasks)
+    bulk_insert(session, StageEvent.__table__, events)
+    bulk_insert(session, StageVisit.__table__, visits)
+    bulk_insert(session, CadenceTask.__table__, tasks)
     return ids
 
 
