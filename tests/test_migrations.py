@@ -74,4 +74,6 @@ def test_customer_book_upgrade_stops_on_shared_id_numbers_without_naming_them(tm
                           "WHERE id IN (2, 3, 6)"))
     command.upgrade(cfg, "head")
     assert "customer_no" in {c["name"] for c in inspect(db).get_columns("prospects")}
+    with db.connect() as conn:  # tiers chosen before 0004 were chosen by hand: kept so
+        assert set(conn.execute(text("SELECT tier_manual FROM prospects")).scalars()) == {1}
     db.dispose()

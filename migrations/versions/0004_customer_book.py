@@ -3,7 +3,9 @@
 A customer is one customer with one manager: a ``customer_no`` or a full ID number belongs
 to at most one prospect that is not lost (partial unique indexes). Plain indexes on the
 customer number, ID number and phone number let a search by a whole number use an index,
-lost prospects included. ``tier_manual`` says the tier was set by hand.
+lost prospects included. ``tier_manual`` says the tier was set by hand: every prospect
+that exists before this revision had its tier chosen by a person, so they are all marked
+so, and a later change of their assets does not recompute it.
 
 Existing prospects that already share an ID number while not lost would break the unique
 index: the upgrade then stops before changing anything and says how many there are (no
@@ -56,6 +58,7 @@ def upgrade() -> None:
                                       server_default=sa.false()))
         batch_op.create_check_constraint(
             op.f('ck_prospects_potential'), "potential IN ('high', 'low')")
+    op.execute(sa.text("UPDATE prospects SET tier_manual = TRUE"))
     with op.batch_alter_table('prospects', schema=None) as batch_op:
         batch_op.create_index('uq_prospects_customer_no', ['customer_no'], unique=True,
                               postgresql_where=sa.text(HELD_CUSTOMER_NO),
