@@ -19,6 +19,8 @@ class StrictString(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, str):
             raise ValidationError("Must be a string.")
+        if "\x00" in value:  # no database text column takes it
+            raise ValidationError("Must not contain a NUL character.")
         value = value.strip()
         return value or None
 

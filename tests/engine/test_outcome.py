@@ -127,3 +127,13 @@ def test_sync_cadence_marks_steps_done_and_retimes_the_next(engine):
     assert synced[follower.key][0] == done_at + timedelta(hours=follower.offset_hours)
     undone = engine.sync_cadence(stage, {k: v for k, v in synced.items()}, {}, T + DAY)
     assert undone[first.key][1] is None
+
+
+def test_texts_with_a_nul_character_are_refused_before_any_database_sees_them():
+    from pipeline.errors import Invalid
+    from pipeline.prospects.schemas import FireEvent
+    from pipeline.validation import load
+
+    with pytest.raises(Invalid) as info:
+        load(FireEvent, {"event": "pause", "reason": "away\x00"})
+    assert "reason" in info.value.details
