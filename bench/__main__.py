@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
     logging.getLogger("transitions").setLevel(logging.WARNING)
-    logging.basicConfig(level=logging.WARNING)
+    # The app sets up the process's logging as in production (one JSON line per record on
+    # stderr); a second handler here would make every event pay for two lines.
     from bench import generate as G
 
     only = set(args.only or NAMES)

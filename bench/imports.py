@@ -17,8 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bench.common import Section, make_app, median
-from bench.generate import PROVINCE, _copy, conninfo, password_hash, recreate_postgres, \
-    users_rows
+from bench.generate import PROVINCE, _copy, conninfo, password_hash, recreate_postgres, users_rows
 from pipeline.customers import services
 from pipeline.db import get_db
 from pipeline.demo import GIVEN, SURNAMES, customer

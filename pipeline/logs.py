@@ -69,6 +69,9 @@ def init_app(app: Flask) -> None:
     level = log_level(app)
     # Alembic announces each of its plugins at INFO on every command.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # The state machine library logs two INFO lines per event it fires; the product's own
+    # line per event (log_event) says what happened.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     if app.debug:
         return
     # Flask logs an unhandled exception on the app's logger; the filter sits on that logger

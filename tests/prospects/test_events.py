@@ -102,3 +102,7 @@ def test_one_log_line_per_event_with_ids_and_nothing_personal(session, factory, 
     text = repr(fields) + lines[0].getMessage()
     for personal in ("Wang Fang", "13812345678", "customer is abroad"):
         assert personal not in text
+
+
+def test_the_state_machine_library_adds_no_line_of_its_own(app):
+    assert not logging.getLogger("transitions").isEnabledFor(logging.INFO)
