@@ -121,6 +121,7 @@ NAV = [
     ("reports.daily", lazy_gettext("Reports"), None, None),
     ("escalations.inbox", lazy_gettext("Inbox"), None, "unread_notifications"),
     ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
+    ("customers.import_page", lazy_gettext("Import customers"), ("supervisor", "admin"), None),
 ]
 BADGES: dict = {}  # name -> callable(user) -> int, registered by the domain packages
 

@@ -119,6 +119,8 @@ MATRIX = {
     ("reports.weekly_export", "GET"): only(*STAFF, otherwise=404),
     ("audit.index", "GET"): only("supervisor", "admin"),
     ("customers.template", "GET"): only("supervisor", "admin"),
+    ("customers.import_page", "GET"): only("supervisor", "admin"),
+    ("customers.import_page", "POST"): only("supervisor", "admin"),
 }
 # Bodies that pass authentication but change nothing much (or are refused as input).
 API_BODIES = {
