@@ -30,13 +30,12 @@ from typing import Any
 
 from pipeline import workflows
 from pipeline.demo import (
-    COMPLETE,
     GIVEN,
     LOSS_REASONS,
-    PARTIAL,
     PAUSE_REASONS,
     SURNAMES,
     customer,
+    examples,
 )
 from pipeline.engine.definition import TIERS
 from pipeline.engine.machine import EVENT_STATUSES, Engine, ProspectState, copy_state
@@ -61,6 +60,9 @@ PAUSE_IN_VISIT = 0.45   # a passed stage visit had a pause/resume pair
 BACK_IN_VISIT = 0.18    # a passed stage visit went back a stage and came forward again
 BEHIND_SHARE = 0.15     # after-sale customers who missed last period's contact frequency
 
+# Each stage's example record from the workflow file, complete and still being filled in.
+COMPLETE = examples(workflows.workflow(), complete=True)
+PARTIAL = examples(workflows.workflow(), complete=False)
 # Every stage's record complete: a history fired through the engine passes every guard.
 ALL_RECORDS_FOR_FIRING = {"contact_log": {"meeting_booked_at": "2026-01-01T00:00:00+00:00"},
                           **dict(COMPLETE.values())}

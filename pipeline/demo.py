@@ -26,7 +26,7 @@ from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import create_user, hash_password
 from pipeline.db import unit_of_work
-from pipeline.engine.definition import POTENTIALS
+from pipeline.engine.definition import POTENTIALS, Workflow
 from pipeline.engine.identity import MAINLAND, make_id_number
 from pipeline.engine.machine import Engine, Outcome, ProspectState
 from pipeline.engine.records import merge, validate_record
@@ -51,29 +51,17 @@ MANAGERS_PER_TEAM = 4
 LOSS_REASONS = ("客户已在他行购买", "客户无意向", "联系不上客户", "客户资金另有安排")
 PAUSE_REASONS = ("客户表现出厌烦情绪", "客户出差，下月再联系", "客户家中有事，暂缓联系")
 
-INFO = {"full_name": "x", "sex": "female", "age": 41, "mobile": "13800138000",
-        "family": "已婚，一子", "employer": "国企", "position": "经理",
-        "education": "本科", "product_history": "定期存款", "assets_cash": 500000.0,
-        "insurance": "重疾险", "fixed_assets": "住房一套", "risk_preference": "C3",
-        "income_spending": "收入稳定", "interests": "羽毛球", "children": "一子", "cars": "一辆",
-        "property": "一套", "taboos": "无", "background": "本地人", "value_assessment": "高",
-        "wishes": "子女教育"}
-DECISION = {"identified": True, "name": "配偶", "relation": "spouse", "met": True}
-NEEDS = {"life_stage": "young_family", "needs": ["education", "home"]}
-PROPOSALS = {"options": ["基金定投", "零存整取", "保险"], "chosen": 1}
-CHECKLIST = {"product": "稳健理财 R2", "recommended": True, "risk_disclosed": True,
-             "confirmed": True, "signed": True, "ledger": True, "customer_risk_level": "C3",
-             "product_risk_level": "R2"}
-COMPLETE = {"learn": ("info_sheet", INFO), "decision_maker": ("decision_maker", DECISION),
-            "needs": ("needs_sheet", NEEDS), "allocation": ("proposals", PROPOSALS),
-            "close": ("closing_checklist", CHECKLIST)}
-# What a record looks like while its stage is under way (not yet complete).
-PARTIAL = {"learn": ("info_sheet", {k: INFO[k] for k in list(INFO)[:12]}),
-           "decision_maker": ("decision_maker", {"identified": True, "relation": "spouse"}),
-           "needs": ("needs_sheet", {"life_stage": "mature_family"}),
-           "allocation": ("proposals", {"options": ["基金定投", "零存整取"]}),
-           "close": ("closing_checklist", {"product": "稳健理财 R2", "recommended": True,
-                                           "risk_disclosed": True})}
+def examples(workflow: Workflow, *, complete: bool) -> dict[str, tuple[str, dict]]:
+    """Each stage's example record from the workflow file: stage key → (record key, values),
+    the complete example or the one still being filled in."""
+    out: dict[str, tuple[str, dict]] = {}
+    for stage in workflow.stages:
+        for record in stage.records:
+            values = record.example_complete if complete else record.example_partial
+            if values is not None:
+                out[stage.key] = (record.key, dict(values))
+                break
+    return out
 
 
 # ---------------------------------------------------------------- customers' numbers
@@ -250,15 +238,16 @@ def _play(rng: random.Random, engine: Engine, owner: User, now: datetime, n: int
     # Time already spent on the current clock, as a share of its limit.
     limit = wf.limit_days(keys[target]) or 30
     share = rng.uniform(1.05, 1.8) if overdue else rng.uniform(0.05, 0.92)
-    current_span = timedelta(days=limit * share if keys[target] != "after_sale"
-                             else rng.uniform(1, 120))
+    ongoing = target == len(keys) - 1  # the last stage (after-sale) has no end
+    current_span = timedelta(days=limit * share if not ongoing else rng.uniform(1, 120))
     spans = [timedelta(days=rng.uniform(1.5, 0.75 * (wf.limit_days(k) or 14)))
              for k in keys[:target]]
     if lost:
         current_span = timedelta(days=rng.uniform(0.5, 0.6 * limit))
     back = timedelta(days=rng.uniform(3, 60)) if lost else timedelta(0)
-    if keys[target] == "decision_maker":
-        # learn and decision_maker share one clock: the share counts from entering learn.
+    budget = wf.stage(keys[target]).budget
+    if target and budget is not None and wf.stage(keys[target - 1]).budget == budget:
+        # Stages that share one clock: the share counts from entering the first of them.
         spans[-1] = current_span * rng.uniform(0.3, 0.7)
         current_span -= spans[-1]
     start = now - back - current_span - sum(spans, timedelta(0))
@@ -269,15 +258,16 @@ def _play(rng: random.Random, engine: Engine, owner: User, now: datetime, n: int
                  id_number=who.id_number, phone=who.phone, customer_no=who.customer_no,
                  birthday=who.birthday, potential=who.potential,
                  assets=float(rng.choice([8, 15, 30, 60, 120, 300])) * 10_000)
+    won_from = {tr.source for tr in wf.transitions if tr.event == "win"}
     when = start
     for i, stage in enumerate(keys[:target]):
         end = when + spans[i]
         _work_stage(rng, t, stage, when, end, complete=True)
-        t.fire("win" if stage == "close" else "advance", end)
+        t.fire("win" if stage in won_from else "advance", end)
         when = end
     stage = keys[target]
     stop = when + current_span if lost else now
-    if stage != "after_sale":
+    if not ongoing:
         _work_stage(rng, t, stage, when, stop, complete=rng.random() < 0.2 and not lost)
     else:
         _after_sale(rng, t, when, now)
@@ -288,29 +278,42 @@ def _play(rng: random.Random, engine: Engine, owner: User, now: datetime, n: int
     return t
 
 
-def _work_stage(rng: random.Random, t: Timeline, stage: str, since: datetime, until: datetime,
-                *, complete: bool) -> None:
-    """The touches and the record of one stage visit between ``since`` and ``until``."""
+def _work_stage(rng: random.Random, t: Timeline, stage_key: str, since: datetime,
+                until: datetime, *, complete: bool) -> None:
+    """The touches and the record of one stage visit between ``since`` and ``until``: a
+    stage with a cadence has its steps done in turn (its record's step fields filled), a
+    meeting when the record is completed; the others a touch and the stage's example
+    record. A number the example gives a date-time field is a share of the visit."""
     span = until - since
-    if stage == "first_contact":
-        log: dict[str, str] = {"institution_sms_at": _iso(since + timedelta(minutes=5))}
-        t.contact("sms", since + timedelta(minutes=5), "reached", "维护机构短信")
-        steps = [("manager_sms_at", timedelta(days=1), "sms"),
-                 ("call_at", timedelta(days=3), "call")]
-        for key, offset, kind in steps:
-            if offset < span and (complete or rng.random() < 0.75):
-                log[key] = _iso(since + offset)
-                t.contact(kind, since + offset, "reached" if kind == "sms" else
-                          rng.choice(["reached", "no_answer", "meeting_booked"]))
-        if complete:
-            booked = since + span * 0.8
-            log["meeting_booked_at"] = _iso(booked)
-            t.contact("meeting", booked, "meeting_booked")
-        t.save("contact_log", log, since + span * (0.85 if complete else 0.9))
+    wf = t.engine.workflow
+    stage = wf.stage(stage_key)
+    found = examples(wf, complete=complete).get(stage_key) or (
+        (stage.records[0].key, {}) if stage.records else None)
+    if found is None:
         return
-    key, data = (COMPLETE if complete else PARTIAL)[stage]
-    if stage == "learn":
-        data = {**data, "full_name": t.name, "mobile": t.phone}
+    key, values = found
+    record = wf.record(key)
+    data = {name: (_iso(since + span * value)
+                   if record.field(name).type == "datetime" and isinstance(value, int | float)
+                   else value) for name, value in values.items()}
+    if stage.cadence:
+        due: dict[str, datetime] = {}
+        for i, step in enumerate(stage.cadence):
+            base = due[step.after] if step.after else since
+            due[step.key] = base + timedelta(hours=step.offset_hours)
+            at = due[step.key] + timedelta(minutes=5)
+            if i and (at - since >= span or not (complete or rng.random() < 0.75)):
+                break
+            if step.done_field:
+                data[step.done_field] = _iso(at)
+            last = i == len(stage.cadence) - 1
+            t.contact("call" if last else "sms", at,
+                      rng.choice(["reached", "no_answer", "meeting_booked"]) if last
+                      else "reached")
+        if complete:
+            t.contact("meeting", since + span * 0.8, "meeting_booked")
+        t.save(key, data, since + span * (0.85 if complete else 0.9))
+        return
     if not complete and rng.random() < 0.35:
         return  # not started on its record yet
     t.contact(rng.choice(["meeting", "visit", "call"]), since + span * 0.4,

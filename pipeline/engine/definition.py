@@ -69,6 +69,10 @@ class Record:
     fields: tuple[Field, ...]
     complete_when: str
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Example values (a complete record and one still being filled in) for demo data; a
+    # number given for a date-time field is a share of the stage visit's time.
+    example_complete: Mapping[str, Any] | None = None
+    example_partial: Mapping[str, Any] | None = None
 
     def field(self, key: str) -> Field | None:
         for f in self.fields:
@@ -495,7 +499,7 @@ def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
     m = r.mapping(raw, where)
     key = r.string(m.get("key"), f"{where}.key")
     where = where.rsplit(".records", 1)[0] + f".records.{key}"
-    r.only(m, {"key", "name", "fields", "complete_when", "params"}, where)
+    r.only(m, {"key", "name", "fields", "complete_when", "params", "example"}, where)
     complete_when = r.string(m.get("complete_when"), f"{where}.complete_when")
     if getattr(guards.get(complete_when), "kind", None) != "record":
         raise r.fail(f"{where}.complete_when", f"unknown record guard {complete_when!r}")
@@ -530,7 +534,20 @@ def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
             personal=bool(fm.get("personal", False)), counts=bool(fm.get("counts", True)),
             max_items=max_items,
         ))
+    examples = r.mapping(m.get("example", {}), f"{where}.example")
+    r.only(examples, {"complete", "partial"}, f"{where}.example")
+    example: dict[str, Mapping[str, Any] | None] = {}
+    for kind in ("complete", "partial"):
+        values = examples.get(kind)
+        if values is not None:
+            values = r.mapping(values, f"{where}.example.{kind}")
+            unknown = sorted(k for k in values if not any(f.key == k for f in fields))
+            if unknown:
+                raise r.fail(f"{where}.example.{kind}", f"unknown field {unknown[0]!r}")
+            values = MappingProxyType(dict(values))
+        example[kind] = values
     record = Record(key=key, name=r.text(m.get("name", key), f"{where}.name"),
+                    example_complete=example["complete"], example_partial=example["partial"],
                     fields=tuple(fields), complete_when=complete_when,
                     params=MappingProxyType(dict(r.mapping(m.get("params", {}),
                                                            f"{where}.params"))))
