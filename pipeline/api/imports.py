@@ -9,7 +9,7 @@ from pipeline.db import get_session
 from pipeline.errors import Forbidden, Invalid, ServiceError
 
 IMPORTERS = ("supervisor", "admin")
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = services.MAX_FILE_BYTES
 TYPES = (services.CSV_TYPE, services.XLSX_TYPE)
 
 

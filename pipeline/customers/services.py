@@ -55,10 +55,7 @@ from pipeline.logs import log_event
 from pipeline.prospects import queries
 from pipeline.prospects.events import (
     STATE_FIELDS,
-    apply,
-    flush_or_conflict,
     history_values,
-    state_of,
     task_values,
 )
 from pipeline.prospects.models import CadenceTask, Prospect, StageEvent, StageVisit
@@ -66,11 +63,13 @@ from pipeline.prospects.schemas import CreateProspect
 from pipeline.prospects.services import (
     duplicate_customer,
     engine_of,
+    save_customer,
     tier_from_assets,
     unique_customer_field,
 )
 from pipeline.validation import REQUIRED
 
+MAX_FILE_BYTES = 20 * 1024 * 1024  # the largest book file the web and the API take
 COLUMNS = ("customer_no", "name", "id_number", "phone", "birthday", "assets", "potential",
            "tier", "manager")
 CSV_TYPE = "text/csv"
@@ -650,14 +649,7 @@ def _update_prospects(session: Session, updates: list[tuple[Row, Any]], actor: U
         manual = changes.pop("tier_manual", prospect.tier_manual)
         for name, value in changes.items():
             setattr(prospect, name, value)
-        prospect.tier_manual = manual
-        if tier != prospect.tier:
-            outcome = engine.retier(state_of(prospect), prospect.tier, tier, manual=manual)
-            prospect.tier = tier
-            apply(session, prospect, outcome, actor=actor, now=now)
-        else:
-            prospect.updated_at = now
-            flush_or_conflict(session)
+        save_customer(session, prospect, engine, tier, manual, actor=actor, now=now)
 
 
 # ---------------------------------------------------------------- the template

@@ -33,7 +33,7 @@ from pipeline.errors import ServiceError
 bp = Blueprint("customers", __name__, url_prefix="/imports")
 
 IMPORTERS = ("supervisor", "admin")
-MAX_BYTES = 20 * 1024 * 1024  # as the API
+MAX_BYTES = services.MAX_FILE_BYTES
 SESSION_KEY = "customer_import"
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 

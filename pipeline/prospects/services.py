@@ -273,17 +273,27 @@ def update_customer(session: Session, prospect_id: Any, *, actor: User, data: An
             tier = command["tier"] if manual else tier_from_assets(engine, prospect.assets)
         elif not manual and "assets" in command and engine.workflow.tiering is not None:
             tier = tier_from_assets(engine, prospect.assets)
-        prospect.tier_manual = manual
-        now = clock.now()
-        if tier != prospect.tier:
-            outcome = engine.retier(state_of(prospect), prospect.tier, tier, manual=manual)
-            prospect.tier = tier
-            apply(session, prospect, outcome, actor=actor, now=now)
-        else:
-            prospect.updated_at = now
-            flush_or_conflict(session)
+        if not save_customer(session, prospect, engine, tier, manual, actor=actor,
+                             now=clock.now()):
             log_event("customer_update", prospect_id=prospect.id, actor_id=actor.id)
     return prospect
+
+
+def save_customer(session: Session, prospect: Prospect, engine: Engine, tier: str,
+                  manual: bool, *, actor: User | None, now: datetime) -> bool:
+    """Write the customer fields set on the locked ``prospect`` with its ``tier`` and
+    ``manual`` flag, in the caller's transaction: a change of tier is the engine's retier
+    outcome through the one path (its history row), anything else a plain versioned
+    update. Returns whether the tier changed."""
+    prospect.tier_manual = manual
+    if tier == prospect.tier:
+        prospect.updated_at = now
+        flush_or_conflict(session)
+        return False
+    outcome = engine.retier(state_of(prospect), prospect.tier, tier, manual=manual)
+    prospect.tier = tier
+    apply(session, prospect, outcome, actor=actor, now=now)
+    return True
 
 
 # ------------------------------------------------------------------------ records
