@@ -2,7 +2,8 @@
 one transaction, or nothing.
 
 The file has the header row :data:`COLUMNS`; ``tier`` and ``manager`` (an e-mail address)
-may be empty. Each row is checked by the create command's schema
+may be empty. The header may carry the optional columns :data:`OPTIONAL` after them
+(``area``: the branch area the allocation page filters by). Each row is checked by the create command's schema
 (:class:`~pipeline.prospects.schemas.CreateProspect`: the ID and mobile number checks, the
 birthday against the ID number, a tier or the assets it follows), then against the file
 (a customer number or ID number twice) and the database (an unknown manager, one who is
@@ -72,6 +73,8 @@ from pipeline.validation import REQUIRED
 MAX_FILE_BYTES = 20 * 1024 * 1024  # the largest book file the web and the API take
 COLUMNS = ("customer_no", "name", "id_number", "phone", "birthday", "assets", "potential",
            "tier", "manager")
+OPTIONAL = ("area",)  # columns a file may add after the contract's nine
+AREA_LENGTH = 64
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILE_FIELD = "_file"
@@ -96,6 +99,7 @@ NOT_UTF8 = "The file is not UTF-8 text."
 NOT_XLSX = "The file is not a readable XLSX workbook."
 EMPTY = "The file has no header row."
 NUL = "The value contains a NUL character."
+TOO_LONG = "At most {n} characters."
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class Row:
     tier: str
     tier_manual: bool
     manager: str | None  # e-mail, lower-case
+    area: str | None = None  # the branch area (optional column)
 
 
 @dataclass
@@ -185,10 +190,13 @@ def kind_of(data: bytes, filename: str | None = None, content_type: str | None =
     return "xlsx" if data[:4] == b"PK\x03\x04" else "csv"
 
 
-def read_rows(data: bytes, kind: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
+def read_rows(data: bytes, kind: str, columns: tuple[str, ...] = COLUMNS,
+              optional: tuple[str, ...] = OPTIONAL
+              ) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
     """The file's rows as ``(line, {column: value})`` (blank rows left out), or the errors
     that make it unreadable (a bad header row, text that is not UTF-8, a broken
-    workbook)."""
+    workbook). ``columns`` must all be in the header row, ``optional`` may be (the customer
+    book's by default; the customer events file has its own)."""
     try:
         records = list(_xlsx_records(data) if kind == "xlsx" else _csv_records(data))
     except UnicodeDecodeError as exc:
@@ -205,10 +213,11 @@ def read_rows(data: bytes, kind: str) -> tuple[list[tuple[int, dict[str, Any]]],
     while names and not names[-1]:
         names.pop()
     errors = [RowError(header_line, n or FILE_FIELD, UNKNOWN_COLUMN)
-              for n in names if n not in COLUMNS]
-    errors += [RowError(header_line, c, MISSING_COLUMN) for c in COLUMNS if c not in names]
+              for n in names if n not in columns and n not in optional]
+    errors += [RowError(header_line, c, MISSING_COLUMN) for c in columns if c not in names]
     errors += [RowError(header_line, n, AGAIN_IN_FILE.format(row=header_line))
-               for n, count in Counter(names).items() if count > 1 and n in COLUMNS]
+               for n, count in Counter(names).items()
+               if count > 1 and (n in columns or n in optional)]
     if errors:
         return [], errors
     index = {n: i for i, n in enumerate(names)}
@@ -216,8 +225,9 @@ def read_rows(data: bytes, kind: str) -> tuple[list[tuple[int, dict[str, Any]]],
     for line, cells in records[1:]:
         if not any(c is not None and str(c).strip() for c in cells):
             continue  # a blank line
-        rows.append((line, {c: cells[i] if i < len(cells) else None
-                            for c, i in index.items()}))
+        values = {c: None for c in optional}
+        values.update({c: cells[i] if i < len(cells) else None for c, i in index.items()})
+        rows.append((line, values))
     return rows, []
 
 
@@ -291,7 +301,7 @@ def check_rows(raw: list[tuple[int, dict[str, Any]]], engine: Engine
     rows: list[Row] = []
     errors: list[RowError] = []
     for line, cells in raw:
-        values = {c: _text(cells[c]) for c in COLUMNS if c != "assets"}
+        values = {c: _text(cells[c]) for c in (*COLUMNS, *OPTIONAL) if c != "assets"}
         if any(v is not None and "\x00" in v for v in values.values()):
             errors += [RowError(line, c, NUL) for c, v in values.items()
                        if v is not None and "\x00" in v]
@@ -309,6 +319,10 @@ def check_rows(raw: list[tuple[int, dict[str, Any]]], engine: Engine
         if data["customer_no"] is None:
             errors.append(RowError(line, "customer_no", REQUIRED))
             continue
+        area = values["area"]
+        if area is not None and len(area) > AREA_LENGTH:
+            errors.append(RowError(line, "area", TOO_LONG.format(n=AREA_LENGTH)))
+            continue
         manual = data["tier"] is not None
         try:
             tier = data["tier"] if manual else tier_from_assets(engine, data["assets"])
@@ -317,7 +331,8 @@ def check_rows(raw: list[tuple[int, dict[str, Any]]], engine: Engine
             continue
         rows.append(Row(line, data["customer_no"], data["name"].strip(), data["id_number"],
                         data["phone"], data["birthday"], data["assets"], data["potential"],
-                        tier, manual, data["owner"].lower() if data["owner"] else None))
+                        tier, manual, data["owner"].lower() if data["owner"] else None,
+                        area))
     for column in ("customer_no", "id_number"):
         first: dict[str, int] = {}
         for row in rows:
@@ -354,11 +369,11 @@ def _held(session: Session, columns: list, key: Any, values: Iterable[str],
 
 _PROSPECT_COLUMNS = [Prospect.id, Prospect.customer_no, Prospect.id_number, Prospect.owner_id,
                      Prospect.name, Prospect.phone, Prospect.assets, Prospect.potential,
-                     Prospect.tier, Prospect.tier_manual, Prospect.birthday]
+                     Prospect.tier, Prospect.tier_manual, Prospect.birthday, Prospect.area]
 _BOOK_COLUMNS = [BookCustomer.id, BookCustomer.customer_no, BookCustomer.id_number,
                  BookCustomer.name, BookCustomer.phone, BookCustomer.assets,
                  BookCustomer.potential, BookCustomer.tier, BookCustomer.tier_manual,
-                 BookCustomer.birthday]
+                 BookCustomer.birthday, BookCustomer.area]
 
 
 def plan_import(session: Session, rows: list[Row], engine: Engine
@@ -442,7 +457,8 @@ def _merged(row: Row, held: Any) -> dict[str, Any]:
             "birthday": row.birthday or held.birthday,
             "phone": row.phone or held.phone,
             "assets": row.assets if row.assets is not None else held.assets,
-            "potential": row.potential or held.potential}
+            "potential": row.potential or held.potential,
+            "area": row.area or held.area}
 
 
 def _prospect_changes(row: Row, held: Any, engine: Engine) -> dict[str, Any]:
@@ -475,8 +491,9 @@ def check_file(session: Session, data: bytes, kind: str) -> tuple[Plan, Summary]
     plan, more = plan_import(session, rows, engine)
     errors += more
     if errors:
-        return Plan(), Summary(errors=sorted(errors, key=lambda e: (e.row, COLUMNS.index(
-            e.field) if e.field in COLUMNS else len(COLUMNS))))
+        order = (*COLUMNS, *OPTIONAL)
+        return Plan(), Summary(errors=sorted(errors, key=lambda e: (e.row, order.index(
+            e.field) if e.field in order else len(order))))
     return plan, plan.summary()
 
 

@@ -415,6 +415,16 @@ class Engine:
                        data={"from": from_tier, "to": to_tier, "manual": bool(manual)},
                        history_event="tier_change")
 
+    def transfer(self, state: ProspectState, new_owner_id: int, *,
+                 reason: str | None = None, data: Mapping[str, Any] | None = None) -> Outcome:
+        """A supervisor's move of a customer to ``new_owner_id`` (a manager who leaves
+        hands the book over): the history row ``reassign`` with ``data`` (who from, who
+        to); the state stays as it is, so the stage's clock and its tasks run on for the
+        new owner (a team lead's ``reassign`` decision restarts the clock instead)."""
+        return Outcome("reassign", state.stage, state.stage, state.status, state.status,
+                       copy_state(state), False, reason=_reason(reason),
+                       data=dict(data) if data else None, owner_id=new_owner_id)
+
     def start(self, now: datetime, stage: str | None = None) -> ProspectState:
         """The state of a new prospect entering ``stage`` (the first stage) at ``now``."""
         state = ProspectState(stage=stage or self.workflow.stage_keys[0])

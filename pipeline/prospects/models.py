@@ -95,6 +95,7 @@ class Prospect(Base):
     birthday: Mapped[date | None] = mapped_column()
     potential: Mapped[str | None] = mapped_column(String(8))
     tier_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
+    area: Mapped[str | None] = mapped_column(String(64))  # the branch area (allocation)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     version: Mapped[int] = mapped_column(default=1)
