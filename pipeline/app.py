@@ -13,6 +13,7 @@ from pipeline.api.views import bp as api_bp
 from pipeline.audit import views as audit_views
 from pipeline.auth.views import bp as auth_bp
 from pipeline.config import ConfigurationError
+from pipeline.customers.allocation_views import bp as allocation_bp
 from pipeline.customers.views import bp as customers_bp
 from pipeline.escalations import views as escalation_views
 from pipeline.prospects.views import bp as prospects_bp
@@ -64,6 +65,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(prospects_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(customers_bp)
+    app.register_blueprint(allocation_bp)
     escalation_views.init_app(app)  # blueprint, nav badges, in-process scheduler
     audit_views.init_app(app)
 

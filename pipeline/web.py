@@ -122,6 +122,9 @@ NAV = [
     ("escalations.inbox", lazy_gettext("Inbox"), None, "unread_notifications"),
     ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
     ("customers.import_page", lazy_gettext("Import customers"), ("supervisor", "admin"), None),
+    ("allocation.book", lazy_gettext("Allocation"), ("supervisor", "admin", "manager"), None),
+    ("allocation.claims", lazy_gettext("Claims"), ("supervisor", "admin", "manager"), None),
+    ("allocation.move", lazy_gettext("Manager leaving"), ("supervisor", "admin"), None),
 ]
 BADGES: dict = {}  # name -> callable(user) -> int, registered by the domain packages
 

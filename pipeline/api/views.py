@@ -288,3 +288,4 @@ def fire_event(prospect_id: str):  # noqa: ANN201
 
 # Registers the escalation and funnel routes on bp.
 from pipeline.api import escalations, funnel, imports  # noqa: E402, F401, I001
+from pipeline.api import allocation  # noqa: E402, F401, I001

@@ -47,7 +47,7 @@ from pipeline.prospects import events, queries
 from pipeline.prospects.models import Prospect
 from pipeline.prospects.privacy import mask
 from pipeline.prospects.services import engine_of, insert_or_duplicate
-from pipeline.validation import REQUIRED, Command, OneOf, Text, load
+from pipeline.validation import Command, OneOf, Text, UserRef, load
 from pipeline.validation import Message as FieldMessage
 
 ALLOCATORS = ("supervisor", "admin")
@@ -212,7 +212,7 @@ class Ids(fields.List):
         return sorted(set(out))
 
 
-class UserField(fields.Field):
+class UserField(UserRef):
     """A user by id (a number or its text) or by e-mail address."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
@@ -231,8 +231,7 @@ class UserField(fields.Field):
 
 class Allocate(Command):
     customers = Ids(required=True)
-    manager = UserField(required=True, error_messages={"required": REQUIRED,
-                                                       "null": REQUIRED})
+    manager = UserField(required=True)
 
 
 class Claim(Command):
@@ -245,10 +244,8 @@ class Refuse(Command):
 
 
 class Move(Command):
-    leaving = UserField(required=True, error_messages={"required": REQUIRED,
-                                                       "null": REQUIRED})
-    receivers = fields.List(UserField(), required=True,
-                            error_messages={"required": REQUIRED, "null": REQUIRED})
+    leaving = UserField(required=True)
+    receivers = fields.List(UserField(), load_default=list)
     deactivate = fields.Boolean(load_default=False)
     note = Text(load_default=None, allow_none=True, max_length=NOTE_MAX)
 
