@@ -44,11 +44,12 @@ VALUES = {
 EVENT_ACTIONS = {"advance": _l("Advance"), "win": _l("Won: move to after-sale"),
                  "lose": _l("Mark lost"), "no_meeting": _l("No meeting booked"),
                  "back": _l("Back a stage"), "pause": _l("Pause"), "resume": _l("Resume"),
-                 "reopen": _l("Reopen")}
+                 "reopen": _l("Reopen"), "extend": _l("Extend the time limit")}
 # A prospect's history on its page: the actions, and the rows decisions and creation write.
 PROSPECT_HISTORY = {**EVENT_ACTIONS, "create": _l("Created"),
                     "decision_continue": _l("Team lead: continue"),
-                    "reassign": _l("Reassigned"), "tier_change": _l("Tier changed")}
+                    "reassign": _l("Reassigned"), "tier_change": _l("Tier changed"),
+                    "extend": _l("Time limit extended"), "assign": _l("Handler assigned")}
 # History rows in reports and exports.
 HISTORY = {
     "create": _l("Created"),
@@ -65,6 +66,8 @@ HISTORY = {
     "decision_reassign": _l("Lead decided: reassign"),
     "decision_abandon": _l("Lead decided: abandon"),
     "tier_change": _l("Tier changed"),
+    "extend": _l("Time limit extended"),
+    "assign": _l("Handler assigned"),
 }
 # History rows within a line of the escalation queue.
 QUEUE_HISTORY = {
@@ -73,6 +76,7 @@ QUEUE_HISTORY = {
     "resume": _l("resumed"), "reopen": _l("reopened"),
     "decision_continue": _l("decision: continue"), "reassign": _l("reassigned"),
     "tier_change": _l("tier changed"),
+    "extend": _l("time limit extended"), "assign": _l("handler assigned"),
 }
 
 # ---------------------------------------------------------------- tasks and escalations
@@ -82,7 +86,8 @@ ASSIGNEES = {"institution": _l("the branch"), "owner": _l("customer manager"),
 DECISIONS = {"continue": _l("Continue"), "reassign": _l("Reassign"), "abandon": _l("Abandon")}
 DECISION_STATES = {**DECISIONS, "open": _l("Not decided yet")}
 ESCALATION_KINDS = {"stage_overdue": _l("Stage overdue"), "no_meeting": _l("No meeting booked"),
-                    "contact_overdue": _l("After-sale contact overdue")}
+                    "contact_overdue": _l("After-sale contact overdue"),
+                    "complaint_overdue": _l("Complaint overdue")}
 
 # ---------------------------------------------------------------- the audit log
 

@@ -28,6 +28,14 @@ def install(directory: str | Path | None = None) -> dict[str, Engine]:
     if DEFAULT_KEY not in loaded:  # an empty or mistyped folder is a configuration mistake
         raise WorkflowError(str(directory), DEFAULT_KEY,
                             "no workflow file with the default key in this folder")
+    # History rows and stage visits carry a stage key, not a workflow: one key, one workflow.
+    owner: dict[str, str] = {}
+    for wf in loaded.values():
+        for stage in wf.stage_keys:
+            if stage in owner:
+                raise WorkflowError(wf.source, f"stages.{stage}",
+                                    f"stage key also used by workflow {owner[stage]!r}")
+            owner[stage] = wf.key
     with _lock:
         _engines = {key: Engine(wf) for key, wf in loaded.items()}
         _loaded_from = directory

@@ -18,7 +18,8 @@ from pipeline.reports import queries
 @bp.get("/funnel")
 def funnel():
     """Filters: ``team`` (name), ``owner`` (e-mail), ``tier``, ``from`` and ``to`` (dates,
-    both included, in the caller's time zone) select the entries into a stage."""
+    both included, in the caller's time zone) select the entries into a stage; ``workflow``
+    (default the customer workflow) whose stages to count."""
     args = query_args(schemas.FunnelQuery)
     session = get_session()
     viewer = api_user()
@@ -41,9 +42,10 @@ def funnel():
         team_id=team_id, owner_id=owner_id, tier=args["tier"],
         start=queries.local_midnight(start_day, tz) if start_day else None,
         end=queries.local_midnight(end_day + timedelta(days=1), tz) if end_day else None)
-    figures = queries.funnel(session, viewer, filters, now=now)
+    key = workflows.engine(args["workflow"] or workflows.DEFAULT_KEY).workflow.key  # 404 if unknown
+    figures = queries.funnel(session, viewer, filters, now=now, workflow_key=key)
     return jsonify({
-        "workflow": workflows.DEFAULT_KEY,
+        "workflow": key,
         "from": iso(filters.start), "to": iso(filters.end), "as_of": iso(now),
         "stages": [f.as_dict() for f in figures],
     })

@@ -37,6 +37,8 @@ class ProspectListQuery(ListQuery):
     q = fields.String(load_default=None, metadata={
         "description": "a part of the name, or the whole customer number, mobile number or "
                        "ID number"})
+    workflow = fields.String(load_default=None, metadata={
+        "description": "the workflow whose cases to list (default: the customer workflow)"})
 
 
 class EscalationListQuery(ListQuery):
@@ -53,6 +55,8 @@ class FunnelQuery(Schema):
     team = fields.String(load_default=None)
     owner = fields.String(load_default=None)
     tier = fields.String(load_default=None, validate=validate.OneOf(TIERS))
+    workflow = fields.String(load_default=None, metadata={
+        "description": "the workflow whose stages to count (default: the customer workflow)"})
     # Dates a bank's records can have (the day after 9999-12-31 does not exist).
     from_ = fields.Date(load_default=None, data_key="from",
                         validate=validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31)))

@@ -216,14 +216,21 @@ def get_workflow(key: str):  # noqa: ANN201
     })
 
 
+        **({"case_limit": {
+            "days": wf.case_limit.days,
+            "extensions": [{"to_days": x.to_days, "by": list(x.by)}
+                           for x in wf.case_limit.extensions],
+        }} if wf.case_limit else {}),
 @bp.get("/prospects")
 def list_prospects():  # noqa: ANN201
     args = query_args(schemas.ProspectListQuery)
     session = get_session()
     viewer = api_user()
     stmt = queries.filtered(viewer, stage=args["stage"], owner=args["owner"], team=args["team"],
+            "overdue_kind": wf.escalation.overdue_kind,
                             status=args["status"], tier=args["tier"], overdue=args["overdue"],
-                            q=args["q"])
+                            q=args["q"], workflow=workflows.engine(
+                                args["workflow"] or workflows.DEFAULT_KEY).workflow.key)
     after = decode_cursor(args["cursor"])
     if after is not None:
         stmt = stmt.where(Prospect.id > after)
@@ -287,5 +294,5 @@ def fire_event(prospect_id: str):  # noqa: ANN201
 
 
 # Registers the escalation and funnel routes on bp.
-from pipeline.api import escalations, funnel, imports  # noqa: E402, F401, I001
+from pipeline.api import complaints, escalations, funnel, imports  # noqa: E402, F401, I001
 from pipeline.api import allocation  # noqa: E402, F401, I001

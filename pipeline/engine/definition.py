@@ -13,7 +13,12 @@ from typing import Any
 
 import yaml
 
-EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "reopen")
+EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "reopen",
+          "extend")
+# Who may do what a workflow gives to a role (an extension of a case's limit).
+ROLES = ("manager", "team_lead", "supervisor", "admin")
+# The kind of the escalation a case past its limit gets (per workflow).
+OVERDUE_KINDS = ("stage_overdue", "complaint_overdue")
 STATUSES = ("active", "paused", "won", "lost")
 TIERS = ("diamond", "black_gold", "platinum", "gold")
 POTENTIALS = ("high", "low")  # a customer's potential, one axis of seed 000's tiering grid
@@ -25,6 +30,10 @@ FIELD_TYPES = (
 CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
 CONTACT_OUTCOMES = ("reached", "no_answer", "meeting_booked", "declined", "call_back", "other")
 DECISIONS = ("continue", "reassign", "abandon")  # a team lead's, on an escalation
+# The day's work besides the first-contact cadence (the workflow's customer_care section
+# names each kind and says which customer event makes which).
+TASK_KINDS = ("callback", "birthday", "maturity", "repayment", "retention", "campaign")
+CUSTOMER_EVENT_KINDS = ("maturity", "large_outflow", "tier_drop", "repayment_due")
 PERIODS = ("month", "quarter")
 CALENDARS = ("calendar_days", "working_days")
 LANGS = ("en", "zh_CN")
@@ -89,6 +98,12 @@ class CadenceStep:
     offset_hours: int
     assignee: str  # institution | owner | team_lead
     done_field: str | None  # contact_log field that marks it done
+    # The message template the step uses (an SMS it sends, or the script of a call), how
+    # an SMS step is sent (``auto``: queued when the visit starts; ``click``: by its
+    # assignee from the card), and the field whose value cancels the step (a reply).
+    template: str | None = None
+    send: str | None = None
+    cancelled_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,29 @@ class Tiering:
         return self.cell(assets, potential).frequency
 
 
+@dataclass(frozen=True)
+class CallCap:
+    """At most ``per_month`` contacts of ``kind`` in one calendar month (the workflow's
+    time zone) to a customer whose assets exceed the tiering's ``high_assets``."""
+
+    kind: str
+    per_month: int
+
+
+@dataclass(frozen=True)
+class CustomerCare:
+    """The after-sale work a workflow makes (section ``customer_care``): the task kinds and
+    their names, which task each customer event opens, the days a retention task is due
+    within, the days ahead a maturity shows as upcoming, and the call cap."""
+
+    tasks: Mapping[str, Text]
+    events: Mapping[str, str]  # customer event kind -> task kind
+    retention_task: str  # the kind the sweep escalates when not done in time
+    retention_days: int
+    upcoming_days: int
+    call_cap: CallCap | None = None
+
+
 def _check_assets(assets: float) -> None:
     if isinstance(assets, bool) or not isinstance(assets, (int, float, Decimal)) \
             or not assets >= 0:
@@ -184,6 +222,85 @@ class EscalationPolicy:
     continue_days: int = 7
     lead_call_after_days: int = 2
     max_active_per_manager: int = 250
+    overdue_kind: str = "stage_overdue"  # the kind of the escalation at the limit
+    # The lead's call after no_meeting: due lead_call_after_days (and at most
+    # lead_call_within_days) after the manager's call step, with its script template.
+    lead_call_within_days: int = 3
+    lead_call_after_step: str | None = None
+    lead_call_script: str | None = None
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One extension of a case's limit: to ``to_days`` from the clock's start, fired (event
+    ``extend``, with a reason) by one of the roles ``by``."""
+
+    to_days: int
+    by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseLimit:
+    """One limit for the whole case (section ``case_limit``): ``days`` from the case's
+    start, whatever the stage; the clock does not restart when the case moves between
+    stages. ``extensions`` are taken in order, each at most once."""
+
+    days: int
+    extensions: tuple[Extension, ...] = ()
+
+
+# Messages to customers (the first-contact SMS and call scripts, seed 004). A template's
+# text names the values it needs as {placeholder}; an SMS goes out in ``Messages.locale``.
+PLACEHOLDERS = ("customer_name", "customer_title", "manager_name", "manager_phone", "branch",
+                "lead_name")
+TEMPLATE_KINDS = ("sms", "script")
+SEND_MODES = ("auto", "click")
+
+
+def placeholders_of(text: str) -> list[str]:
+    """The placeholders ``text`` names, in order. Raises ValueError for a brace that opens
+    no placeholder, a positional ``{}``, a format spec or conversion, or an unknown name."""
+    import string
+
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"is not a valid template: {exc}") from None
+    names = []
+    for _literal, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name:
+            raise ValueError("has an empty placeholder {}")
+        if spec or conversion:
+            raise ValueError(f"placeholder {{{name}}} takes no format")
+        if name not in PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})")
+        names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    key: str
+    kind: str  # sms | script
+    name: Text
+    text: Text
+
+
+@dataclass(frozen=True)
+class Messages:
+    """The workflow's SMS and call scripts, and what fills them in."""
+
+    locale: str  # the language an SMS goes out in
+    branch: Text  # the branch that signs and is named in messages
+    reply_field: str | None  # the record field that logs the customer's reply
+    opt_out_words: tuple[str, ...]  # a reply of one of these opts the customer out
+    title_field: str | None  # the record field whose value chooses the customer's title
+    titles: Mapping[str, Text]  # that field's value -> title
+    default_title: Text
+    max_segments: int  # an SMS template may not need more segments
+    templates: Mapping[str, MessageTemplate]
 
 
 @dataclass(frozen=True)
@@ -199,6 +316,12 @@ class Workflow:
     transitions: tuple[Transition, ...]
     escalation: EscalationPolicy
     tiering: Tiering | None = None  # None: this workflow does not tier its customers
+    messages: Messages | None = None  # None: this workflow sends no messages
+    care: CustomerCare | None = None  # None: no after-sale tasks beyond the cadence
+    case_limit: CaseLimit | None = None  # None: each stage (or budget) has its own clock
+    # Named facts a report reads from the records: name -> (record key, field key).
+    dimensions: Mapping[str, tuple[str, str]] = field(
+        default_factory=lambda: MappingProxyType({}))
 
     @property
     def stage_keys(self) -> tuple[str, ...]:
@@ -216,6 +339,8 @@ class Workflow:
     def limit_days(self, stage_key: str) -> int | None:
         """The days of the clock a stage runs on (its shared budget's, if it has one)."""
         stage = self.stage(stage_key)
+        if self.case_limit is not None:
+            return self.case_limit.days
         if stage.budget:
             return self.budgets[stage.budget]
         return stage.limit_days
@@ -314,7 +439,8 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
     r = _Reader(source)
     top = r.mapping(raw, "(top)")
     r.only(top, {"key", "name", "calendar", "holiday_country", "timezone", "budgets",
-                 "stages", "transitions", "escalation", "tiering"}, "(top)")
+                 "stages", "transitions", "escalation", "tiering", "customer_care",
+                 "case_limit", "dimensions", "messages"}, "(top)")
     key = r.string(top.get("key"), "key")
     calendar = top.get("calendar", "calendar_days")
     if calendar not in CALENDARS:
@@ -328,8 +454,10 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         raise r.fail("stages", "needs at least one stage")
     stages: list[Stage] = []
     seen_records: set[str] = set()
+    messages = _messages(r, top["messages"]) if "messages" in top else None
+    templates = messages.templates if messages else {}
     for i, s in enumerate(stages_raw):
-        stages.append(_stage(r, s, f"stages[{i}]", budgets, guards, seen_records))
+        stages.append(_stage(r, s, f"stages[{i}]", budgets, guards, seen_records, templates))
     keys = [s.key for s in stages]
     dup = {k for k in keys if keys.count(k) > 1}
     if dup:
@@ -339,9 +467,11 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         if b not in used_budgets:
             raise r.fail(f"budgets.{b}", "is not used by any stage")
     transitions = _transitions(r, top.get("transitions"), keys, guards)
+    case_limit = _case_limit(r, top.get("case_limit"), stages, transitions)
     esc = r.mapping(top.get("escalation", {}), "escalation")
     r.only(esc, {"warn_at", "level2_after_days", "continue_days", "lead_call_after_days",
-                 "max_active_per_manager"}, "escalation")
+                 "max_active_per_manager", "overdue_kind", "lead_call_within_days",
+                 "lead_call_after_step", "lead_call_script"}, "escalation")
     warn_at = esc.get("warn_at", 0.8)
     if isinstance(warn_at, bool) or not isinstance(warn_at, (int, float)) or not 0 < warn_at < 1:
         raise r.fail("escalation.warn_at", "must be a share between 0 and 1")
@@ -354,7 +484,13 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
                                             "escalation.lead_call_after_days"),
         max_active_per_manager=r.positive_int(esc.get("max_active_per_manager", 250),
                                               "escalation.max_active_per_manager"),
+        overdue_kind=_overdue_kind(r, esc.get("overdue_kind", "stage_overdue")),
+        lead_call_within_days=r.positive_int(esc.get("lead_call_within_days", 3),
+                                             "escalation.lead_call_within_days"),
+        lead_call_after_step=esc.get("lead_call_after_step"),
+        lead_call_script=esc.get("lead_call_script"),
     )
+    _check_messages(r, policy, messages, stages)
     return Workflow(
         key=key,
         name=r.text(top.get("name", key), "name"),
@@ -367,7 +503,187 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         transitions=transitions,
         escalation=policy,
         tiering=_tiering(r, top["tiering"]) if "tiering" in top else None,
+        care=_care(r, top["customer_care"]) if "customer_care" in top else None,
+        case_limit=case_limit,
+        dimensions=_dimensions(r, top.get("dimensions", {}), stages),
+        messages=messages,
     )
+
+
+def _check_messages(r: _Reader, policy: EscalationPolicy, messages: Messages | None,
+                    stages: list[Stage]) -> None:
+    """The lead's call and the messages name steps, templates and fields that exist."""
+    templates = messages.templates if messages else {}
+    if policy.lead_call_within_days < policy.lead_call_after_days:
+        raise r.fail("escalation.lead_call_within_days", "must be at least lead_call_after_days")
+    step = policy.lead_call_after_step
+    if step is not None and not any(c.key == step for st in stages for c in st.cadence):
+        raise r.fail("escalation.lead_call_after_step", f"unknown cadence step {step!r}")
+    script = policy.lead_call_script
+    if script is not None and (script not in templates or templates[script].kind != "script"):
+        raise r.fail("escalation.lead_call_script", f"unknown script template {script!r}")
+    if messages is None:
+        return
+    for name, key in (("reply_field", messages.reply_field),
+                      ("titles.field", messages.title_field)):
+        if key is not None and not any(rec.field(key) for st in stages for rec in st.records):
+            raise r.fail(f"messages.{name}", f"unknown field {key!r}")
+
+
+def _messages(r: _Reader, raw: Any) -> Messages:
+    """The ``messages`` section: templates whose placeholders are all known, in both
+    languages, and what fills them in."""
+    where = "messages"
+    m = r.mapping(raw, where)
+    r.only(m, {"locale", "branch", "reply_field", "opt_out_words", "titles", "max_segments",
+               "templates"}, where)
+    locale = m.get("locale", "zh_CN")
+    if locale not in LANGS:
+        raise r.fail(f"{where}.locale", f"must be one of {', '.join(LANGS)}")
+    words = tuple(r.string(w, f"{where}.opt_out_words")
+                  for w in r.seq(m.get("opt_out_words", []), f"{where}.opt_out_words"))
+    titles = r.mapping(m.get("titles", {}), f"{where}.titles")
+    r.only(titles, {"field", "values", "default"}, f"{where}.titles")
+    values = {str(k): r.text(v, f"{where}.titles.values.{k}") for k, v in
+              r.mapping(titles.get("values", {}), f"{where}.titles.values").items()}
+    templates: dict[str, MessageTemplate] = {}
+    for key, spec in r.mapping(m.get("templates"), f"{where}.templates").items():
+        tw = f"{where}.templates.{key}"
+        t = r.mapping(spec, tw)
+        r.only(t, {"kind", "name", "text"}, tw)
+        kind = t.get("kind", "sms")
+        if kind not in TEMPLATE_KINDS:
+            raise r.fail(f"{tw}.kind", f"must be one of {', '.join(TEMPLATE_KINDS)}")
+        text = r.text(t.get("text"), f"{tw}.text")
+        for lang in LANGS:
+            try:
+                placeholders_of(getattr(text, lang))
+            except ValueError as exc:
+                raise r.fail(f"{tw}.text.{lang}", str(exc)) from None
+        templates[str(key)] = MessageTemplate(
+            str(key), kind, r.text(t.get("name", str(key)), f"{tw}.name"), text)
+    default = titles.get("default")
+    return Messages(
+        locale=locale,
+        branch=r.text(m.get("branch"), f"{where}.branch"),
+        reply_field=m.get("reply_field"),
+        opt_out_words=words,
+        title_field=titles.get("field"),
+        titles=MappingProxyType(values),
+        default_title=r.text(default, f"{where}.titles.default") if default else Text("", ""),
+        max_segments=r.positive_int(m.get("max_segments", 3), f"{where}.max_segments"),
+        templates=MappingProxyType(templates),
+    )
+
+
+def _overdue_kind(r: _Reader, kind: Any) -> str:
+    if kind not in OVERDUE_KINDS:
+        raise r.fail("escalation.overdue_kind", f"must be one of {', '.join(OVERDUE_KINDS)}")
+    return kind
+
+
+def _case_limit(r: _Reader, raw: Any, stages: list[Stage],
+                transitions: tuple[Transition, ...]) -> CaseLimit | None:
+    """The whole-case limit, its extensions, and what it rules out: a stage of such a
+    workflow has no clock of its own and no cadence (its visits share the case's clock)."""
+    extending = [t for t in transitions if t.event == "extend"]
+    if raw is None:
+        if extending:
+            raise r.fail("transitions", "the event 'extend' needs a case_limit with extensions")
+        return None
+    where = "case_limit"
+    m = r.mapping(raw, where)
+    r.only(m, {"days", "extensions"}, where)
+    days = r.positive_int(m.get("days"), f"{where}.days")
+    extensions: list[Extension] = []
+    last = days
+    for i, e in enumerate(r.seq(m.get("extensions", []), f"{where}.extensions")):
+        ew = f"{where}.extensions[{i}]"
+        em = r.mapping(e, ew)
+        r.only(em, {"to_days", "by"}, ew)
+        to_days = r.positive_int(em.get("to_days"), f"{ew}.to_days")
+        if to_days <= last:
+            raise r.fail(f"{ew}.to_days", f"must be more than {last} days")
+        by = em.get("by")
+        by = [by] if isinstance(by, str) else r.seq(by, f"{ew}.by")
+        if not by or any(role not in ROLES for role in by):
+            raise r.fail(f"{ew}.by", f"must name roles among {', '.join(ROLES)}")
+        extensions.append(Extension(to_days, tuple(by)))
+        last = to_days
+    if extensions and not extending:
+        raise r.fail(f"{where}.extensions", "need an 'extend' transition to be used")
+    for s in stages:
+        if s.limit_days is not None or s.budget is not None:
+            raise r.fail(f"stages.{s.key}.limit_days",
+                         "a stage of a workflow with a case_limit has no clock of its own")
+        if s.cadence:
+            raise r.fail(f"stages.{s.key}.cadence",
+                         "a stage of a workflow with a case_limit has no cadence")
+    return CaseLimit(days, tuple(extensions))
+
+
+def _dimensions(r: _Reader, raw: Any, stages: list[Stage]) -> Mapping[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for name, spec in r.mapping(raw, "dimensions").items():
+        where = f"dimensions.{name}"
+        m = r.mapping(spec, where)
+        r.only(m, {"record", "field"}, where)
+        record = next((rec for s in stages for rec in s.records if rec.key == m.get("record")),
+                      None)
+        if record is None:
+            raise r.fail(f"{where}.record", f"unknown record {m.get('record')!r}")
+        if record.field(m.get("field")) is None:
+            raise r.fail(f"{where}.field", f"unknown field {m.get('field')!r} of {record.key}")
+        out[str(name)] = (record.key, m["field"])
+    return MappingProxyType(out)
+
+
+def _care(r: _Reader, raw: Any) -> CustomerCare:
+    where = "customer_care"
+    m = r.mapping(raw, where)
+    r.only(m, {"tasks", "events", "retention", "upcoming_days", "call_cap"}, where)
+    names = r.mapping(m.get("tasks"), f"{where}.tasks")
+    tasks: dict[str, Text] = {}
+    for kind in TASK_KINDS:
+        if kind not in names:
+            raise r.fail(f"{where}.tasks.{kind}", "is missing: every task kind needs a name")
+        tasks[kind] = r.text(names[kind], f"{where}.tasks.{kind}")
+    for kind in names:
+        if kind not in TASK_KINDS:
+            raise r.fail(f"{where}.tasks.{kind}", f"unknown task kind (known: "
+                         f"{', '.join(TASK_KINDS)})")
+    given = r.mapping(m.get("events"), f"{where}.events")
+    events: dict[str, str] = {}
+    for kind in CUSTOMER_EVENT_KINDS:
+        task = given.get(kind)
+        if task not in TASK_KINDS:
+            raise r.fail(f"{where}.events.{kind}", "must name the task kind it opens")
+        events[kind] = task
+    for kind in given:
+        if kind not in CUSTOMER_EVENT_KINDS:
+            raise r.fail(f"{where}.events.{kind}", f"unknown customer event (known: "
+                         f"{', '.join(CUSTOMER_EVENT_KINDS)})")
+    retention = r.mapping(m.get("retention"), f"{where}.retention")
+    r.only(retention, {"task", "within_days"}, f"{where}.retention")
+    if retention.get("task") not in TASK_KINDS:
+        raise r.fail(f"{where}.retention.task", "must name a task kind")
+    cap = None
+    if "call_cap" in m:
+        cm = r.mapping(m["call_cap"], f"{where}.call_cap")
+        r.only(cm, {"kind", "per_month"}, f"{where}.call_cap")
+        if cm.get("kind") not in CONTACT_KINDS:
+            raise r.fail(f"{where}.call_cap.kind", "unknown contact kind")
+        per_month = cm.get("per_month")
+        if isinstance(per_month, bool) or not isinstance(per_month, int) or per_month <= 0:
+            raise r.fail(f"{where}.call_cap.per_month", "must be a positive whole number")
+        cap = CallCap(kind=cm["kind"], per_month=per_month)
+    return CustomerCare(
+        tasks=MappingProxyType(tasks), events=MappingProxyType(events),
+        retention_task=retention["task"],
+        retention_days=r.positive_int(retention.get("within_days"),
+                                      f"{where}.retention.within_days"),
+        upcoming_days=r.positive_int(m.get("upcoming_days", 7), f"{where}.upcoming_days"),
+        call_cap=cap)
 
 
 def _tiering(r: _Reader, raw: Any) -> Tiering:
@@ -433,7 +749,7 @@ def _frequency(r: _Reader, raw: Any, where: str, extra: tuple[str, ...] = ()) ->
 
 
 def _stage(r: _Reader, raw: Any, where: str, budgets: dict, guards: Mapping,
-           seen_records: set[str]) -> Stage:
+           seen_records: set[str], templates: Mapping[str, MessageTemplate]) -> Stage:
     s = r.mapping(raw, where)
     r.only(s, {"key", "name", "limit_days", "budget", "records", "cadence",
                "contact_frequency"}, where)
@@ -461,7 +777,8 @@ def _stage(r: _Reader, raw: Any, where: str, budgets: dict, guards: Mapping,
         cm = r.mapping(c, f"{where}.cadence[{j}]")
         ckey = r.string(cm.get("key"), f"{where}.cadence[{j}].key")
         cw = f"{where}.cadence.{ckey}"
-        r.only(cm, {"key", "name", "after", "offset_hours", "assignee", "done_field"}, cw)
+        r.only(cm, {"key", "name", "after", "offset_hours", "assignee", "done_field",
+                    "template", "send", "cancelled_by"}, cw)
         after = cm.get("after")
         if after is not None and after not in cadence_keys:
             raise r.fail(f"{cw}.after", f"unknown or later cadence step {after!r}")
@@ -474,9 +791,22 @@ def _stage(r: _Reader, raw: Any, where: str, budgets: dict, guards: Mapping,
         done_field = cm.get("done_field")
         if done_field is not None and not any(rec.field(done_field) for rec in records):
             raise r.fail(f"{cw}.done_field", f"unknown field {done_field!r} in this stage")
+        template, send = cm.get("template"), cm.get("send")
+        if template is not None and template not in templates:
+            raise r.fail(f"{cw}.template", f"unknown message template {template!r}")
+        if send is not None:
+            if send not in SEND_MODES:
+                raise r.fail(f"{cw}.send", f"must be one of {', '.join(SEND_MODES)}")
+            if template is None or templates[template].kind != "sms":
+                raise r.fail(f"{cw}.send", "only a step with an SMS template is sent")
+            if done_field is None:
+                raise r.fail(f"{cw}.send", "a step that is sent needs a done_field")
+        cancelled_by = cm.get("cancelled_by")
+        if cancelled_by is not None and not any(rec.field(cancelled_by) for rec in records):
+            raise r.fail(f"{cw}.cancelled_by", f"unknown field {cancelled_by!r} in this stage")
         cadence_keys.add(ckey)
         cadence.append(CadenceStep(ckey, r.text(cm.get("name", ckey), f"{cw}.name"), after,
-                                   offset, assignee, done_field))
+                                   offset, assignee, done_field, template, send, cancelled_by))
     freq: dict[str, Frequency] = {}
     for tier, spec in r.mapping(s.get("contact_frequency", {}),
                                 f"{where}.contact_frequency").items():

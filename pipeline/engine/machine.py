@@ -17,7 +17,7 @@ from transitions import Machine
 
 from pipeline import clock
 from pipeline.engine.deadlines import calendar_for, due_at, warn_at
-from pipeline.engine.definition import DECISIONS, EVENTS, TIERS, Workflow
+from pipeline.engine.definition import DECISIONS, EVENTS, TIERS, Extension, Workflow
 from pipeline.engine.guards import GUARDS, GuardContext, Problem, record_problems
 
 # Which statuses each event may fire from, and the status it leads to (None: unchanged).
@@ -30,6 +30,7 @@ EVENT_STATUSES: dict[str, tuple[frozenset[str], str | None]] = {
     "pause": (frozenset({"active"}), "paused"),
     "resume": (frozenset({"paused"}), "active"),
     "reopen": (frozenset({"lost"}), "active"),
+    "extend": (frozenset({"active", "paused"}), None),
 }
 INPUT_GUARDS = frozenset({"reason_given"})  # guards on what the caller sends, not on records
 
@@ -55,6 +56,18 @@ class EventNotAllowed(EngineError):
 
 class TransitionRefused(EngineError):
     code = "transition_refused"
+
+
+class NoExtensionLeft(EventNotAllowed):
+    """Every extension of the case's limit has been taken."""
+
+    code = "no_extension_left"
+
+
+class NotPermitted(EngineError):
+    """The workflow gives this event (the next extension) to other roles."""
+
+    code = "not_permitted"
 
 
 @dataclass
@@ -236,6 +249,31 @@ class Engine:
             raise EventNotAllowed(f"{event} is not possible for a {state.status} prospect")
         if (event, state.stage) not in self._guards:
             raise EventNotAllowed(f"{event} is not possible from stage {state.stage}")
+        if event == "extend" and self.next_extension(state) is None:
+            raise NoExtensionLeft("every extension of the limit has been taken")
+
+    def next_extension(self, state: ProspectState) -> Extension | None:
+        """The extension of the case's limit an ``extend`` would take now: the first one
+        that moves the due time later than it is (None: none left, or no case limit)."""
+        limit = self.workflow.case_limit
+        if limit is None or state.clock_started_at is None:
+            return None
+        for ext in limit.extensions:
+            due = due_at(self.calendar, state.clock_started_at, ext.to_days,
+                         state.paused_seconds)
+            if state.due_at is None or due > state.due_at:
+                return ext
+        return None
+
+    def check_role(self, state: ProspectState, event: str, role: str | None) -> None:
+        """Raise NotPermitted when the workflow gives ``event`` (the next extension) to
+        other roles than ``role``; a None role is not checked (the system's own commands)."""
+        if event != "extend" or role is None:
+            return
+        ext = self.next_extension(state)
+        if ext is not None and role not in ext.by:
+            raise NotPermitted(f"the extension to {ext.to_days} days is for "
+                               f"{' or '.join(ext.by)} to give")
 
     def missing(self, state: ProspectState, records: Mapping[str, Mapping[str, Any]]) -> list:
         """What the current stage's records still lack."""
@@ -248,13 +286,16 @@ class Engine:
         return out
 
     def available_events(self, state: ProspectState,
-                         records: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """Events that can fire now (a reason still has to be given where one is needed)."""
+                         records: Mapping[str, Mapping[str, Any]], *,
+                         role: str | None = None) -> list[str]:
+        """Events that can fire now (a reason still has to be given where one is needed);
+        with ``role``, only those that role may fire."""
         out = []
         ctx = self.context(state, records)
         for event in EVENTS:
             try:
                 self.check_allowed(state, event)
+                self.check_role(state, event, role)
             except EngineError:
                 continue
             if not self.problems(event, ctx, skip=INPUT_GUARDS):
@@ -264,13 +305,16 @@ class Engine:
     # ------------------------------------------------------------------ firing
     def fire(self, state: ProspectState, event: str, *, now: datetime,
              records: Mapping[str, Mapping[str, Any]] | None = None,
-             reason: str | None = None, data: Mapping[str, Any] | None = None) -> Outcome:
+             reason: str | None = None, data: Mapping[str, Any] | None = None,
+             role: str | None = None) -> Outcome:
         """Fire ``event`` on a copy of ``state`` at ``now``, guards first.
 
         Returns the Outcome (new state and every effect); raises UnknownEvent,
-        EventNotAllowed, or TransitionRefused carrying the problems (what is missing).
+        EventNotAllowed (NoExtensionLeft), NotPermitted (``role`` may not fire it), or
+        TransitionRefused carrying the problems (what is missing).
         """
         self.check_allowed(state, event)
+        self.check_role(state, event, role)
         probe = copy_state(state)
         ctx = self.context(state, records or {}, reason, data)
         problems = self._trigger(probe, event, ctx)
@@ -286,6 +330,8 @@ class Engine:
         the tasks and escalation changes. No guard is checked: :meth:`fire` checks them;
         replaying a history that was already accepted (a data load) calls this directly.
         """
+        if event == "extend":
+            return self._extension(state, now, reason)
         new = copy_state(state)
         if stage is None:
             dest = self._dests.get((event, state.stage))
@@ -304,16 +350,20 @@ class Engine:
             new.lost_reason = (reason or "").strip()
         elif event == "reopen":
             new.lost_reason = None
+        case_clock = self.workflow.case_limit is not None and event != "reopen"
         if stage_changed:
             keep = (event == "advance"
                     and self.workflow.stage(state.stage).budget is not None
                     and self.workflow.stage(state.stage).budget
                     == self.workflow.stage(new.stage).budget)
-            self._enter(new, now, keep_budget=keep)
+            if case_clock:
+                new.stage_entered_at = now  # the case's one clock runs on
+            else:
+                self._enter(new, now, keep_budget=keep)
         if to_status:
             new.status = to_status
         escalations: tuple[EscalationChange, ...] = ()
-        if stage_changed or new.status in ("won", "lost"):
+        if (stage_changed and not case_clock) or new.status in ("won", "lost"):
             escalations = (EscalationChange("close_ended", state.clock_no),)
         elif event == "no_meeting":
             escalations = (EscalationChange("open", new.clock_no, "no_meeting"),)
@@ -321,6 +371,28 @@ class Engine:
                        stage_changed, reason=_reason(reason),
                        tasks=self.cadence_tasks(new, now) if stage_changed else (),
                        escalations=escalations)
+
+    def _extension(self, state: ProspectState, now: datetime, reason: str | None) -> Outcome:
+        """``extend``: the case is due ``to_days`` of the next extension after its clock
+        started (paused time added); a new clock, so it is warned and escalated again
+        against the new limit, and an escalation of the old one closes."""
+        ext = self.next_extension(state)
+        if ext is None:
+            raise NoExtensionLeft("every extension of the limit has been taken")
+        new = copy_state(state)
+        new.clock_no += 1
+        start = state.clock_started_at
+        # A pause still running is added when it ends (resume), as for any clock.
+        due = due_at(self.calendar, start, ext.to_days, state.paused_seconds)
+        new.due_at = due
+        span = self.calendar.add_days(start, ext.to_days) - start
+        new.warn_at = warn_at(due, span, self.workflow.escalation.warn_at)
+        number = self.workflow.case_limit.extensions.index(ext) + 1
+        return Outcome("extend", state.stage, new.stage, state.status, new.status, new, False,
+                       reason=_reason(reason),
+                       data={"extension": number, "to_days": ext.to_days,
+                             "due_at": due.isoformat()},
+                       escalations=(EscalationChange("close_ended", state.clock_no),))
 
     def create(self, now: datetime, stage: str | None = None) -> Outcome:
         """The outcome of creating a prospect in ``stage`` (the first stage) at ``now``."""
@@ -346,7 +418,9 @@ class Engine:
         saved: ``tasks`` maps a step's key to its (due, done) times; the answer maps every
         step present to its new (due, done). A step is done when its record field is set
         (at that time, never later than ``now``), undone when the field is cleared; the
-        steps after it are due from the time it was done."""
+        steps after it are due from the time it was done. A step whose ``cancelled_by``
+        field is set (a reply) and that was not done is closed at that time: it is no
+        longer needed (:meth:`cancelled_steps` names these)."""
         out: dict[str, tuple[datetime, datetime | None]] = {}
         anchor: dict[str, datetime] = {}
         for step in self.workflow.stage(stage).cadence:
@@ -356,6 +430,13 @@ class Engine:
             if step.after and step.after in anchor:
                 due = anchor[step.after] + timedelta(hours=step.offset_hours)
             value = data.get(step.done_field) if step.done_field else None
+            cancel = data.get(step.cancelled_by) if step.cancelled_by else None
+            if not value and cancel:
+                anchor[step.key] = due
+                if done is None:
+                    done = min(_moment(cancel), now)
+                out[step.key] = (due, done)
+                continue
             if value:
                 done_time = value if isinstance(value, datetime) else clock.parse(value)
                 anchor[step.key] = done_time
@@ -367,6 +448,14 @@ class Engine:
                     done = None
             out[step.key] = (due, done)
         return out
+
+    def cancelled_steps(self, stage: str, data: Mapping[str, Any]) -> frozenset[str]:
+        """The cadence steps of ``stage`` that its record ``data`` cancels: the field
+        named by the step's ``cancelled_by`` is set and the step's own is not."""
+        return frozenset(
+            step.key for step in self.workflow.stage(stage).cadence
+            if step.cancelled_by and data.get(step.cancelled_by)
+            and not (step.done_field and data.get(step.done_field)))
 
     def decide(self, state: ProspectState, decision: str, *, now: datetime,
                days: int | None = None, reason: str | None = None,
@@ -385,7 +474,9 @@ class Engine:
         if decision == "continue":
             data: dict[str, Any] = {}
             new = copy_state(state)
-            if on_this_visit:
+            if on_this_visit and self.workflow.case_limit is None:
+                # A case's limit moves only by its extensions (``extend``), never by a
+                # lead's continue.
                 new = self.extend(state, now, days)
                 data = {"extend_days": days or self.workflow.escalation.continue_days,
                         "due_at": new.due_at.isoformat() if new.due_at else None}
@@ -393,11 +484,20 @@ class Engine:
                            False, reason=_reason(reason), data=data,
                            history_event="decision_continue")
         if decision == "reassign":
-            new = (self.restart_clock(state, now) if state.status in ("active", "paused")
-                   else copy_state(state))
+            new = (self.restart_clock(state, now)
+                   if state.status in ("active", "paused") and self.workflow.case_limit is None
+                   else copy_state(state))  # a case's clock runs on for its new handler
             return Outcome("reassign", state.stage, new.stage, state.status, new.status, new,
                            False, reason=_reason(reason), owner_id=new_owner_id)
         raise UnknownEvent(f"unknown decision {decision!r}; known: {', '.join(DECISIONS)}")
+
+    def hand_over(self, state: ProspectState, new_owner_id: int, *,
+                  reason: str | None = None) -> Outcome:
+        """A case given to another person to handle (history event ``assign``): the owner
+        changes, the state and its clock stay as they are."""
+        return Outcome("assign", state.stage, state.stage, state.status, state.status,
+                       copy_state(state), False, reason=_reason(reason), owner_id=new_owner_id,
+                       history_event="assign")
 
     def retier(self, state: ProspectState, from_tier: str, to_tier: str, *,
                manual: bool) -> Outcome:
@@ -490,6 +590,11 @@ class Engine:
             new.paused_at = now
         self._set_due(new, due_at(self.calendar, now, self.workflow.limit_days(new.stage)))
         return new
+
+
+def _moment(value: Any) -> datetime:
+    """A record's date-time value (an aware datetime or its ISO text)."""
+    return value if isinstance(value, datetime) else clock.parse(value)
 
 
 def _reason(reason: str | None) -> str | None:

@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     String,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -66,6 +67,7 @@ from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.db import DriverStatement, unit_of_work
 from pipeline.engine.machine import Engine, EngineError
+from pipeline.engine.definition import OVERDUE_KINDS
 from pipeline.errors import Conflict, Forbidden, Invalid
 from pipeline.escalations import queries, rules
 from pipeline.escalations.models import Escalation, Handover
@@ -106,7 +108,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 REMINDER_WINDOW = timedelta(days=30)  # older open cadence tasks belong to long-escalated visits
-STAGE_KINDS = ("stage_overdue", "no_meeting")
+# A stage visit's escalations: each workflow's kind at the limit (its escalation policy's
+# ``overdue_kind``: complaints have their own) and first contact without a meeting.
+STAGE_KINDS = (*OVERDUE_KINDS, "no_meeting")
 
 
 def stage_dedupe_key(prospect: Prospect) -> str:
@@ -348,7 +352,7 @@ def _escalate(session: Session, now: datetime, after: tuple | None,
         return None, 0
     ids = [r.id for r in picked]
     source = select(
-        p.c.id, literal("stage_overdue"), literal(1), literal("open"), p.c.stage, p.c.clock_no,
+        p.c.id, _overdue_kind(p), literal(1), literal("open"), p.c.stage, p.c.clock_no,
         _stage_key_sql(p), p.c.team_id, p.c.owner_id, p.c.due_at, literal(now, e.c.opened_at.type),
     ).where(p.c.id.in_(ids), p.c.status == "active", p.c.due_at < now)
     created = session.execute(
@@ -395,6 +399,16 @@ def _tell_escalated(session: Session, now: datetime, prospect_ids: list[int],
         messages.append(Message(
             people[r.owner_id], "overdue",
             N_("%(name)s is past its due date in %(stage)s and went to your team lead"), params,
+def _overdue_kind(p: Any) -> Any:
+    """The kind of a case's escalation at its limit: its workflow's ``overdue_kind``."""
+    kinds = {key: en.workflow.escalation.overdue_kind
+             for key, en in workflows.all_engines().items()
+             if en.workflow.escalation.overdue_kind != "stage_overdue"}
+    if not kinds:
+        return literal("stage_overdue")
+    return case(kinds, value=p.c.workflow_key, else_=literal("stage_overdue"))
+
+
             prospect_id=r.id, dedupe_key=f"overdue:{key}"))
     notify_many(session, messages)
 
@@ -449,8 +463,10 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
     p, e = Prospect.__table__, Escalation.__table__
     # Two ranges of the (status, due_at) index, never judged and period ended: an OR of
     # both made the planners filter every won customer in id order instead.
-    ranges = [select(p.c.id).where(p.c.status == "won", p.c.due_at.is_(None)),
-              select(p.c.id).where(p.c.status == "won", p.c.due_at <= now)]
+    ranges = [select(p.c.id).where(p.c.status == "won", p.c.due_at.is_(None),
+                                   p.c.workflow_key.in_(keeping)),
+              select(p.c.id).where(p.c.status == "won", p.c.due_at <= now,
+                                   p.c.workflow_key.in_(keeping))]
     if after is not None:
         ranges = [r.where(p.c.id > after) for r in ranges]
     pick = (select(p.c.id, p.c.tier, p.c.assets, p.c.potential, p.c.stage,
@@ -475,6 +491,11 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
             judged.setdefault((period.start, period.end), []).append((r, freq, period))
     values = []
     for (start, end), items in judged.items():  # one query per distinct period (≤ 2)
+    # Only the workflows that keep contact frequencies (a settled complaint has none).
+    keeping = [key for key, en in workflows.all_engines().items()
+               if any(s.contact_frequency for s in en.workflow.stages)]
+    if not keeping:
+        return None, 0
         counts: dict[int, list] = {}
         for pid, kind, n in session.execute(
                 select(Contact.prospect_id, Contact.kind, func.count())

@@ -100,6 +100,10 @@ class Prospect(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     version: Mapped[int] = mapped_column(default=1)
 
+    # A case about a customer (a complaint): the customer's own prospect. NULL for the
+    # customer's prospect itself; every customer view lists only the customer workflow.
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prospects.id", ondelete="CASCADE"), index=True)
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
 

@@ -120,9 +120,11 @@ def history_of(session: Session, prospect_id: int) -> list[StageEvent]:
 
 def filtered(viewer: User, *, stage: str | None = None, owner: str | None = None,
              team: str | None = None, status: str | None = None, tier: str | None = None,
-             overdue: bool = False, q: str | None = None) -> Select:
-    """The viewer's prospects with the list filters of the API and the board."""
-    stmt = scope(select(Prospect), viewer)
+             overdue: bool = False, q: str | None = None, workflow: str | None = None) -> Select:
+    """The viewer's prospects with the list filters of the API and the board: the cases of
+    one ``workflow`` (default: the customer workflow, so no other case, e.g. a complaint,
+    is ever listed as a customer)."""
+    stmt = scope(select(Prospect), viewer).where(of_workflow(workflow))
     if stage:
         stmt = stmt.where(Prospect.stage == stage)
     if status:
@@ -140,6 +142,11 @@ def filtered(viewer: User, *, stage: str | None = None, owner: str | None = None
     if q and (found := search_condition(q)) is not None:
         stmt = stmt.where(found)
     return stmt
+
+
+def of_workflow(key: str | None = None) -> Any:
+    """The condition "a case of workflow ``key``" (default: the customer workflow)."""
+    return Prospect.workflow_key == (key or workflows.DEFAULT_KEY)
 
 
 def search_condition(q: str) -> Any:
@@ -252,7 +259,8 @@ def board_statement(viewer: User, filters: dict[str, Any]) -> Select:
     status = filters.get("status") or "open"
     stmt = filtered(viewer, owner=filters.get("owner"), team=filters.get("team"),
                     tier=filters.get("tier"), overdue=bool(filters.get("overdue")),
-                    q=filters.get("q"), status=None if status == "open" else status)
+                    q=filters.get("q"), status=None if status == "open" else status,
+                    workflow=filters.get("workflow"))
     if status == "open":
         stmt = stmt.where(Prospect.status.in_(OPEN_STATUSES))
     return stmt
@@ -412,7 +420,8 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
     else:
         # The board as it opens, the same statement for every viewer of a kind: built (and
         # keyed by SQLAlchemy's statement cache) once per process, not on every request.
-        key = (viewer.role, viewer.team_id is None, default_limit, by_stage, _stage_count())
+        key = (viewer.role, viewer.team_id is None, default_limit, by_stage, _stage_count(),
+               filters.get("workflow") or workflows.DEFAULT_KEY)
         stmt = _OPEN_BOARDS.get(key)
         if stmt is None:
             stand_in = _Viewer(viewer.role, bindparam("viewer_id"),
@@ -452,7 +461,7 @@ def maintained_counts(session: Session, owner_ids: Iterable[int]) -> dict[int, i
         return {}
     counts = dict(session.execute(
         select(Prospect.owner_id, func.count()).where(
-            Prospect.owner_id.in_(ids), Prospect.status.in_(MAINTAINED))
+            Prospect.owner_id.in_(ids), Prospect.status.in_(MAINTAINED), of_workflow())
         .group_by(Prospect.owner_id)).all())
     return {i: counts.get(i, 0) for i in ids}
 
@@ -460,7 +469,7 @@ def maintained_counts(session: Session, owner_ids: Iterable[int]) -> dict[int, i
 def maintained_count(session: Session, owner_id: int) -> int:
     """How many customers one manager maintains: what the cap is checked against."""
     return session.scalar(select(func.count()).select_from(Prospect).where(
-        Prospect.owner_id == owner_id, Prospect.status.in_(MAINTAINED)))
+        Prospect.owner_id == owner_id, Prospect.status.in_(MAINTAINED), of_workflow()))
 
 
 def manager_loads(session: Session, viewer: User) -> list[ManagerLoad]:
@@ -473,7 +482,8 @@ def manager_loads(session: Session, viewer: User) -> list[ManagerLoad]:
     # Counted over the managers' own prospects wherever those sit (a manager who changed
     # teams keeps the customers of the old one).
     n = (select(Prospect.owner_id, func.count().label("n"))
-         .where(Prospect.status.in_(MAINTAINED), Prospect.owner_id.in_(managers))
+         .where(Prospect.status.in_(MAINTAINED), Prospect.owner_id.in_(managers),
+                of_workflow())
          .group_by(Prospect.owner_id)).subquery()
     stmt = (select(User.id, User.name, User.email, func.coalesce(n.c.n, 0))
             .outerjoin(n, n.c.owner_id == User.id)
@@ -581,7 +591,7 @@ def my_day(session: Session, user: User, *, tz: str, limit: int = 100) -> MyDay:
                Prospect.status == "active")
         .order_by(CadenceTask.due_at).limit(limit))]
     mine = select(*card_columns()).where(Prospect.owner_id == user.id,
-                                         Prospect.status == "active")
+                                         Prospect.status == "active", of_workflow())
     cards = [card for part in (mine.where(Prospect.due_at < now),
                                mine.where(Prospect.due_at >= now, Prospect.warn_at <= now))
              for card in cards_of(session, part.order_by(Prospect.due_at, Prospect.id)

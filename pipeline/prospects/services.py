@@ -19,7 +19,7 @@ from pipeline.auth.services import audit
 from pipeline.db import unit_of_work
 from pipeline.engine import EventNotAllowed, TransitionRefused, UnknownEvent
 from pipeline.engine.guards import GUARDS
-from pipeline.engine.machine import Engine, EngineError, Outcome
+from pipeline.engine.machine import Engine, EngineError, NotPermitted, Outcome
 from pipeline.engine.records import completeness, merge, validate_record
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.logs import log_event
@@ -390,7 +390,9 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
         now = clock.now()
         try:
             outcome = engine.fire(before, event, now=now, records=records, reason=reason,
-                                  data=data)
+                                  data=data, role=actor.role)
+        except NotPermitted as exc:  # the workflow gives this event to other roles
+            raise Forbidden(exc.message, code=exc.code) from None
         except TransitionRefused as exc:
             raise Invalid(exc.message, code="transition_refused",
                           details={"missing": [p.as_dict() for p in exc.problems]}) from None
@@ -398,7 +400,8 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
             raise Invalid(exc.message, code=exc.code,
                           details={"event": event, "stage": before.stage,
                                    "status": before.status,
-                                   "available_events": engine.available_events(before, records)}
+                                   "available_events": engine.available_events(
+                                       before, records, role=actor.role)}
                           ) from None
         except EngineError as exc:  # pragma: no cover - every engine error is one of the above
             raise Invalid(exc.message, code=exc.code) from None

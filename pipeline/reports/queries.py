@@ -300,6 +300,9 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
         counts = session.execute(stmt).mappings().all()
         pct = {row["stage"]: row for row in counts}
     else:
+        # The workflow's own stages (stage keys are unique across workflows, see
+        # pipeline.workflows.install), so another workflow's visits are not read.
+        where.append(v.c.stage.in_(order))
         counts = session.execute(select(v.c.stage, *cols).where(*where)
                                  .group_by(v.c.stage)).mappings().all()
         durations = select(v.c.stage, dur.label("dur")).where(*where, in_days).subquery("d")
@@ -459,7 +462,7 @@ def lost_reasons(session: Session, viewer: User, filters: Filters, *,
     order = _stage_order(workflow_key)
     stmt = select(se.c.to_stage, Team.name, se.c.reason, func.count().label("n")) \
         .select_from(se).outerjoin(Team, Team.id == se.c.team_id).where(
-            _losing(), _in_period(se.c.at, filters),
+            _losing(), _in_period(se.c.at, filters), se.c.to_stage.in_(order),
             scope_clause(viewer, se.c.owner_id, se.c.team_id),
             *_filter_clauses(filters, se.c.owner_id, se.c.team_id, se.c.prospect_id),
         ).group_by(se.c.to_stage, Team.name, se.c.reason)
@@ -555,14 +558,17 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
     start, end = day_bounds(day, tz)
     as_of = min(end, now)
     seen = and_(se.c.at < _ts(end), se.c.at <= _ts(now))
-    mine = select(se.c.prospect_id).where(se.c.owner_id == manager_id, seen)
+    order = _stage_order(workflow_key)
+    # The workflow's cases only (its stage keys are its own): a complaint the manager
+    # handles is not one of their customers.
+    mine = select(se.c.prospect_id).where(se.c.owner_id == manager_id, seen,
+                                          se.c.to_stage.in_(order))
     by_prospect = {"partition_by": se.c.prospect_id}
     h = select(
         se.c.prospect_id, se.c.to_stage, se.c.to_status, se.c.owner_id, se.c.at,
         func.row_number().over(order_by=se.c.seq.desc(), **by_prospect).label("rn"),
         func.max(case((_entering(), se.c.at))).over(**by_prospect).label("entered_at"),
     ).where(seen, se.c.prospect_id.in_(mine)).subquery("h")
-    order = _stage_order(workflow_key)
     ordinal = case(*[(h.c.to_stage == k, i) for i, k in enumerate(order)], else_=len(order))
     rows = session.execute(
         select(h.c.prospect_id, Prospect.name, Prospect.tier, h.c.to_stage, h.c.to_status,
@@ -588,7 +594,8 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
     counts = session.execute(
         select(*[func.coalesce(func.sum(case((cond, 1), else_=0)), 0) for cond in (
             se.c.event == "create", se.c.event == "advance", se.c.event == "win", _losing(),
-            se.c.event == "back")]).where(today, se.c.owner_id == manager_id)).one()
+            se.c.event == "back")]).where(today, se.c.owner_id == manager_id,
+                                          se.c.to_stage.in_(order))).one()
     events = dict(zip(("create", "advance", "win", "lost", "back"), map(int, counts)))
     c = Contact.__table__
     calls = meetings = total = 0
@@ -681,15 +688,18 @@ def weekly_figures(session: Session, team_id: int, week_start: date, *, tz: str,
         select(se.c.owner_id,
                count_if(se.c.event == "create"), count_if(se.c.event == "advance"),
                count_if(se.c.event == "win"), count_if(_losing()), count_if(se.c.event == "back"))
-        .where(in_week, se.c.team_id == team_id).group_by(se.c.owner_id)).all()
+        .where(in_week, se.c.team_id == team_id,
+               se.c.to_stage.in_(_stage_order(workflow_key))).group_by(se.c.owner_id)).all()
     e = Escalation.__table__
     week_of = lambda col: and_(col >= _ts(start), col < _ts(end), col <= _ts(now))
     esc_rows = session.execute(
-        select(e.c.owner_id, func.count()).where(e.c.team_id == team_id, week_of(e.c.opened_at))
+        select(e.c.owner_id, func.count()).where(e.c.team_id == team_id, week_of(e.c.opened_at),
+                                                 e.c.stage.in_(_stage_order(workflow_key)))
         .group_by(e.c.owner_id)).all()
     decided = {d: int(n) for d, n in session.execute(
         select(e.c.decision, func.count()).where(e.c.team_id == team_id,
-                                                 week_of(e.c.decided_at))
+                                                 week_of(e.c.decided_at),
+                                                 e.c.stage.in_(_stage_order(workflow_key)))
         .group_by(e.c.decision))}
     c = Contact.__table__
     contact_rows = session.execute(
