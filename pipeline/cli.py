@@ -195,13 +195,46 @@ def users_create(email: str, role: str, team: str | None, password: str | None,
 
 @users_cli.command("token")
 @click.argument("email")
-def users_token(email: str) -> None:
+@click.option("--name", default=None, help="what the token is for")
+@click.option("--days", type=int, default=None,
+              help="days until it expires (default PIPELINE_TOKEN_DAYS, 90)")
+def users_token(email: str, name: str | None, days: int | None) -> None:
     """Print a new API token for EMAIL."""
+    from flask import current_app
 
     try:
-        click.echo(issue_token(get_session(), email))
+        click.echo(issue_token(get_session(), email, name=name,
+                               days=days or current_app.config.get("PIPELINE_TOKEN_DAYS")))
     except ServiceError as exc:
         _fail(exc.message)
+
+
+@users_cli.command("tokens")
+@click.argument("email")
+def users_tokens(email: str) -> None:
+    """List EMAIL's API tokens: id, status, name, issued, expires, last used."""
+    from pipeline.auth.services import find_user, tokens_of
+
+    user = find_user(get_session(), email)
+    if user is None:
+        _fail(f"no user {email}")
+    for t in tokens_of(get_session(), user):
+        d = t.as_dict()
+        click.echo("\t".join(str(d[k] or "-") for k in (
+            "id", "status", "name", "created_at", "expires_at", "last_used_at")))
+
+
+@users_cli.command("revoke-token")
+@click.argument("token_id", type=int)
+def users_revoke_token(token_id: int) -> None:
+    """Revoke the API token TOKEN_ID (its number in ``users tokens``)."""
+    from pipeline.auth.services import revoke_token
+
+    try:
+        info = revoke_token(get_session(), token_id)
+    except ServiceError as exc:
+        _fail(exc.message)
+    click.echo(f"token {info.id} revoked")
 
 
 @workflow_cli.command("check")

@@ -36,12 +36,16 @@ def as_utc(value: datetime) -> datetime:
 def parse(text: str) -> datetime:
     """Parse an ISO-8601 date-time (a trailing ``Z`` is accepted) into aware UTC.
 
-    Raises ValueError on anything else.
+    Raises ValueError on anything else, also on a moment that has no UTC equivalent
+    (``9999-12-31T23:59:59-23:59`` is in the year 10000).
     """
     text = text.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    return as_utc(datetime.fromisoformat(text))
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except OverflowError:
+        raise ValueError("the date-time is out of range in UTC") from None
 
 
 def set_now(value: datetime | None) -> None:

@@ -50,12 +50,15 @@ class Config:
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    REMEMBER_COOKIE_DURATION = timedelta(days=14)
+    REMEMBER_COOKIE_DURATION = timedelta(days=7)  # and void after sign-out
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     WTF_CSRF_TIME_LIMIT = None
     JSON_SORT_KEYS = False
     API_PAGE_SIZE = 50
     API_MAX_PAGE_SIZE = 500
+    MAX_CONTENT_LENGTH = 1024 * 1024  # 413 beyond 1 MiB (the customer book's upload: 20 MB)
+    PIPELINE_PROXY_HOPS = 0  # reverse proxies whose X-Forwarded-For is trusted
+    PIPELINE_TOKEN_DAYS = 90  # an API token expires this many days after it is issued
 
 
 class TestConfig(Config):

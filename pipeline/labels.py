@@ -87,7 +87,8 @@ DECISIONS = {"continue": _l("Continue"), "reassign": _l("Reassign"), "abandon": 
 DECISION_STATES = {**DECISIONS, "open": _l("Not decided yet")}
 ESCALATION_KINDS = {"stage_overdue": _l("Stage overdue"), "no_meeting": _l("No meeting booked"),
                     "contact_overdue": _l("After-sale contact overdue"),
-                    "complaint_overdue": _l("Complaint overdue")}
+                    "complaint_overdue": _l("Complaint overdue"),
+                    "retention_overdue": _l("Retention not done in time")}
 
 # ---------------------------------------------------------------- the audit log
 

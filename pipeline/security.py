@@ -38,8 +38,11 @@ def init_app(app: Flask) -> None:
     """Wire the hardening into the app (called once by the app factory, which has run
     :func:`check_config` before anything else)."""
     _exempt_api_from_csrf(app)
+    _trust_proxies(app)
     app.after_request(_security_headers)
+    app.before_request(_allow_uploads)
     app.before_request(_refuse_nul_characters)
+    app.before_request(_refuse_hostile_json)
     app.before_request(_schema_ready)
 
 
@@ -99,6 +102,40 @@ def _security_headers(response: Response) -> Response:
 # ---------------------------------------------------------------- input
 
 _JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+# Bodies that are files, not text: a workbook is a ZIP archive, full of NUL bytes.
+BINARY_TYPES = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/octet-stream", "multipart/form-data")
+MAX_JSON_DEPTH = 32  # no command nests deeper than a few levels
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``PIPELINE_PROXY_HOPS`` reverse proxies, the client's address is the one
+    the nearest proxies name (``X-Forwarded-For``); with none (the default) it is the
+    connection's. The sign-in throttle counts addresses as this decides."""
+    hops = app.config.get("PIPELINE_PROXY_HOPS") or 0
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
+
+
+def _allow_uploads() -> None:
+    """Bodies are at most ``MAX_CONTENT_LENGTH`` (1 MiB: 413 beyond), except the customer
+    book's upload, which takes a file of up to its own limit and answers its own 413."""
+    from pipeline.customers.services import MAX_FILE_BYTES
+
+    if request.endpoint in UPLOAD_ENDPOINTS:
+        request.max_content_length = MAX_FILE_BYTES + 64 * 1024  # the form's own fields
+
+
+UPLOAD_ENDPOINTS = ("api.import_customers", "customers.import_page")
+
+
+def _is_text_body() -> bool:
+    return bool(request.content_length or request.headers.get("Transfer-Encoding")) \
+        and request.mimetype not in BINARY_TYPES
 
 
 def _refuse_nul_characters() -> None:
@@ -106,15 +143,63 @@ def _refuse_nul_characters() -> None:
 
     PostgreSQL cannot store them in text or JSONB (the driver raises), SQLite would keep
     them and truncate them in other tools: no field of the product has a use for them.
+    Every body that is not a file is looked at, whatever type it claims (a JSON body sent
+    as ``text/plain`` is still read as JSON), also for the escaped form ``\\u0000``.
     """
     from flask import abort
 
     texts = [request.path, *request.args.keys(), *request.args.values()]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         texts += [*request.form.keys(), *request.form.values()]
-    body = request.get_data(cache=True) if request.mimetype == "application/json" else b""
+    body = request.get_data(cache=True) if _is_text_body() else b""
     if any("\x00" in t for t in texts) or b"\x00" in body or _JSON_NUL.search(body):
         abort(400, description="the request contains a NUL character")
+
+
+def _refuse_hostile_json() -> None:
+    """A JSON body nested deeper than :data:`MAX_JSON_DEPTH`, or with a lone surrogate
+    (``"\\ud800"``, which no database text takes), is a 400 before any handler reads
+    it. A body that is not JSON at all is left to the handler (its own 400)."""
+    import json
+
+    from pipeline.errors import BadRequest
+
+    if request.mimetype == "application/x-www-form-urlencoded" or not _is_text_body():
+        return
+    body = request.get_data(cache=True)
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise BadRequest(f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels",
+                         code="malformed_json") from None
+    except ValueError:
+        return
+    problem = json_problem(value)
+    if problem:
+        raise BadRequest(problem, code="malformed_json")
+
+
+def json_problem(value: Any) -> str | None:
+    """What makes a decoded JSON value unfit for the product (too deep, a lone surrogate
+    in a key or a text), or None. Iterative: a hostile depth cannot exhaust the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return "the JSON body contains a lone surrogate (not a character)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key):
+                    return "the JSON body contains a lone surrogate (not a character)"
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return None
 
 
 # ---------------------------------------------------------------- schema check

@@ -162,7 +162,10 @@ class Moment(_Required, fields.DateTime):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, datetime):
-            return clock.as_utc(value)
+            try:
+                return clock.as_utc(value)
+            except OverflowError:
+                raise ValidationError("Must be an ISO-8601 date-time.") from None
         if isinstance(value, str):
             if not value.strip():
                 return None

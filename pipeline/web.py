@@ -7,7 +7,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from pipeline import resources
-from pipeline.auth.models import User
+from pipeline.auth.services import session_user
 from pipeline.db import get_session
 
 login_manager = LoginManager()
@@ -48,11 +48,9 @@ def _has_user() -> bool:
 @login_manager.user_loader
 def load_user(user_id: str):  # noqa: ANN201 - Flask-Login's protocol
 
-    try:
-        user = get_session().get(User, int(user_id))
-    except (TypeError, ValueError):
-        return None
-    return user if user is not None and user.active else None
+    # "<id>:<session version>": a cookie from before a sign-out or a password change names
+    # an older version and signs nobody in (pipeline.auth.services.session_user).
+    return session_user(get_session(), user_id)
 
 
 def init_app(app: Flask) -> None:

@@ -187,6 +187,20 @@ class ImportSummary(Schema):
     errors = fields.List(fields.Nested(ImportError_))
 
 
+class Token(Schema):
+    id = fields.Integer()
+    name = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(("active", "expired", "revoked")))
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)  # recorded at most once a minute
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class TokenPage(Schema):
+    items = fields.List(fields.Nested(Token))
+
+
 class Funnel(Schema):
     stages = fields.List(fields.Nested(FunnelStage))
     workflow = fields.String()
@@ -226,7 +240,8 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                          ("RecordSaved", RecordSaved), ("Escalation", Escalation),
                          ("EscalationPage", EscalationPage), ("DecisionRequest", DecideEscalation),
                          ("Funnel", Funnel), ("ImportError", ImportError_),
-                         ("ImportSummary", ImportSummary)]:
+                         ("ImportSummary", ImportSummary), ("Token", Token),
+                         ("TokenPage", TokenPage)]:
         spec.components.schema(name, schema=schema)
     record_refs = []
     record_keys: list[str] = []
@@ -310,6 +325,16 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                            "potential,tier,manager (tier and manager may be empty)"},
         "responses": {"200": _json("ImportSummary") | {"description": "imported"},
                       **_error_responses(401, 403, 409, 413, 415, 422)}}})
+    spec.path("/api/v1/tokens", operations={"get": {
+        "summary": "The caller's own API tokens (never the token itself)",
+        "responses": {"200": _json("TokenPage") | {"description": "newest first"},
+                      **_error_responses(401)}}})
+    spec.path("/api/v1/tokens/{token_id}", operations={"delete": {
+        "summary": "Revoke one of the caller's own tokens (it stops working at once)",
+        "parameters": [{"name": "token_id", "in": "path", "required": True,
+                        "schema": {"type": "integer"}}],
+        "responses": {"200": _json("Token") | {"description": "revoked"},
+                      **_error_responses(401, 404)}}})
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
     return doc

@@ -22,7 +22,7 @@ from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
 from pipeline.db import get_session
 from pipeline.errors import BadRequest, Invalid, Unauthorized
-from pipeline.prospects import queries
+from pipeline.prospects import privacy, queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.models import Prospect
 from pipeline.prospects.privacy import mask, sees_personal_data
@@ -60,6 +60,8 @@ def json_body() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}", code="malformed_json") from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply", code="malformed_json") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", code="malformed_json")
     return body
@@ -131,7 +133,8 @@ def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
     }
     if full:
         out["records"] = {
-            key: prospect_services.record_status(engine, key, data).as_dict()
+            key: shown_record(engine.workflow, prospect_services.record_status(
+                engine, key, data).as_dict(), show=show)
             for key, data in records.items()
         }
     if history is not None:
@@ -142,6 +145,13 @@ def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
             "at": iso(h.at), "reason": h.reason, "data": h.data,
         } for h in history]
     return out
+
+
+def shown_record(workflow: Any, status: dict[str, Any], *, show: bool) -> dict[str, Any]:
+    """A record's status as its viewer may see it: personal fields masked unless
+    ``show`` (:mod:`pipeline.prospects.privacy`)."""
+    return {**status, "data": privacy.record_data(workflow, status["record"], status["data"],
+                                                  show=show)}
 
 
 def names(session: Session, user_ids: set[int], team_ids: set[int]) -> tuple[dict, dict]:
@@ -206,28 +216,28 @@ def get_workflow(key: str):  # noqa: ANN201
                                for potential, cell in row.items()}
                        for level, row in wf.tiering.upkeep.items()},
         }} if wf.tiering else {}),
+        **({"case_limit": {
+            "days": wf.case_limit.days,
+            "extensions": [{"to_days": x.to_days, "by": list(x.by)}
+                           for x in wf.case_limit.extensions],
+        }} if wf.case_limit else {}),
         "transitions": [{"event": t.event, "from": t.source, "to": t.dest,
                          "guards": list(t.guards)} for t in wf.transitions],
         "escalation": {
             "warn_at": wf.escalation.warn_at,
             "level2_after_days": wf.escalation.level2_after_days,
             "continue_days": wf.escalation.continue_days,
+            "overdue_kind": wf.escalation.overdue_kind,
         },
     })
 
 
-        **({"case_limit": {
-            "days": wf.case_limit.days,
-            "extensions": [{"to_days": x.to_days, "by": list(x.by)}
-                           for x in wf.case_limit.extensions],
-        }} if wf.case_limit else {}),
 @bp.get("/prospects")
 def list_prospects():  # noqa: ANN201
     args = query_args(schemas.ProspectListQuery)
     session = get_session()
     viewer = api_user()
     stmt = queries.filtered(viewer, stage=args["stage"], owner=args["owner"], team=args["team"],
-            "overdue_kind": wf.escalation.overdue_kind,
                             status=args["status"], tier=args["tier"], overdue=args["overdue"],
                             q=args["q"], workflow=workflows.engine(
                                 args["workflow"] or workflows.DEFAULT_KEY).workflow.key)
@@ -279,7 +289,9 @@ def save_record(prospect_id: str, record_key: str):  # noqa: ANN201
     session = get_session()
     result = prospect_services.save_record(session, prospect_id, record_key, actor=api_user(),
                                            data=body, version=version)
-    return jsonify(result.as_dict())
+    prospect = queries.get_visible(session, api_user(), prospect_id)
+    return jsonify(shown_record(prospect_services.engine_of(prospect).workflow, result.as_dict(),
+                                show=sees_personal_data(api_user(), prospect)))
 
 
 
@@ -295,4 +307,5 @@ def fire_event(prospect_id: str):  # noqa: ANN201
 
 # Registers the escalation and funnel routes on bp.
 from pipeline.api import complaints, escalations, funnel, imports  # noqa: E402, F401, I001
+from pipeline.api import tokens  # noqa: E402, F401, I001
 from pipeline.api import allocation  # noqa: E402, F401, I001

@@ -10,8 +10,9 @@ from pipeline.prospects.models import Prospect
 
 
 def record_view(session: Session, actor: User, prospect: Prospect, *, full: bool,
-                channel: str, ip: str | None = None) -> None:
-    """Audit that ``actor`` opened a prospect's page (``full``: ID and phone unmasked).
+                channel: str, ip: str | None = None, record: str | None = None) -> None:
+    """Audit that ``actor`` opened a prospect's page, or one of its records' form
+    (``record``); ``full``: the personal data unmasked.
 
     Call it after the visibility check, so the log holds what was actually shown. Its own
     transaction (anything pending in the session is committed with it).
@@ -20,4 +21,5 @@ def record_view(session: Session, actor: User, prospect: Prospect, *, full: bool
         audit(session, "prospect_viewed", actor=actor, target_type="prospect",
               target_id=prospect.id, ip=ip,
               detail={"personal_data": "full" if full else "masked", "channel": channel,
-                      "owner_id": prospect.owner_id, "team_id": prospect.team_id})
+                      "owner_id": prospect.owner_id, "team_id": prospect.team_id,
+                      **({"record": record} if record else {})})

@@ -56,7 +56,8 @@ def index():
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     older = url_for("audit.index", before=more, **args) if more else None
     return render_template("audit/index.html", form=form, rows=rows, older=older,
-                           labels=labels.AUDIT_ACTIONS, tz=tz, summary=summary, valid=valid)
+                           labels=labels.AUDIT_ACTIONS, tz=tz, summary=summary,
+                           valid=valid), 200 if valid else 422
 
 
 def summary(detail: dict | None) -> str:
@@ -70,14 +71,17 @@ def summary(detail: dict | None) -> str:
 # ---------------------------------------------------------------- views of personal data
 
 # The pages that show one prospect's personal data, and the channel each is logged under.
-AUDITED_VIEWS = {"prospects.detail": "web", "api.get_prospect": "api"}
+AUDITED_VIEWS = {"prospects.detail": "web", "prospects.record": "web", "api.get_prospect": "api"}
 
 
 def _audit_personal_data_view(response):
-    """After a prospect's page was built for its viewer, log the view (before it is sent).
+    """After a prospect's page (or one record's form) was built for its viewer, log the
+    view (before it is sent) unless the viewer is the owner, reading their own customer.
 
     Only successful reads are views: a 404 showed nothing. If the log cannot be written the
-    request fails rather than show personal data unlogged.
+    request fails rather than show personal data unlogged. The entry says whether the
+    personal data was shown in full or masked, as :mod:`pipeline.prospects.privacy` decided
+    for every part of the answer.
     """
     channel = AUDITED_VIEWS.get(request.endpoint or "")
     if channel is None or request.method != "GET" or response.status_code != 200:
@@ -87,12 +91,13 @@ def _audit_personal_data_view(response):
 
     viewer = g.get("api_user") if channel == "api" else current_user
     session = get_session()
+    args = request.view_args or {}
     # Already in the session's identity map: the view loaded it.
-    prospect = session.get(Prospect, int((request.view_args or {})["prospect_id"]))
-    if viewer is None or prospect is None:
+    prospect = session.get(Prospect, int(args["prospect_id"]))
+    if viewer is None or prospect is None or viewer.id == prospect.owner_id:
         return response
     record_view(session, viewer, prospect, full=sees_personal_data(viewer, prospect),
-                channel=channel, ip=request.remote_addr)
+                channel=channel, ip=request.remote_addr, record=args.get("record_key"))
     return response
 
 

@@ -1,10 +1,10 @@
-"""Sign-in and preference forms."""
+"""Sign-in, preference and API-token forms."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
 class LoginForm(FlaskForm):
@@ -15,3 +15,13 @@ class LoginForm(FlaskForm):
 
 class LanguageForm(FlaskForm):
     locale = SelectField(_l("Language"), choices=[("zh_CN", "中文"), ("en", "English")])
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("What it is for"), validators=[Optional(), Length(max=80)])
+    days = IntegerField(_l("Valid for (days)"), default=90,
+                        validators=[DataRequired(), NumberRange(min=1, max=366)])
+
+
+class RevokeForm(FlaskForm):
+    """A revoke button: only its CSRF token."""

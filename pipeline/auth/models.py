@@ -42,6 +42,9 @@ class User(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # Part of every session's and remember cookie's user id: signing out or changing the
+    # password moves it on, and every cookie that carries the old one stops working.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
 
@@ -59,7 +62,9 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """What the session and the remember cookie hold: the id and the session version
+        (``pipeline.web.load_user`` refuses a cookie whose version has moved on)."""
+        return f"{self.id}:{self.session_version}"
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
@@ -71,7 +76,10 @@ class ApiToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(80))  # what the owner uses it for
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Written at most once a minute per token, not on every request.
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -82,7 +90,9 @@ class AuditEntry(Base):
     """Append-only: who did what, when (sign-ins, decisions, exports, views of personal data)."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_actor_at", "actor_id", "at"),)
+    __table_args__ = (Index("ix_audit_log_actor_at", "actor_id", "at"),
+                      # The sign-in throttle: recent failures from one address.
+                      Index("ix_audit_log_action_ip_at", "action", "ip", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now, index=True)

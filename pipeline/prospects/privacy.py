@@ -1,11 +1,22 @@
-"""Who sees a prospect's ID and phone numbers in full, and how others see them."""
+"""Who sees a customer's personal data in full, and how others see it.
+
+One policy for every representation: the prospect's ID and phone numbers, and each record
+field the workflow file marks ``personal: true`` (which fields those are is data, read
+through the definition). The owner and the owner's team lead see them in full; everybody
+else sees them masked (:func:`mask`), in the API's answers (the records and a save's echo
+included) and on the pages (a record form leaves them out).
+"""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipeline.auth.models import User
+    from pipeline.engine.definition import Record, Workflow
     from pipeline.prospects.models import Prospect
+
+MASK = "***"  # a personal value that is not a text (a number, a list) shows as this
 
 
 def mask(value: str | None) -> str | None:
@@ -22,3 +33,40 @@ def sees_personal_data(viewer: User, prospect: Prospect) -> bool:
     if viewer.id == prospect.owner_id:
         return True
     return viewer.role == "team_lead" and viewer.team_id == prospect.team_id
+
+
+def personal_fields(record: Record | None) -> frozenset[str]:
+    """The keys of the record's fields that hold personal data."""
+    if record is None:
+        return frozenset()
+    return frozenset(f.key for f in record.fields if f.personal)
+
+
+def mask_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return mask(value)
+    return MASK
+
+
+def record_data(workflow: Workflow, record_key: str, data: Mapping[str, Any], *,
+                show: bool) -> dict[str, Any]:
+    """A record's stored values as a viewer may see them: in full when ``show``, else with
+    each personal field masked."""
+    if show:
+        return dict(data)
+    personal = personal_fields(workflow.record(record_key))
+    return {key: mask_value(value) if key in personal else value
+            for key, value in data.items()}
+
+
+def unchanged_masks(workflow: Workflow, record_key: str, stored: Mapping[str, Any],
+                    values: Mapping[str, Any]) -> list[str]:
+    """The personal fields of ``values`` that only repeat the masked form of the stored
+    value (a client sending back what it was shown): saving them would destroy the real
+    value, so the caller leaves them out."""
+    personal = personal_fields(workflow.record(record_key))
+    return [key for key, value in values.items()
+            if key in personal and value is not None and stored.get(key) is not None
+            and value != stored.get(key) and value == mask_value(stored.get(key))]

@@ -23,7 +23,7 @@ from pipeline.engine.machine import Engine, EngineError, NotPermitted, Outcome
 from pipeline.engine.records import completeness, merge, validate_record
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.logs import log_event
-from pipeline.prospects import queries
+from pipeline.prospects import privacy, queries
 from pipeline.prospects.events import (  # noqa: F401  (the one path, used through here)
     STATE_FIELDS,
     HistoryRow,
@@ -351,7 +351,19 @@ def save_record(session: Session, prospect_id: Any, record_key: str, *, actor: U
         if row is None:
             row = StageRecord(prospect_id=prospect.id, record_key=record_key, data={})
             session.add(row)
-        merged = merge(row.data or {}, values)
+        stored = dict(row.data or {})
+        if not privacy.sees_personal_data(actor, prospect):
+            for key in privacy.unchanged_masks(engine.workflow, record_key, stored, values):
+                values.pop(key)  # the masked value it was shown, sent back: keep the real one
+        merged = merge(stored, values)
+        changed = sorted(k for k in set(stored) | set(merged) if stored.get(k) != merged.get(k))
+        if changed:
+            # Who changed which fields, never their values (the audit log is read by others).
+            personal = privacy.personal_fields(record)
+            audit(session, "record_saved", actor=actor, target_type="prospect",
+                  target_id=prospect.id,
+                  detail={"record": record_key, "fields": changed,
+                          "personal_fields": [k for k in changed if k in personal]})
         result = record_status(engine, record_key, merged)
         row.data = merged
         row.completeness = result.completeness

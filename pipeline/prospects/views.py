@@ -26,7 +26,7 @@ from flask_login import current_user
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import EVENTS, TIERS, Workflow
-from pipeline.errors import Conflict, Invalid, ServiceError
+from pipeline.errors import MAX_ID, Conflict, Invalid, ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import presenters as P
 from pipeline.prospects import queries, services
@@ -109,7 +109,9 @@ def board_column(stage: str):
         abort(404)
     filters = board_filters()
     offset = request.args.get("offset", "0")
-    offset = int(offset) if offset.isdigit() else 0
+    # Beyond the id column's range there is nothing to show (and no database takes it).
+    offset = min(int(offset), MAX_ID) if offset.isascii() and offset.isdigit() \
+        and len(offset) <= 12 else 0
     cards, remaining = queries.column_cards(get_session(), current_user, filters, stage,
                                             offset=offset)
     args = filter_args(filters)

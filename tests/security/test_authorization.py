@@ -80,6 +80,11 @@ MATRIX = {
     ("auth.login", "POST"): everyone,
     ("auth.logout", "POST"): lambda role, relation: LOGIN,  # always back to sign-in
     ("auth.language", "POST"): everyone,
+    ("auth.tokens", "GET"): signed_in,
+    ("auth.tokens", "POST"): signed_in,
+    ("auth.revoke", "POST"): lambda role, relation: LOGIN if role == "anonymous" else 404,
+    ("api.list_tokens", "GET"): signed_in,
+    ("api.delete_token", "DELETE"): lambda role, relation: LOGIN if role == "anonymous" else 404,
     ("api.openapi", "GET"): everyone,
     ("api.get_workflow", "GET"): signed_in,
     ("api.list_prospects", "GET"): signed_in,
@@ -137,7 +142,7 @@ FORMS = {
                                         "summary": "Calls on track."},
 }
 VALUES = {"record_key": "contact_log", "event": "lose", "stage": "first_contact",
-          "fmt": "csv", "key": "seven_step"}
+          "fmt": "csv", "key": "seven_step", "token_id": str(MISSING_ID)}
 
 
 def routes(app) -> list[tuple[str, str, str]]:
@@ -234,8 +239,8 @@ def test_the_authorization_matrix(app, world):
                     url = re.sub(r"<(?:int:)?\w+_id>", str(world["ids"][relation][target]), url)
                 api = url.startswith("/api/")
                 client = clients[role]
-                if endpoint == "auth.logout":  # would end the shared session
-                    client = signed_in_client(app, world["users"].get(role))
+                if endpoint == "auth.logout":  # ends every session of the user: sign in
+                    client = signed_in_client(app, world["users"].get(role))  # again after
                 headers = ({"Authorization": f"Bearer {world['tokens'][role]}"}
                            if api and role != "anonymous" else {})
                 if api and method != "GET":
@@ -246,6 +251,8 @@ def test_the_authorization_matrix(app, world):
                         {**world["ids"][relation], "team": world["team_a"]})
                     response = client.open(url, method=method, headers=headers, data=form)
                 got = outcome(response, api)
+                if endpoint == "auth.logout":
+                    clients[role] = signed_in_client(app, world["users"].get(role))
                 expected = MATRIX[(endpoint, method)](role, relation)
                 checked += 1
                 if got != expected:

@@ -8,8 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from pipeline import create_app
-from pipeline.auth.models import AuditEntry
-from pipeline.auth.services import MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS
 from pipeline.security import CSP
 from tests.security.conftest import ROOT
 
@@ -84,7 +82,7 @@ def test_sign_in_starts_a_new_session(client, factory):
     assert sign_in(client, manager.email).status_code == 302
     with client.session_transaction() as sess:
         assert "planted" not in sess
-        assert sess["_user_id"] == str(manager.id)
+        assert sess["_user_id"] == f"{manager.id}:{manager.session_version}"
     assert client.get_cookie("session", domain="localhost.test").value != before
 
 
@@ -95,33 +93,6 @@ def test_sign_out_ends_the_session(client, factory):
     client.post("/logout")
     r = client.get("/board")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
-
-
-# ---------------------------------------------------------------- throttling
-
-def test_sign_in_is_throttled_per_account(client, factory, session):
-    manager = factory.user()
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
-        assert sign_in(client, manager.email, "wrong").status_code == 401
-    # Even the right password is refused now, from any address.
-    r = sign_in(client, manager.email, ip="10.9.9.9")
-    assert r.status_code == 429
-    with client.session_transaction() as sess:
-        assert "_user_id" not in sess
-    other = factory.user()
-    assert sign_in(client, other.email).status_code == 302  # other accounts are unaffected
-    actions = dict(session.execute(select(AuditEntry.action, func.count())
-                                   .group_by(AuditEntry.action)).all())
-    assert actions["login_failed"] == MAX_FAILURES_PER_ACCOUNT
-    assert actions["login_throttled"] == 1 and actions["login"] == 1
-
-
-def test_sign_in_is_throttled_per_address(client, factory):
-    victim = factory.user()
-    for n in range(MAX_FAILURES_PER_ADDRESS):  # spread over accounts: no account limit hit
-        assert sign_in(client, f"guess{n}@bank.test", "wrong", ip="10.6.6.6").status_code == 401
-    assert sign_in(client, victim.email, ip="10.6.6.6").status_code == 429
-    assert sign_in(client, victim.email, ip="10.7.7.7").status_code == 302
 
 
 # ---------------------------------------------------------------- CSRF
