@@ -102,6 +102,10 @@ AUDIT_ACTIONS = {
     "report_exported": _l("Exported a report"),
     "weekly_summary_saved": _l("Saved a weekly summary"),
     "customers_imported": _l("Imported the customer book"),
+    "record_saved": _l("Edited a record"),
+    "logout": _l("Signed out"),
+    "token_issued": _l("Issued an API token"),
+    "token_revoked": _l("Revoked an API token"),
 }
 
 
