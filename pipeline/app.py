@@ -16,6 +16,7 @@ from pipeline.config import ConfigurationError
 from pipeline.customers.allocation_views import bp as allocation_bp
 from pipeline.customers.views import bp as customers_bp
 from pipeline.escalations import views as escalation_views
+from pipeline.messages import views as message_views
 from pipeline.prospects.views import bp as prospects_bp
 from pipeline.reports.views import bp as reports_bp
 
@@ -67,6 +68,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(customers_bp)
     app.register_blueprint(allocation_bp)
     escalation_views.init_app(app)  # blueprint, nav badges, in-process scheduler
+    message_views.init_app(app)  # SMS pages, API, callbacks; the outcome hook queueing SMS
     audit_views.init_app(app)
 
 

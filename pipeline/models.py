@@ -4,6 +4,7 @@ from pipeline.customers.models import BookCustomer  # noqa: F401
 from pipeline.complaints.models import CauseAction, Complaint  # noqa: F401
 from pipeline.db import Base  # noqa: F401
 from pipeline.escalations.models import Escalation, Handover  # noqa: F401
+from pipeline.messages.models import SmsMessage, SmsReply, SmsSender, SmsTemplate  # noqa: F401
 from pipeline.notifications.models import Notification, OutboxMessage  # noqa: F401
 from pipeline.prospects.models import (  # noqa: F401
     CadenceTask,

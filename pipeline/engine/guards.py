@@ -192,11 +192,16 @@ def reason_given(ctx: GuardContext) -> list[Problem]:
 
 @guard("cadence_tried", kind="transition")
 def cadence_tried(ctx: GuardContext) -> list[Problem]:
-    """Every cadence step with a done field has been done (the contact log shows it)."""
+    """Every cadence step with a done field has been done (the contact log shows it), or
+    cancelled (its ``cancelled_by`` field is set: the customer replied)."""
     out = []
     for step in ctx.stage.cadence:
         if not step.done_field:
             continue
+        if step.cancelled_by:
+            holder = next(r for r in ctx.stage.records if r.field(step.cancelled_by))
+            if is_filled((ctx.records.get(holder.key) or {}).get(step.cancelled_by)):
+                continue
         record = next(r for r in ctx.stage.records if r.field(step.done_field))
         if not is_filled((ctx.records.get(record.key) or {}).get(step.done_field)):
             out.append(Problem("cadence_not_tried",

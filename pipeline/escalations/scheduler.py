@@ -50,6 +50,9 @@ def run_once(app: Flask) -> dict:
         finally:
             session.close()
         summary["mail"] = deliver_after_commit(app)
+        from pipeline.messages.outbox import deliver as deliver_sms
+
+        summary["sms"] = deliver_sms(app)
     log.info("sweep: %s", summary)
     return summary
 

@@ -151,6 +151,26 @@ def _close_on_event(session: Session, applied: events.Applied,
         close_moved_on(session, applied.prospect, applied.now)
 
 
+LEAD_CALL = "lead_call"  # the task of the lead's call after no meeting (seed 004)
+
+
+def lead_call_due(session: Session, prospect: Prospect, engine: Engine,
+                  now: datetime) -> datetime:
+    """When the lead's call after no meeting is due: ``lead_call_after_days`` after the
+    manager's call (the cadence step ``lead_call_after_step`` of this visit, done), else
+    after the visit's last touch done, else after ``now`` (seed 004: "2-3 days after the
+    call")."""
+    policy = engine.workflow.escalation
+    done = dict(session.execute(select(CadenceTask.key, CadenceTask.done_at).where(
+        CadenceTask.prospect_id == prospect.id, CadenceTask.clock_no == prospect.clock_no,
+        CadenceTask.done_at.is_not(None), CadenceTask.cancelled_at.is_(None),
+        CadenceTask.key != LEAD_CALL)).all())
+    base = done.get(policy.lead_call_after_step) if policy.lead_call_after_step else None
+    if base is None:
+        base = max(done.values(), default=now)
+    return min(base, now) + timedelta(days=policy.lead_call_after_days)
+
+
 def open_no_meeting(session: Session, prospect: Prospect, engine: Engine, *, now: datetime,
                     actor: User | None, reason: str | None,
                     kind: str | None = "no_meeting") -> Escalation | None:
@@ -162,9 +182,9 @@ def open_no_meeting(session: Session, prospect: Prospect, engine: Engine, *, now
     lead = team_lead_of(session, prospect.team_id)
     days = engine.workflow.escalation.lead_call_after_days
     session.execute(insert_ignoring_duplicates(session, CadenceTask).values(
-        prospect_id=prospect.id, key="lead_call", assignee_kind="team_lead",
+        prospect_id=prospect.id, key=LEAD_CALL, assignee_kind="team_lead",
         assignee_id=lead.id if lead else None, clock_no=prospect.clock_no,
-        due_at=now + timedelta(days=days), created_at=now))
+        due_at=lead_call_due(session, prospect, engine, now), created_at=now))
     new_id = session.execute(insert_ignoring_duplicates(session, Escalation).values(
         prospect_id=prospect.id, kind=kind, level=1, status="open",
         stage=prospect.stage, clock_no=prospect.clock_no, dedupe_key=key,
@@ -565,7 +585,9 @@ def _remind(session: Session, now: datetime, batch: int) -> tuple[int, int]:
         r = prospects[c.prospect_id]
         if c.assignee_kind == "team_lead":
             to = people.get(c.assignee_id) if c.assignee_id else leads.get(r.team_id)
-        else:  # the owner's own steps, and the institution SMS the owner makes sure of
+        elif c.assignee_kind == "institution":
+            continue  # the branch's own step (its SMS goes out by itself): not the manager's
+        else:  # the owner's own steps
             to = people.get(r.owner_id)
         if to is None:
             continue
@@ -573,7 +595,7 @@ def _remind(session: Session, now: datetime, batch: int) -> tuple[int, int]:
         step = next((s.name for s in stage.cadence if s.key == c.key), None)
         messages.append(Message(
             to, "reminder", N_("Reminder for %(name)s: %(step)s is overdue"),
-            {"name": r.name, "step": step or (N_("call the customer") if c.key == "lead_call"
+            {"name": r.name, "step": step or (N_("call the customer") if c.key == LEAD_CALL
                                              else c.key)},
             prospect_id=r.id, dedupe_key=f"remind:{c.id}"))
     notify_many(session, messages)

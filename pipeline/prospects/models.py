@@ -94,6 +94,8 @@ class Prospect(Base):
     customer_no: Mapped[str | None] = mapped_column(String(32))  # the bank's customer number
     birthday: Mapped[date | None] = mapped_column()
     potential: Mapped[str | None] = mapped_column(String(8))
+    # The customer asked not to be sent SMS (a reply such as 退订, or told the manager).
+    sms_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     tier_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
     area: Mapped[str | None] = mapped_column(String(64))  # the branch area (allocation)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
@@ -228,6 +230,8 @@ class CadenceTask(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Set with done_at when the step was cancelled rather than done (the customer replied).
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 

@@ -347,6 +347,11 @@ class CardWriter:
 
     def __call__(self, cards: list[queries.Card]) -> Markup:
         out: list[str] = []
+        from pipeline.db import get_session
+        from pipeline.messages.cards import CardMarks
+
+        self.sms = CardMarks(get_session(), [c.prospect for c in cards], current_user.id,
+                             self.back_to.unescape())
         for card in cards:
             self.write(card, out)
         return Markup("".join(out))  # nosec B704: write() escapes every value it writes
@@ -371,6 +376,7 @@ class CardWriter:
         if p.phone:
             out.append(f'  <div class="kcard-phone muted" data-testid="masked-phone">'
                        f'{e(mask(p.phone))}</div>\n')
+        out.append(self.sms.html(p))  # the opt-out note, or the manager's SMS button
         out.append('  <div class="kcard-flags">\n')
         if not active:
             out.append(f'    <span class="flag flag-{status}">{self.flags[status]}</span>\n')
