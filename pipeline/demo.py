@@ -1,6 +1,16 @@
-"""Demo branch: a supervisor, teams with leads, managers, and about 2,000 prospects spread
-over every stage and the last months — some overdue, paused, lost or won — with their
-history, stage records, first-contact cadence tasks and contacts.
+"""Demo branch: a supervisor, teams with leads, managers, and an imported customer book —
+about 2,000 customers allocated to the managers, whose prospects are spread over every
+stage and the last months (some overdue, paused, lost or won) with their history, stage
+records, first-contact cadence tasks and contacts, and a tenth as many again left
+unallocated for the allocation page.
+
+The customers come from the importer: the demo writes them as a customer-book file (CSV,
+the import's columns and the optional ``area``), and the importer's own check
+(:func:`pipeline.customers.services.check_file`: the create command's schema on every row,
+the tier from the assets, duplicates, managers and the cap) turns the file into its plan.
+The unallocated customers are written as the import writes them
+(:func:`~pipeline.customers.services.write_plan`); the allocated ones start their
+prospect's life on the day it was drawn, as below.
 
 Going through the services one event at a time costs a transaction and a dozen queries
 per event (about a minute for 2,000 prospects). Instead each prospect's life is played
@@ -13,6 +23,8 @@ services and compares the rows.
 """
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import random
 from dataclasses import dataclass, field
@@ -24,7 +36,8 @@ from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
 from pipeline.auth.models import User
-from pipeline.auth.services import create_user, hash_password
+from pipeline.auth.services import audit, create_user, hash_password
+from pipeline.customers import services as book_services
 from pipeline.db import unit_of_work
 from pipeline.engine.definition import POTENTIALS, Workflow
 from pipeline.engine.identity import MAINLAND, make_id_number
@@ -50,6 +63,10 @@ TEAMS = ("Team A", "Team B", "Team C")
 MANAGERS_PER_TEAM = 4
 LOSS_REASONS = ("客户已在他行购买", "客户无意向", "联系不上客户", "客户资金另有安排")
 PAUSE_REASONS = ("客户表现出厌烦情绪", "客户出差，下月再联系", "客户家中有事，暂缓联系")
+AREAS = ("东城片区", "西城片区", "南湖片区", "北苑片区")  # the branch's areas
+# A customer's assets (in 10,000 CNY) and how often each is drawn: about 55 % gold, 30 %
+# platinum, 10 % black gold and 5 % diamond by the workflow's thresholds.
+ASSETS = ((8, 25), (15, 20), (30, 10), (60, 18), (80, 12), (120, 6), (300, 4), (800, 5))
 
 def examples(workflow: Workflow, *, complete: bool) -> dict[str, tuple[str, dict]]:
     """Each stage's example record from the workflow file: stage key → (record key, values),
@@ -119,6 +136,7 @@ class Timeline:
     customer_no: str | None = None
     birthday: date | None = None
     potential: str | None = None
+    area: str | None = None
     state: ProspectState = field(init=False)
     events: list[dict] = field(default_factory=list)
     records: dict[str, dict] = field(default_factory=dict)
@@ -190,8 +208,8 @@ class Timeline:
                    owner_id=self.owner.id, team_id=self.owner.team_id,
                    id_number=self.id_number, phone=self.phone, assets=self.assets,
                    customer_no=self.customer_no, birthday=self.birthday,
-                   potential=self.potential, created_at=self.start, updated_at=self.updated_at, version=self.version,
-                   warned_clock_no=0)
+                   potential=self.potential, area=self.area, created_at=self.start,
+                   updated_at=self.updated_at, version=self.version, warned_clock_no=0)
         return row
 
 
@@ -224,10 +242,10 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _play(rng: random.Random, engine: Engine, owner: User, now: datetime, n: int = 0
-          ) -> Timeline:
-    """The ``n``-th prospect: its final stage and fate drawn, its life played forward to
-    ``now``."""
+def _play(rng: random.Random, engine: Engine, owner: User, now: datetime,
+          who: book_services.Row) -> Timeline:
+    """The prospect of the imported customer ``who``: its final stage and fate drawn, its
+    life played forward to ``now``."""
     wf = engine.workflow
     keys = list(wf.stage_keys)
     target = rng.choices(range(len(keys)), weights=[28, 18, 10, 12, 8, 7, 17])[0]
@@ -251,13 +269,10 @@ def _play(rng: random.Random, engine: Engine, owner: User, now: datetime, n: int
         spans[-1] = current_span * rng.uniform(0.3, 0.7)
         current_span -= spans[-1]
     start = now - back - current_span - sum(spans, timedelta(0))
-    who = customer(n, rng)
-    t = Timeline(engine, owner, name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
-                 tier=rng.choices(["diamond", "black_gold", "platinum", "gold"],
-                                  weights=[5, 10, 30, 55])[0], start=start,
+    t = Timeline(engine, owner, name=who.name, tier=who.tier, start=start,
                  id_number=who.id_number, phone=who.phone, customer_no=who.customer_no,
-                 birthday=who.birthday, potential=who.potential,
-                 assets=float(rng.choice([8, 15, 30, 60, 120, 300])) * 10_000)
+                 birthday=who.birthday, potential=who.potential, assets=who.assets,
+                 area=who.area)
     won_from = {tr.source for tr in wf.transitions if tr.event == "win"}
     when = start
     for i, stage in enumerate(keys[:target]):
@@ -357,14 +372,57 @@ def _today(rng: random.Random, timelines: list[Timeline], managers: list[User],
                                          if kind == "call" else "reached")
 
 
-def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7) -> dict:
+def book_file(rng: random.Random, managers: list[User], allocated: int,
+              unallocated: int) -> bytes:
+    """The demo's customer book as an import file (CSV with the import's columns and
+    ``area``): ``allocated`` customers spread over ``managers`` in turn, then
+    ``unallocated`` customers without a manager. The tier is left to the assets."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*book_services.COLUMNS, "area"])
+    for n in range(allocated + unallocated):
+        who = customer(n, rng)
+        manager = managers[n % len(managers)].email if n < allocated else ""
+        writer.writerow([who.customer_no,
+                         rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                         who.id_number, who.phone, who.birthday.isoformat(),
+                         rng.choices([a for a, _ in ASSETS], [w for _, w in ASSETS])[0]
+                         * 10_000, who.potential, "", manager,
+                         rng.choice(AREAS)])
+    return out.getvalue().encode("utf-8")
+
+
+def load_book(session: Session, data: bytes) -> book_services.Plan:
+    """Check the demo's book file with the importer and write its unallocated customers
+    as the import does (in the caller's transaction); the plan's new prospects are left
+    to the caller. Raises ValueError naming the first error (none is expected)."""
+    plan, summary = book_services.check_file(session, data, "csv")
+    if summary.errors:
+        first = summary.errors[0]
+        raise ValueError(f"the demo's book has {len(summary.errors)} errors; row "
+                         f"{first.row}, {first.field}: {first.message}")
+    book_services.write_plan(session, book_services.Plan(new_book=plan.new_book), actor=None)
+    return plan
+
+
+def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7,
+                     unallocated: int | None = None) -> dict:
     """Create the demo branch (once: a second run adds nothing). Returns a summary.
 
-    Users come from :func:`create_user` (each its own transaction); the prospects and
-    their rows are inserted in one transaction.
+    ``prospects`` customers are allocated and have a prospect; ``unallocated`` (default a
+    tenth of ``prospects``) wait in the unallocated book. Users come from
+    :func:`create_user` (each its own transaction); the customers and their rows are
+    written in one transaction. Raises ValueError when the managers cannot hold
+    ``prospects`` customers under the cap.
     """
     if session.scalar(select(func.count()).select_from(User)):
         return {"created": False, "reason": "the database already has users"}
+    engine = workflows.engine()
+    cap = engine.workflow.escalation.max_active_per_manager
+    if prospects > cap * len(TEAMS) * MANAGERS_PER_TEAM:
+        raise ValueError(f"{len(TEAMS) * MANAGERS_PER_TEAM} managers hold at most "
+                         f"{cap * len(TEAMS) * MANAGERS_PER_TEAM} customers")
+    waiting = prospects // 10 if unallocated is None else unallocated
     logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per event
     # Reproducible demo data, not a secret.
     rng = random.Random(seed)  # nosec B311
@@ -382,21 +440,25 @@ def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7) 
                 session, f"manager{n}@demo.bank", role="manager", team=team,
                 name=f"客户经理 {SURNAMES[n + 2]}{GIVEN[n]}"))
     people += managers
-    engine = workflows.engine()
     now = clock.now()
+    data = book_file(rng, managers, prospects, waiting)
     with unit_of_work(session):
         for user in people:
             user.password_hash = password_hash
-        timelines = [_play(rng, engine, managers[i % len(managers)], now, i)
-                     for i in range(prospects)]
+        plan = load_book(session, data)
+        timelines = [_play(rng, engine, owner, now, row) for row, owner in plan.new_prospects]
         _today(rng, timelines, managers, now, engine.workflow.timezone)
         insert_timelines(session, timelines)
+        audit(session, "customers_imported", actor=people[0], target_type="import",
+              detail={"created": prospects + waiting, "updated": 0, "allocated": prospects,
+                      "unallocated": waiting, "channel": "demo"})
     counts: dict[str, int] = {}
     for t in timelines:
         counts[t.stage] = counts.get(t.stage, 0) + 1
     overdue = sum(1 for t in timelines if t.state.status == "active" and t.state.due_at
                   and t.state.due_at < now)
-    return {"created": True, "prospects": prospects, "by_stage": counts, "overdue": overdue,
+    return {"created": True, "prospects": prospects, "unallocated": waiting,
+            "by_stage": counts, "overdue": overdue,
             "paused": sum(1 for t in timelines if t.state.status == "paused"),
             "lost": sum(1 for t in timelines if t.state.status == "lost"),
             "won": sum(1 for t in timelines if t.state.status == "won"),
