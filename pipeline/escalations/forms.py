@@ -6,7 +6,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, TextAreaField
-from wtforms.validators import Optional
+from wtforms.validators import NumberRange, Optional
 
 from pipeline import labels
 from pipeline.engine.definition import DECISIONS
@@ -37,3 +37,11 @@ class DecisionForm(CommandForm):
 
 class MarkReadForm(FlaskForm):
     ids = HiddenField()
+
+
+class BulkContinueForm(FlaskForm):
+    """Continue the escalations ticked on a queue page (their ids: ``ids``, many values),
+    each due ``extend_days`` from now (the workflow's default when empty)."""
+
+    extend_days = IntegerField(_l("Days until the new due date"),
+                               validators=[Optional(), NumberRange(min=1, max=90)])

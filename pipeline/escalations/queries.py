@@ -1,13 +1,14 @@
 """Reads of escalations, handovers and the inbox, scoped to what the viewer may see."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from pipeline.auth.models import User
+from pipeline.auth.models import Team, User
 from pipeline.errors import NotFound, parse_id
 from pipeline.escalations.models import Escalation, Handover
 from pipeline.notifications.models import Notification
@@ -45,23 +46,103 @@ def may_decide(viewer: User, prospect_team_id: int | None) -> bool:
             and viewer.team_id == prospect_team_id)
 
 
-def queue(session: Session, viewer: User, *, level: int | None = None) -> list[tuple]:
-    """Open escalations the viewer may decide, oldest first, with their prospect and
-    owner: ``[(escalation, prospect, owner), ...]`` in one query."""
-    stmt = (select(Escalation, Prospect, User)
-            .join(Prospect, Prospect.id == Escalation.prospect_id)
-            .join(User, User.id == Prospect.owner_id)
-            .where(Escalation.status == "open"))
+QUEUE_PAGE = 50  # escalations per page of a queue
+QUEUE_SORTS = ("oldest", "newest")
+
+
+@dataclass
+class QueueFilters:
+    """What a queue shows: level (1, 2), kind, team and manager (ids), the order by age
+    (``oldest`` first unless ``newest``) and the page (from 1)."""
+
+    level: int | None = None
+    kind: str | None = None
+    team_id: int | None = None
+    owner_id: int | None = None
+    sort: str = "oldest"
+    page: int = 1
+
+
+@dataclass
+class QueuePage:
+    rows: list[tuple]  # (escalation, prospect, owner)
+    total: int  # open escalations under the filters
+    page: int
+    per_page: int
+    level2: int  # of which second level
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.per_page - 1) // self.per_page, 1)
+
+
+def _queue_scope(stmt: Select, viewer: User) -> Select:
     if viewer.role == "team_lead":
-        stmt = stmt.where(Prospect.team_id == viewer.team_id)
-    elif viewer.role not in ("supervisor", "admin"):
-        stmt = stmt.where(Prospect.owner_id == viewer.id)
-    if level is not None:
-        stmt = stmt.where(Escalation.level == level)
-    # Second level first, then the oldest, then the longest overdue.
-    stmt = stmt.order_by(Escalation.level.desc(), Escalation.opened_at, Escalation.due_at,
-                         Escalation.id)
-    return [tuple(row) for row in session.execute(stmt)]
+        return stmt.where(Escalation.team_id == viewer.team_id)
+    if viewer.role not in ("supervisor", "admin"):
+        return stmt.where(Escalation.owner_id == viewer.id)
+    return stmt
+
+
+def queue(session: Session, viewer: User, filters: QueueFilters | None = None, *,
+          per_page: int = QUEUE_PAGE) -> QueuePage:
+    """One page of the open escalations the viewer may decide, with their prospect and
+    owner (``[(escalation, prospect, owner), ...]``, one query), the number under the
+    filters and how many of those are second level (one more query).
+
+    Ordered by age: the longest open first (``sort="newest"``: the latest first), ties by
+    id, so pages never overlap. A page past the last is the last."""
+    f = filters or QueueFilters()
+    where = [Escalation.status == "open"]
+    if f.level in (1, 2):
+        where.append(Escalation.level == f.level)
+    if f.kind:
+        where.append(Escalation.kind == f.kind)
+    if f.team_id is not None:
+        where.append(Escalation.team_id == f.team_id)
+    if f.owner_id is not None:
+        where.append(Escalation.owner_id == f.owner_id)
+    counted = _queue_scope(select(func.count(), func.coalesce(func.sum(
+        case((Escalation.level == 2, 1), else_=0)), 0)).select_from(Escalation).where(*where),
+        viewer)
+    total, level2 = session.execute(counted).one()
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(max(f.page, 1), pages)
+    order = [Escalation.opened_at.desc(), Escalation.id.desc()] if f.sort == "newest" \
+        else [Escalation.opened_at, Escalation.id]
+    stmt = _queue_scope(
+        select(Escalation, Prospect, User)
+        .join(Prospect, Prospect.id == Escalation.prospect_id)
+        .join(User, User.id == Prospect.owner_id)
+        .where(*where), viewer).order_by(*order).offset((page - 1) * per_page).limit(per_page)
+    return QueuePage([tuple(row) for row in session.execute(stmt)], total, page, per_page,
+                     int(level2 or 0))
+
+
+def queue_choices(session: Session, viewer: User) -> dict[str, list]:
+    """The queue's filter choices in the viewer's scope: the kinds of open escalations,
+    the teams (supervisor) and the managers (id, name) who own open escalations."""
+    base = _queue_scope(select(Escalation.kind).where(Escalation.status == "open"), viewer)
+    kinds = sorted(session.scalars(base.distinct()))
+    owners = [tuple(r) for r in session.execute(
+        select(User.id, User.name).where(User.id.in_(
+            _queue_scope(select(Escalation.owner_id).where(Escalation.status == "open"),
+                         viewer))).order_by(User.name, User.id))]
+    teams: list[tuple] = []
+    if viewer.role in ("supervisor", "admin"):
+        teams = [tuple(r) for r in session.execute(select(Team.id, Team.name)
+                                                    .order_by(Team.name))]
+    return {"kinds": kinds, "owners": owners, "teams": teams}
+
+
+def decidable(session: Session, viewer: User, ids: list[int]) -> dict[int, tuple]:
+    """``{escalation id: (escalation, prospect name)}`` of those ``ids`` the viewer sees."""
+    if not ids:
+        return {}
+    stmt = _queue_scope(select(Escalation, Prospect.name)
+                        .join(Prospect, Prospect.id == Escalation.prospect_id)
+                        .where(Escalation.id.in_(ids)), viewer)
+    return {esc.id: (esc, name) for esc, name in session.execute(stmt)}
 
 
 def open_count(session: Session, viewer: User) -> int:

@@ -15,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
@@ -22,7 +23,7 @@ from pipeline import clock, labels, workflows
 from pipeline.db import get_session
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pipeline.escalations import queries, scheduler
-from pipeline.escalations.forms import DecisionForm, MarkReadForm
+from pipeline.escalations.forms import BulkContinueForm, DecisionForm, MarkReadForm
 from pipeline.escalations.outbox import deliver_after_commit
 from pipeline.escalations.schemas import DecideEscalation
 from pipeline.escalations.services import decide_escalation, handover_letter, register_hooks
@@ -94,40 +95,134 @@ def _error_message(exc: ServiceError) -> str:
     return exc.message
 
 
+def queue_filters() -> queries.QueueFilters:
+    """The queue's filters from the query string; anything unreadable is left out."""
+    args = request.args
+    level = args.get("level", type=int)
+    sort = args.get("sort")
+    return queries.QueueFilters(
+        level=level if level in (1, 2) else None,
+        kind=(args.get("kind") or "").strip()[:32] or None,
+        team_id=args.get("team", type=int) if current_user.role in ("supervisor", "admin")
+        else None,
+        owner_id=args.get("manager", type=int),
+        sort=sort if sort in queries.QUEUE_SORTS else "oldest",
+        page=max(args.get("page", 1, type=int) or 1, 1))
+
+
+def filter_args(f: queries.QueueFilters) -> dict:
+    """The query string of ``f`` without its page (the default order left out)."""
+    out = {"level": f.level, "kind": f.kind, "team": f.team_id, "manager": f.owner_id,
+           "sort": None if f.sort == "oldest" else f.sort}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def reason_text(esc, prospect, wf) -> str:
+    """Why the escalation is open, in the reader's language: the stage and its due day, the
+    meeting not booked (with the manager's own reason), the contacts missing."""
+    stage = wf.stage(esc.stage)
+    stage_name = stage.name.get(current_locale()) if stage else esc.stage
+    if esc.kind == "stage_overdue":
+        if esc.due_at is None:
+            return _("%(stage)s ran past its time.", stage=stage_name)
+        tz = ZoneInfo(wf.timezone)
+        return _("%(stage)s was due on %(day)s.", stage=stage_name,
+                 day=esc.due_at.astimezone(tz).strftime("%Y-%m-%d"))
+    if esc.kind == "no_meeting":
+        text = _("First contact ended without a meeting.")
+        if esc.reason and esc.reason != NO_MEETING_DEFAULT:
+            return _("%(text)s The manager's reason: %(reason)s", text=text, reason=esc.reason)
+        return text
+    if esc.kind == "contact_overdue":
+        return _("Contacts required in the period were not made (%(missing)s).",
+                 missing=esc.reason or "—")
+    return esc.reason or labels.label(labels.ESCALATION_KINDS, esc.kind)
+
+
+NO_MEETING_DEFAULT = "first contact ended without a meeting"  # the services' stored reason
+HISTORY_SHOWN = 3  # latest history rows on a queue card (the prospect page has them all)
+
+
 @bp.get("/escalations")
 @login_required
 def queue():
     if current_user.role not in DECIDERS:
         abort(403)
-    level = request.args.get("level", type=int)
-    if level not in (1, 2):
-        level = None
+    filters = queue_filters()
     session = get_session()
-    rows = queries.queue(session, current_user, level=level)
+    data = queries.queue(session, current_user, filters)
+    rows = data.rows
     prospect_ids = [p.id for _e, p, _o in rows]
-    history = queries.histories(session, prospect_ids)
+    history = {pid: hs[-HISTORY_SHOWN:] for pid, hs in
+               queries.histories(session, prospect_ids).items()}
     managers = queries.managers_by_team(session, {p.team_id for _e, p, _o in rows if p.team_id})
     actors = queries.users_by_id(session, {h.actor_id for hs in history.values() for h in hs
                                            if h.actor_id})
-    forms = {}
-    for esc, prospect, owner in rows:
-        form = DecisionForm(prefix=f"e{esc.id}", formdata=None)
-        # Each manager's customers out of the cap, which applies on reassign.
+    # The managers each escalation may go to, with the customers each maintains out of
+    # the cap, which applies on reassign (0: nobody, not reassigning).
+    new_owners = {}
+    for esc, prospect, _owner in rows:
         cap = workflows.engine(prospect.workflow_key).workflow.escalation \
             .max_active_per_manager
-        form.new_owner.choices = [(m.id, f"{m.name} ({n}/{cap})") for m, n in
-                                  managers.get(prospect.team_id, []) if m.id != prospect.owner_id]
-        if form.new_owner.choices:
-            form.new_owner.choices.insert(0, (0, "—"))  # 0: nobody (not reassigning)
-        forms[esc.id] = form
-    counts = {"all": None, "level2": None}
-    if current_user.role in ("supervisor", "admin"):
-        counts["level2"] = sum(1 for e, _p, _o in rows if e.level == 2) if level is None else None
+        new_owners[esc.id] = [(m.id, f"{m.name} ({n}/{cap})") for m, n in
+                              managers.get(prospect.team_id, []) if m.id != prospect.owner_id]
+    args = filter_args(filters)
     return render_template(
-        "escalations/queue.html", rows=rows, forms=forms, history=history, actors=actors,
-        level=level, now=clock.now(), workflows=workflows, link=prospect_link,
-        age=queries.age, counts=counts,
+        "escalations/queue.html", rows=rows, form=DecisionForm(formdata=None),
+        new_owners=new_owners, history=history, actors=actors,
+        data=data, filters=filters, args=args, choices=queries.queue_choices(session,
+                                                                             current_user),
+        bulk=BulkContinueForm(), now=clock.now(), workflows=workflows, link=prospect_link,
+        age=queries.age, reason=reason_text,
+        kind_label=lambda k: labels.label(labels.ESCALATION_KINDS, k),
         history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data))
+
+
+@bp.post("/escalations/continue")
+@login_required
+def bulk_continue():
+    """Continue many escalations at once: each one its own decision (its own transaction,
+    through the same service as one decision), so one that cannot be continued leaves the
+    others decided; what failed is said per escalation."""
+    if current_user.role not in DECIDERS:
+        abort(403)
+    form = BulkContinueForm()
+    back = _back()
+    ids = sorted({int(x) for x in request.form.getlist("ids") if x.isdigit()})
+    if not form.validate_on_submit():
+        flash(_("The number of days must be between 1 and 90."), "error")
+        return back
+    if not ids:
+        flash(_("Choose the escalations to continue."), "error")
+        return back
+    session = get_session()
+    known = queries.decidable(session, current_user, ids)
+    names = {i: name for i, (_esc, name) in known.items()}
+    session.rollback()  # end the read; each decision is its own transaction
+    done, failed = 0, []
+    for escalation_id in ids:
+        try:
+            decide_escalation(session, escalation_id, actor=current_user, decision="continue",
+                              extend_days=form.extend_days.data)
+            done += 1
+        except ServiceError as exc:
+            failed.append(_("%(name)s: %(why)s", name=names.get(escalation_id, f"#{escalation_id}"),
+                            why=_("not in your queue") if isinstance(exc, NotFound)
+                            else _("you may not decide it") if isinstance(exc, Forbidden)
+                            else _error_message(exc)))
+    if done:
+        deliver_after_commit(current_app._get_current_object(), rounds=1)
+        flash(ngettext("%(num)d escalation continued.", "%(num)d escalations continued.",
+                       done), "success")
+    if failed:
+        flash(_("Not continued: %(items)s", items="; ".join(failed)), "error")
+    return back
+
+
+def _back():
+    nxt = request.form.get("next") or ""
+    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//")
+                    else url_for(".queue"))
 
 
 @bp.post("/escalations/<int:escalation_id>/decision")
