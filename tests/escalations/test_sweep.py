@@ -234,7 +234,9 @@ def test_overdue_cadence_steps_are_reminded_once(session, factory):
     tasks = {t.key: t for t in session.scalars(select(CadenceTask).where(
         CadenceTask.prospect_id == p.id))}
     sms_due = tasks["manager_sms"].due_at
-    assert sweep_due(session, at(sms_due - SECOND)).reminded == 1  # the institution SMS
+    # The institution SMS is the branch's step: never reminded to the manager.
+    assert sweep_due(session, at(sms_due - SECOND)).reminded == 0
+    assert notes(session, owner, "reminder") == []
     summary = sweep_due(session, at(sms_due + SECOND))
     assert summary.reminded == 1
     reminders = notes(session, owner, "reminder")
@@ -262,7 +264,8 @@ def test_no_meeting_escalation_is_the_visit_s_only_one(session, factory):
     assert esc.kind == "no_meeting"
     call = session.scalars(select(CadenceTask).where(CadenceTask.key == "lead_call")).one()
     assert call.assignee_id == lead.id
-    assert call.due_at == T0 + timedelta(days=6 + 2)
+    # Due 2 days after the manager's call (2026-03-05T01:00Z), not after the event.
+    assert call.due_at == T0 + timedelta(days=3 + 2)
 
 
 def test_escalation_of_a_visit_that_is_over_is_closed(session, factory):
