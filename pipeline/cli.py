@@ -22,6 +22,7 @@ from pipeline.demo import seed_demo_branch
 from pipeline.engine import WorkflowError, load_workflow
 from pipeline.errors import ServiceError
 from pipeline.escalations import cli as escalations_cli
+from pipeline.messages import cli as messages_cli
 
 UPGRADE_HINT = "run flask --app wsgi db upgrade"
 
@@ -269,6 +270,8 @@ def seed_demo(count: int, seed: int) -> None:
 
 def init_app(app: Flask) -> None:
     for command in escalations_cli.COMMANDS:  # sweep, send-mail
+        pipeline_cli.add_command(command)
+    for command in messages_cli.COMMANDS:  # send (the SMS outbox)
         pipeline_cli.add_command(command)
     for command in customers_cli_commands.COMMANDS:  # import
         customers_cli.add_command(command)

@@ -120,6 +120,8 @@ NAV = [
     ("escalations.inbox", lazy_gettext("Inbox"), None, "unread_notifications"),
     ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
     ("customers.import_page", lazy_gettext("Import customers"), ("supervisor", "admin"), None),
+    ("messages.templates", lazy_gettext("Message templates"), ("supervisor", "admin"), None),
+    ("messages.report", lazy_gettext("First-contact touches"), None, None),
     ("allocation.book", lazy_gettext("Allocation"), ("supervisor", "admin", "manager"), None),
     ("allocation.claims", lazy_gettext("Claims"), ("supervisor", "admin", "manager"), None),
     ("allocation.move", lazy_gettext("Manager leaving"), ("supervisor", "admin"), None),

@@ -157,15 +157,21 @@ LEAD_CALL = "lead_call"  # the task of the lead's call after no meeting (seed 00
 def lead_call_due(session: Session, prospect: Prospect, engine: Engine,
                   now: datetime) -> datetime:
     """When the lead's call after no meeting is due: ``lead_call_after_days`` after the
-    manager's call (the cadence step ``lead_call_after_step`` of this visit, done), else
-    after the visit's last touch done, else after ``now`` (seed 004: "2-3 days after the
-    call")."""
+    manager's call (the time the contact log gives for the cadence step
+    ``lead_call_after_step``), else after the visit's last touch done, else after ``now``
+    (seed 004: "2-3 days after the call"); never counted from a time after ``now``."""
     policy = engine.workflow.escalation
     done = dict(session.execute(select(CadenceTask.key, CadenceTask.done_at).where(
         CadenceTask.prospect_id == prospect.id, CadenceTask.clock_no == prospect.clock_no,
         CadenceTask.done_at.is_not(None), CadenceTask.cancelled_at.is_(None),
         CadenceTask.key != LEAD_CALL)).all())
-    base = done.get(policy.lead_call_after_step) if policy.lead_call_after_step else None
+    base = None
+    stage = engine.workflow.stage(prospect.stage)
+    step = next((s for s in stage.cadence if s.key == policy.lead_call_after_step), None)
+    if step is not None and step.key in done and step.done_field:
+        record = next(r for r in stage.records if r.field(step.done_field))
+        logged = (load_records(session, prospect).get(record.key) or {}).get(step.done_field)
+        base = clock.parse(logged) if isinstance(logged, str) else done[step.key]
     if base is None:
         base = max(done.values(), default=now)
     return min(base, now) + timedelta(days=policy.lead_call_after_days)

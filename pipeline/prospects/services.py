@@ -176,7 +176,9 @@ def sync_cadence(session: Session, prospect: Prospect, engine: Engine, data: Map
         CadenceTask.prospect_id == prospect.id, CadenceTask.clock_no == prospect.clock_no))}
     synced = engine.sync_cadence(prospect.stage, {k: (t.due_at, t.done_at)
                                                   for k, t in tasks.items()}, data, now)
+    cancelled = engine.cancelled_steps(prospect.stage, data)  # e.g. the call after a reply
     for key, (due, done) in synced.items():
+        tasks[key].cancelled_at = done if key in cancelled else None
         task = tasks[key]
         task.due_at = due
         if done is not None and task.done_at is None:
