@@ -15,9 +15,20 @@ from flask_babel import get_translations
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
 from marshmallow import Schema, validate
+from wtforms.fields.choices import SelectChoice
 
 from pipeline.errors import Invalid, ServiceError
 from pipeline.validation import Message, load
+
+
+def option(value: Any, label: Any = None) -> SelectChoice:
+    """One option of a select field (value, shown label)."""
+    return SelectChoice(value, value if label is None else label)
+
+
+def options(pairs: Any) -> list[SelectChoice]:
+    """The options of a select field from (value, label) pairs."""
+    return [option(value, label) for value, label in pairs]
 
 
 class hints:  # noqa: N801 - used like WTForms' validator classes

@@ -11,7 +11,7 @@ from wtforms.validators import NumberRange, Optional
 from pipeline import labels
 from pipeline.engine.definition import DECISIONS
 from pipeline.escalations.schemas import DecideEscalation
-from pipeline.forms import CommandForm, hints
+from pipeline.forms import CommandForm, hints, options
 
 
 class DecisionForm(CommandForm):
@@ -20,7 +20,7 @@ class DecisionForm(CommandForm):
     the managers of the prospect's team, given by the view (0: nobody)."""
 
     decision = RadioField(_l("Decision"), validators=[hints(DecideEscalation, "decision")],
-                          choices=labels.choices(labels.DECISIONS, DECISIONS),
+                          choices=options(labels.choices(labels.DECISIONS, DECISIONS)),
                           validate_choice=False)
     extend_days = IntegerField(_l("Days until the new due date"),
                                validators=[Optional(), hints(DecideEscalation, "extend_days")],

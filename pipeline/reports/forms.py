@@ -10,6 +10,7 @@ from wtforms import DateField, HiddenField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
 from pipeline import labels
+from pipeline.forms import option
 from pipeline.reports.services import SUMMARY_MAX
 
 
@@ -22,13 +23,6 @@ def _int_or_none(value: object) -> int | None:
         return None
 
 
-def _choice(value: object, label: object):
-    """An option of a select, in the form the installed WTForms prefers."""
-    try:
-        from wtforms.fields.choices import SelectChoice
-    except ImportError:  # WTForms < 3.3
-        return (value, label)
-    return SelectChoice(value, label)
 
 
 SANE_DATES = (date(1900, 1, 1), date(2999, 12, 31))
@@ -57,10 +51,10 @@ class FunnelFilterForm(_QueryForm):
 
     def __init__(self, *args, teams=(), managers=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.team.choices = [_choice("", _l("All"))] + [_choice(t.id, t.name) for t in teams]
-        self.owner.choices = [_choice("", _l("All"))] + [_choice(u.id, u.name)
+        self.team.choices = [option("", _l("All"))] + [option(t.id, t.name) for t in teams]
+        self.owner.choices = [option("", _l("All"))] + [option(u.id, u.name)
                                                          for u in managers]
-        self.tier.choices = [_choice("", _l("All"))] + [_choice(k, v)
+        self.tier.choices = [option("", _l("All"))] + [option(k, v)
                                                         for k, v in labels.TIERS.items()]
 
     def validate_end(self, field) -> None:
@@ -76,7 +70,7 @@ class DailyFilterForm(_QueryForm):
 
     def __init__(self, *args, managers=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.manager.choices = [_choice(u.id, u.name) for u in managers]
+        self.manager.choices = [option(u.id, u.name) for u in managers]
 
 
 class WeeklyFilterForm(_QueryForm):
@@ -86,7 +80,7 @@ class WeeklyFilterForm(_QueryForm):
 
     def __init__(self, *args, teams=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.team.choices = [_choice(t.id, t.name) for t in teams]
+        self.team.choices = [option(t.id, t.name) for t in teams]
 
 
 class WeeklySummaryForm(FlaskForm):
