@@ -12,6 +12,7 @@ from pipeline import config as config_module
 from pipeline.api.views import bp as api_bp
 from pipeline.audit import views as audit_views
 from pipeline.auth.views import bp as auth_bp
+from pipeline.complaints import views as complaint_views
 from pipeline.config import ConfigurationError
 from pipeline.customers.allocation_views import bp as allocation_bp
 from pipeline.customers.views import bp as customers_bp
@@ -68,6 +69,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(customers_bp)
     app.register_blueprint(allocation_bp)
     escalation_views.init_app(app)  # blueprint, nav badges, in-process scheduler
+    complaint_views.init_app(app)  # blueprint, the customer's page and card
     message_views.init_app(app)  # SMS pages, API, callbacks; the outcome hook queueing SMS
     audit_views.init_app(app)
 

@@ -118,6 +118,7 @@ NAV = [
     ("reports.funnel", lazy_gettext("Funnel"), None, None),
     ("reports.daily", lazy_gettext("Reports"), None, None),
     ("escalations.inbox", lazy_gettext("Inbox"), None, "unread_notifications"),
+    ("complaints.index", lazy_gettext("Complaint handling"), None, None),
     ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
     ("customers.import_page", lazy_gettext("Import customers"), ("supervisor", "admin"), None),
     ("messages.templates", lazy_gettext("Message templates"), ("supervisor", "admin"), None),
@@ -171,6 +172,11 @@ def register_layout(app: Flask) -> None:
             return redirect(url_for("prospects.board"))
         return render_template("errors/error.html", code=200, title="Bank pipeline",
                                message="")
+
+    @app.get("/favicon.ico")
+    def favicon():  # noqa: ANN202
+        """Browsers ask for it before reading the page's icon link."""
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202

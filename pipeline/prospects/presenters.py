@@ -311,6 +311,21 @@ def template_helpers() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- board cards
 
+# Marks other domains put on a customer's card (e.g. open complaints), registered at app
+# start: name -> callable(card ids) -> {id: text}; each is one query per set of cards.
+CARD_MARKS: dict[str, Callable[[list[int]], dict[int, str]]] = {}
+
+
+def card_marks(ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if not ids:
+        return out
+    for marks in CARD_MARKS.values():
+        for pid, text in marks(ids).items():
+            out.setdefault(pid, []).append(text)
+    return out
+
+
 class CardWriter:
     """Writes board cards' markup, each card with its no-script move form (CSRF token,
     return address ``back_to``); one writer serves a page's columns.
@@ -352,6 +367,7 @@ class CardWriter:
 
         self.sms = CardMarks(get_session(), [c.prospect for c in cards], current_user.id,
                              self.back_to.unescape())
+        self.marks = card_marks([c.prospect.id for c in cards])
         for card in cards:
             self.write(card, out)
         return Markup("".join(out))  # nosec B704: write() escapes every value it writes
@@ -378,6 +394,9 @@ class CardWriter:
                        f'{e(mask(p.phone))}</div>\n')
         out.append(self.sms.html(p))  # the opt-out note, or the manager's SMS button
         out.append('  <div class="kcard-flags">\n')
+        for mark in getattr(self, "marks", {}).get(p.id, ()):
+            out.append(f'    <span class="flag flag-mark" data-testid="card-mark">{e(mark)}'
+                       f'</span>\n')
         if not active:
             out.append(f'    <span class="flag flag-{status}">{self.flags[status]}</span>\n')
         else:
