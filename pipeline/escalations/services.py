@@ -487,6 +487,11 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
     """After-sale customers whose last full period missed their contact frequency: their
     cell's of the tiering grid when they have a potential, else their tier's."""
     p, e = Prospect.__table__, Escalation.__table__
+    # Only the workflows that keep contact frequencies (a settled complaint has none).
+    keeping = [key for key, en in workflows.all_engines().items()
+               if any(s.contact_frequency for s in en.workflow.stages)]
+    if not keeping:
+        return None, 0
     # Two ranges of the (status, due_at) index, never judged and period ended: an OR of
     # both made the planners filter every won customer in id order instead.
     ranges = [select(p.c.id).where(p.c.status == "won", p.c.due_at.is_(None),
@@ -517,11 +522,6 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
             judged.setdefault((period.start, period.end), []).append((r, freq, period))
     values = []
     for (start, end), items in judged.items():  # one query per distinct period (≤ 2)
-    # Only the workflows that keep contact frequencies (a settled complaint has none).
-    keeping = [key for key, en in workflows.all_engines().items()
-               if any(s.contact_frequency for s in en.workflow.stages)]
-    if not keeping:
-        return None, 0
         counts: dict[int, list] = {}
         for pid, kind, n in session.execute(
                 select(Contact.prospect_id, Contact.kind, func.count())
