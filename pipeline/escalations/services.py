@@ -397,6 +397,16 @@ def _escalate(session: Session, now: datetime, after: tuple | None,
     return (last.due_at, last.id), len(created)
 
 
+def _overdue_kind(p: Any) -> Any:
+    """The kind of a case's escalation at its limit: its workflow's ``overdue_kind``."""
+    kinds = {key: en.workflow.escalation.overdue_kind
+             for key, en in workflows.all_engines().items()
+             if en.workflow.escalation.overdue_kind != "stage_overdue"}
+    if not kinds:
+        return literal("stage_overdue")
+    return case(kinds, value=p.c.workflow_key, else_=literal("stage_overdue"))
+
+
 def _tell_escalated(session: Session, now: datetime, prospect_ids: list[int],
                     keys: dict[int, str]) -> None:
     if not prospect_ids:
@@ -425,16 +435,6 @@ def _tell_escalated(session: Session, now: datetime, prospect_ids: list[int],
         messages.append(Message(
             people[r.owner_id], "overdue",
             N_("%(name)s is past its due date in %(stage)s and went to your team lead"), params,
-def _overdue_kind(p: Any) -> Any:
-    """The kind of a case's escalation at its limit: its workflow's ``overdue_kind``."""
-    kinds = {key: en.workflow.escalation.overdue_kind
-             for key, en in workflows.all_engines().items()
-             if en.workflow.escalation.overdue_kind != "stage_overdue"}
-    if not kinds:
-        return literal("stage_overdue")
-    return case(kinds, value=p.c.workflow_key, else_=literal("stage_overdue"))
-
-
             prospect_id=r.id, dedupe_key=f"overdue:{key}"))
     notify_many(session, messages)
 
