@@ -301,9 +301,9 @@ def allocate(session: Session, data: Any, *, actor: User) -> list[Allocated]:
     supervisor or admin), Invalid (bad fields; ``over_capacity`` naming the manager's
     count), Conflict (``already_allocated``: a customer left the book meanwhile;
     ``duplicate_customer``). One transaction."""
+    _may_allocate(actor)
     command = load(Allocate, data)
     with unit_of_work(session):
-        _may_allocate(actor)
         owner = _user(session, command["manager"], "manager", lock=True)
         done = _allocate(session, command["customers"], owner, actor=actor, via="allocation")
     log_event("customers_allocated", actor_id=actor.id, owner_id=owner.id, count=len(done),
@@ -364,10 +364,10 @@ def claim(session: Session, data: Any, *, actor: User) -> list[CustomerClaim]:
     one pending claim each, for the supervisor to decide. Raises Forbidden (not an active
     manager), Conflict (``already_allocated``; ``already_claimed``: a pending claim of
     theirs exists), Invalid. One transaction."""
+    if actor.role != "manager" or not actor.active:
+        raise Forbidden("only a customer manager claims customers")
     command = load(Claim, data)
     with unit_of_work(session):
-        if actor.role != "manager" or not actor.active:
-            raise Forbidden("only a customer manager claims customers")
         numbers = dict(session.execute(select(BookCustomer.id, BookCustomer.customer_no)
                                        .where(BookCustomer.id.in_(command["customers"]))).all())
         gone = sorted(set(command["customers"]) - set(numbers))
@@ -470,9 +470,9 @@ def approve_claim(session: Session, claim_id: Any, *, actor: User) -> Allocated:
 def refuse_claim(session: Session, claim_id: Any, data: Any, *, actor: User) -> CustomerClaim:
     """The supervisor refuses a pending claim with a ``note`` (required), which the
     manager receives in the inbox. One transaction."""
+    _may_allocate(actor)
     command = load(Refuse, data)
     with unit_of_work(session):
-        _may_allocate(actor)
         row = _pending_claim(session, claim_id)
         now = clock.now()
         row.status, row.decided_by_id, row.decided_at = "refused", actor.id, now
@@ -528,9 +528,9 @@ def move_customers(session: Session, data: Any, *, actor: User) -> Moved:
     leaving manager's account (and their pending claims); ``note`` goes in the history and
     the handovers. Raises Forbidden, Invalid (bad fields; ``over_capacity`` saying how many
     places are missing: nothing moves). One transaction."""
+    _may_allocate(actor)
     command = load(Move, data)
     with unit_of_work(session):
-        _may_allocate(actor)
         leaving = _user(session, command["leaving"], "leaving", lock=False, active=False)
         receivers = [_user(session, ref, "receivers", lock=False)
                      for ref in command["receivers"]]

@@ -236,8 +236,8 @@ def claims():
     return _claims_page()
 
 
-@bp.post("/claims/<int:claim_id>/approve")
-def approve(claim_id: int):
+@bp.post("/claims/<claim_id>/approve")
+def approve(claim_id: str):
     _allocators_only()
     if not CommandForm().validate_on_submit():
         abort(400)
@@ -249,8 +249,8 @@ def approve(claim_id: int):
     return redirect(url_for(".claims"))
 
 
-@bp.post("/claims/<int:claim_id>/refuse")
-def refuse(claim_id: int):
+@bp.post("/claims/<claim_id>/refuse")
+def refuse(claim_id: str):
     _allocators_only()
     form = RefuseForm(prefix=f"r{claim_id}")
     if not form.validate_on_submit():
@@ -259,7 +259,7 @@ def refuse(claim_id: int):
         allocation.refuse_claim(get_session(), claim_id, {"note": form.note.data or ""},
                                 actor=current_user)
     except (Invalid, Conflict) as exc:
-        return _claims_page(refuse={claim_id: form}, alert=_show(form, exc),
+        return _claims_page(refuse={int(claim_id): form}, alert=_show(form, exc),
                             status=exc.status)
     flash(_("Claim refused: the manager has your note."), "success")
     return redirect(url_for(".claims"))

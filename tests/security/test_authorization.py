@@ -72,6 +72,14 @@ def decides(role: str, relation: str) -> str | int:
     return 403 if role == "manager" else OK
 
 
+def decides_claim(role: str, _relation: str) -> str | int:
+    """A manager's claim on the unallocated book: a supervisor or administrator decides
+    (the claim of the matrix does not exist: 404)."""
+    if role == "anonymous":
+        return LOGIN
+    return 404 if role in ("supervisor", "admin") else 403
+
+
 # (endpoint, method) -> rule(role, relation) -> expected answer
 MATRIX = {
     ("index", "GET"): signed_in,
@@ -126,6 +134,21 @@ MATRIX = {
     ("customers.template", "GET"): only("supervisor", "admin"),
     ("customers.import_page", "GET"): only("supervisor", "admin"),
     ("customers.import_page", "POST"): only("supervisor", "admin"),
+    ("allocation.book", "GET"): only("supervisor", "admin", "manager"),
+    ("allocation.allocate", "POST"): only("supervisor", "admin"),
+    ("allocation.claim", "POST"): only("manager"),
+    ("allocation.claims", "GET"): only("supervisor", "admin", "manager"),
+    ("allocation.approve", "POST"): decides_claim,
+    ("allocation.refuse", "POST"): only("supervisor", "admin"),  # no note: 422
+    ("allocation.move", "GET"): only("supervisor", "admin"),
+    ("allocation.move", "POST"): only("supervisor", "admin"),
+    ("api.book", "GET"): only("supervisor", "admin", "manager"),
+    ("api.allocate", "POST"): only("supervisor", "admin"),
+    ("api.claim", "POST"): only("manager"),
+    ("api.claims", "GET"): only("supervisor", "admin", "manager"),
+    ("api.approve_claim", "POST"): decides_claim,
+    ("api.refuse_claim", "POST"): only("supervisor", "admin"),  # no note: 422
+    ("api.move", "POST"): only("supervisor", "admin"),
 }
 # Bodies that pass authentication but change nothing much (or are refused as input).
 API_BODIES = {
@@ -142,7 +165,8 @@ FORMS = {
                                         "summary": "Calls on track."},
 }
 VALUES = {"record_key": "contact_log", "event": "lose", "stage": "first_contact",
-          "fmt": "csv", "key": "seven_step", "token_id": str(MISSING_ID)}
+          "fmt": "csv", "key": "seven_step", "token_id": str(MISSING_ID),
+          "claim_id": str(MISSING_ID)}
 
 
 def routes(app) -> list[tuple[str, str, str]]:
