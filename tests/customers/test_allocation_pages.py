@@ -180,3 +180,14 @@ def test_the_api_allocates_claims_and_moves(client, session, factory, monkeypatc
     assert r.get_json() == {"leaving": li.id, "moved": 2,
                             "to": [{"manager": wu.id, "count": 2}], "handovers": 2,
                             "deactivated": False}
+
+
+def test_the_audit_log_names_allocations(client, session, factory):
+    boss = factory.user("supervisor")
+    li = factory.user("manager")
+    book(session, row(1))
+    sign_in(client, boss)
+    client.post("/allocation/allocate", data={"customers": [str(i) for i in ids(session, 1)],
+                                              "manager": str(li.id)})
+    page = client.get("/audit", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert "分配客户" in page
