@@ -429,16 +429,16 @@ def seed_demo_branch(session: Session, *, prospects: int = 2000, seed: int = 7,
     # One hash for every demo account: hashing is slow by design, and they share a password.
     password_hash = hash_password(DEMO_PASSWORD)
     people: list[User] = [create_user(session, "supervisor@demo.bank", role="supervisor",
-                                      name="支行行长 周")]
+                                      name="周建华")]  # names are names: the role shows beside them
     managers: list[User] = []
     for t, team in enumerate(TEAMS):
         people.append(create_user(session, f"lead{t + 1}@demo.bank", role="team_lead",
-                                  team=team, name=f"团队主管 {SURNAMES[t]}"))
+                                  team=team, name=f"{SURNAMES[t]}{GIVEN[t + 20]}{GIVEN[t + 30]}"))
         for m in range(MANAGERS_PER_TEAM):
             n = t * MANAGERS_PER_TEAM + m + 1
             managers.append(create_user(
                 session, f"manager{n}@demo.bank", role="manager", team=team,
-                name=f"客户经理 {SURNAMES[n + 2]}{GIVEN[n]}"))
+                name=f"{SURNAMES[n + 2]}{GIVEN[n]}"))
     people += managers
     now = clock.now()
     data = book_file(rng, managers, prospects, waiting)

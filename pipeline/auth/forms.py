@@ -6,6 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from pipeline.forms import options
+
 
 class LoginForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
@@ -14,7 +16,7 @@ class LoginForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(_l("Language"), choices=[("zh_CN", "中文"), ("en", "English")])
+    locale = SelectField(_l("Language"), choices=options([("zh_CN", "中文"), ("en", "English")]))
 
 
 class TokenForm(FlaskForm):

@@ -277,7 +277,8 @@ def handover(handover_id: int):
     """The handover letter of seed 002, in the reader's language."""
     session = get_session()
     row = queries.get_visible_handover(session, current_user, handover_id)
-    people = queries.users_by_id(session, {row.from_user_id, row.to_user_id} - {None})
+    people = queries.users_by_id(
+        session, {row.from_user_id, row.to_user_id, row.actor_id} - {None})
     prospect = session.get(Prospect, row.prospect_id)
     old, new = people.get(row.from_user_id), people.get(row.to_user_id)
     tz = ZoneInfo(workflows.workflow(prospect.workflow_key).timezone)
@@ -285,4 +286,5 @@ def handover(handover_id: int):
         current_locale(), customer=prospect.name, old_manager=old.name if old else "",
         new_manager=new.name if new else "", day=row.at.astimezone(tz).strftime("%Y-%m-%d"))
     return render_template("escalations/handover.html", handover=row, prospect=prospect,
-                           old=old, new=new, letter=letter, link=prospect_link)
+                           old=old, new=new, by=people.get(row.actor_id), letter=letter,
+                           link=prospect_link)

@@ -107,9 +107,12 @@ def apply(session: Session, prospect: Prospect, outcome: Outcome, *, actor: User
         prospect.owner_id, prospect.team_id = owner.id, owner.team_id
     if not inserted:
         save_state(session, prospect, outcome.state, now)
+    data = outcome.data
+    if prospect.owner_id != previous_owner:  # the history names both owners
+        data = {**(data or {}), "from_owner": previous_owner, "to_owner": prospect.owner_id}
     row = write_history(session, prospect, outcome.recorded_as, at=now, actor=actor,
                         from_stage=outcome.from_stage, from_status=outcome.from_status,
-                        reason=outcome.reason, data=outcome.data)
+                        reason=outcome.reason, data=data)
     if outcome.tasks:
         session.execute(insert(CadenceTask.__table__), [
             task_values(t, prospect_id=prospect.id, owner_id=prospect.owner_id, now=now)

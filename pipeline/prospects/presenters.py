@@ -106,10 +106,11 @@ def event_label(event: str) -> str:
     return labels.label(labels.EVENT_ACTIONS, event)
 
 
-def history_label(event: str, data: dict | None = None) -> str:
+def history_label(event: str, data: dict | None = None,
+                  people: dict[int, str] | None = None) -> str:
     # Escalation decisions write their own events (an abandon is a "lose"); a tier change
-    # says from which tier to which.
-    return labels.history_text(labels.PROSPECT_HISTORY, event, data)
+    # says from which tier to which, a change of owner from whom to whom.
+    return labels.history_text(labels.PROSPECT_HISTORY, event, data, people)
 
 
 def upkeep_name(prospect: Any, wf: Workflow) -> str | None:

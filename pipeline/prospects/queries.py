@@ -548,6 +548,7 @@ def prospect_page(session: Session, viewer: User, prospect_id: Any) -> ProspectP
         Contact.prospect_id == prospect.id).order_by(Contact.at.desc(), Contact.id.desc())))
     ids = {prospect.owner_id} | {h.actor_id for h in history if h.actor_id} \
         | {h.owner_id for h in history if h.owner_id} \
+        | {h.data["from_owner"] for h in history if h.data and h.data.get("from_owner")} \
         | {t.assignee_id for t in tasks if t.assignee_id} \
         | {t.done_by_id for t in tasks if t.done_by_id} | {c.user_id for c in contacts if c.user_id}
     people = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())

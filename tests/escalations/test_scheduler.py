@@ -96,3 +96,39 @@ def test_handover_letter_page(client, session, factory, viewer, status):
         html = r.get_data(as_text=True)
         assert "尊敬的Zhou Xun" in html and people["new"].name in html
         assert "客户关系移交函" in html
+
+
+def test_the_handover_page_shows_the_leads_note_beside_the_letter(client, session, factory):
+    lead = factory.user("team_lead", "Team A")
+    old, new = factory.user("manager", "Team A"), factory.user("manager", "Team A")
+    p = factory.prospect(old, name="Zhou Xun")
+    sweep_due(session, T0 + timedelta(days=21, seconds=1))
+    esc = session.scalars(select(Escalation)).one()
+    decide_escalation(session, esc.id, actor=lead, decision="reassign", new_owner=new.id,
+                      note="Prefers calls after 18:00")
+    handover = session.scalars(select(Handover).where(Handover.prospect_id == p.id)).one()
+    client.post("/login", data={"email": new.email, "password": "secret-pass"})
+    client.post("/language", data={"locale": "en", "next": "/"})
+    html = client.get(f"/handovers/{handover.id}").get_data(as_text=True)
+    assert f"Note from {lead.name}" in html
+    assert "Prefers calls after 18:00" in html
+    # The letter to the customer is signed once, by the old manager's name.
+    assert html.count(f"{old.name}, customer manager") == 1
+
+
+def test_a_reassignment_names_both_managers_in_the_history(client, session, factory):
+    from pipeline.prospects.models import StageEvent
+
+    lead = factory.user("team_lead", "Team A")
+    old, new = factory.user("manager", "Team A"), factory.user("manager", "Team A")
+    p = factory.prospect(old, name="Zhou Xun")
+    sweep_due(session, T0 + timedelta(days=21, seconds=1))
+    esc = session.scalars(select(Escalation)).one()
+    decide_escalation(session, esc.id, actor=lead, decision="reassign", new_owner=new.id)
+    row = session.scalars(select(StageEvent).where(
+        StageEvent.prospect_id == p.id, StageEvent.event == "reassign")).one()
+    assert row.data["from_owner"] == old.id and row.data["to_owner"] == new.id
+    client.post("/login", data={"email": lead.email, "password": "secret-pass"})
+    client.post("/language", data={"locale": "en", "next": "/"})
+    html = client.get(f"/prospects/{p.id}").get_data(as_text=True)
+    assert f"Reassigned: from {old.name} to {new.name}" in html
