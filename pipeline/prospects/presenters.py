@@ -539,10 +539,19 @@ def record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, b
 
 
 def saved_message(record_key: str, result: Any, wf: Workflow) -> str:
+    """What a save did: complete, or what the record still lacks in the stage's own words
+    (the share of fields filled says nothing when the guard wants something else)."""
+    name = record_name(record_key, wf)
     if result.complete:
-        return _("%(record)s saved; it is complete.", record=record_name(record_key, wf))
-    return _("%(record)s saved; %(percent)s complete.",
-             record=record_name(record_key, wf), percent=f"{result.completeness:.0%}")
+        return _("%(record)s saved; it is complete.", record=name)
+    missing = "; ".join(problem_text(p, wf) for p in status_problems(
+        wf.record(record_key), result.data))
+    return _("%(record)s saved, not complete yet: %(missing)s", record=name, missing=missing)
+
+
+def saved_category(result: Any) -> str:
+    """The flash category of a save: success only when the record is complete."""
+    return "success" if result.complete else "info"
 
 
 # ---------------------------------------------------------------- my day

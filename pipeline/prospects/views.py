@@ -280,7 +280,7 @@ def record(prospect_id: int, record_key: str):
         return _record_page(prospect, rec, fresh, then, back_to, result.data)
     if is_fetch():
         return jsonify({"ok": True, "moved": False, "message": message})
-    flash(message, "success")
+    flash(message, P.saved_category(result))
     return redirect(url_for(".detail", prospect_id=prospect.id, _anchor=f"record-{record_key}"))
 
 

@@ -561,3 +561,21 @@ def test_prospect_page_and_my_day_query_counts_do_not_grow(app, client, factory,
             factory.prospect(manager)
     assert count_queries(app, client, f"/prospects/{p.id}") == page_before
     assert count_queries(app, client, "/my-day") == day_before
+
+
+def test_an_incomplete_save_says_what_is_missing_not_a_percentage(as_manager, factory, manager):
+    p = factory.prospect(manager, "allocation")
+    as_manager.post("/language", data={"locale": "en", "next": "/"})
+    r = as_manager.post(f"/prospects/{p.id}/records/proposals",
+                        data={"proposals-options-0": "fund plan", "proposals-chosen": "0"},
+                        follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "Allocation proposals saved, not complete yet" in html
+    assert "offer 2 or 3 proposals" in html
+    assert "100%" not in html and "flash-success" not in html
+    r = as_manager.post(f"/prospects/{p.id}/records/proposals",
+                        data={"proposals-options-0": "fund plan",
+                              "proposals-options-1": "deposit plan", "proposals-chosen": "1"},
+                        follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "Allocation proposals saved; it is complete." in html and "flash-success" in html
