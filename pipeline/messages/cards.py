@@ -31,10 +31,10 @@ class CardMarks:
         self.opted_out: set[int] = set(session.scalars(select(Prospect.id).where(
             Prospect.id.in_(ids), Prospect.sms_opt_out.is_(True)))) if ids else set()
         steps = {k for p in prospects for k in _click_steps(p.workflow_key, p.stage)}
-        self.sent: set[tuple[int, int]] = set(session.execute(
+        self.sent: set[tuple[int, int]] = {tuple(r) for r in session.execute(
             select(SmsMessage.prospect_id, SmsMessage.clock_no).where(
                 SmsMessage.prospect_id.in_(ids), SmsMessage.step.in_(steps)))
-            .tuples()) if ids and steps else set()
+        } if ids and steps else set()
         from flask import url_for
 
         head, _marker, tail = url_for("messages.send_sms", prospect_id=_MARKER,

@@ -7,6 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
+from pipeline.forms import options
+
 
 class SendSmsForm(FlaskForm):
     """The manager's SMS from the card: one click (the manager's phone only when it is not
@@ -32,11 +34,11 @@ class TemplateForm(FlaskForm):
 
 
 class LeadCallForm(FlaskForm):
-    outcome = RadioField(_l("Outcome of the call"), validate_choice=False, choices=[
+    outcome = RadioField(_l("Outcome of the call"), validate_choice=False, choices=options([
         ("keep", _l("Keep the manager")),
         ("change", _l("Change the customer manager")),
         ("abandon", _l("Abandon")),
-    ])
+    ]))
     new_owner = SelectField(_l("New manager"), coerce=int, validate_choice=False,
                             validators=[Optional()])
     note = TextAreaField(_l("Note"), validators=[Optional()],

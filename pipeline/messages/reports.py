@@ -119,7 +119,8 @@ def touch_report(session: Session, viewer: User, *, start: datetime | None = Non
     t = CadenceTask
     if calls:
         for owner, n in session.execute(
-                select(Prospect.owner_id, func.count()).join(Prospect, Prospect.id == t.prospect_id)
+                select(Prospect.owner_id, func.count()).select_from(t)
+                .join(Prospect, Prospect.id == t.prospect_id)
                 .where(Prospect.owner_id.in_(ids), t.key.in_(calls), t.done_at.is_not(None),
                        t.cancelled_at.is_(None), *_in(t.done_at, start, end))
                 .group_by(Prospect.owner_id)):
@@ -129,7 +130,7 @@ def touch_report(session: Session, viewer: User, *, start: datetime | None = Non
                                      t.key.in_(calls or {""}), t.done_at.is_not(None),
                                      t.cancelled_at.is_(None)).exists())
         for owner, after_call, n in session.execute(
-                select(Prospect.owner_id, called, func.count())
+                select(Prospect.owner_id, called, func.count()).select_from(StageRecord)
                 .join(Prospect, Prospect.id == StageRecord.prospect_id)
                 .where(Prospect.owner_id.in_(ids), StageRecord.record_key.in_(records),
                        and_(StageRecord.complete.is_(True)),

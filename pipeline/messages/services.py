@@ -50,8 +50,14 @@ def messages_of(wf: Workflow) -> Messages:
     return wf.messages
 
 
+def lang(locale: str | None) -> str:
+    """The workflow language of a locale (``zh_Hans_CN`` and ``zh`` are ``zh_CN``)."""
+    return "zh_CN" if (locale or "").startswith("zh") else "en"
+
+
 def template_text(session: Session, wf: Workflow, key: str, locale: str) -> str:
     """The text of template ``key`` in ``locale``: a supervisor's edit, else the file's."""
+    locale = lang(locale)
     edited = session.scalar(select(SmsTemplate.text).where(
         SmsTemplate.workflow_key == wf.key, SmsTemplate.key == key,
         SmsTemplate.locale == locale))
@@ -180,6 +186,7 @@ def values_for(session: Session, wf: Workflow, prospect: Prospect, locale: str, 
     """The placeholders' values for ``prospect`` in ``locale`` (``phone``: the manager's,
     when given rather than stored)."""
     msgs = messages_of(wf)
+    locale = lang(locale)
     title = msgs.default_title.get(locale)
     if msgs.title_field:
         record = next(r for s in wf.stages for r in s.records if r.field(msgs.title_field))

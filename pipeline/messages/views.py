@@ -30,6 +30,7 @@ from pipeline.auth.services import user_for_token
 from pipeline.db import get_session
 from pipeline.engine.definition import LANGS
 from pipeline.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from pipeline.forms import options
 from pipeline.messages import reports, services
 from pipeline.messages import text as T
 from pipeline.messages.forms import LeadCallForm, OptOutForm, SendSmsForm, TemplateForm
@@ -80,6 +81,8 @@ def _error_text(exc: ServiceError) -> str:
     if exc.details:
         fields = [k for k in exc.details if k != "current_version"]
         if "manager_phone" in fields:
+            if "Not a phone number." in exc.details["manager_phone"]:
+                return _("%(value)s is not a phone number.", value=_("Your phone number for customers"))
             return _("Give the phone number customers reach you on.")
         if "phone" in fields:
             return _("The customer has no phone number.")
@@ -233,7 +236,7 @@ def lead_call(task_id: int):
     except NotFound:
         abort(404)
     form = LeadCallForm()
-    form.new_owner.choices = [(0, "—"), *_team_managers(session, prospect)]
+    form.new_owner.choices = options([(0, "—"), *_team_managers(session, prospect)])
     if request.method == "POST" and form.validate_on_submit():
         try:
             services.record_lead_call(session, task_id, actor=current_user,

@@ -1,0 +1,194 @@
+"""The messages pages and API: the card's button and opt-out note, the preview and the
+one click, the template editor, the lead's call, the touch report."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from pipeline import clock
+from pipeline.messages import services
+from pipeline.messages.models import SmsMessage, SmsTemplate
+from pipeline.messages.outbox import send_pending
+from pipeline.prospects.models import CadenceTask
+from pipeline.prospects.services import advance_prospect, save_record
+from tests.api.conftest import Api
+from tests.conftest import T0
+from tests.messages.conftest import MANAGER_PHONE, Recorder
+
+
+def sign_in(client, user, locale="en"):
+    client.post("/logout")
+    r = client.post("/login", data={"email": user.email, "password": "secret-pass"})
+    assert r.status_code == 302
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = locale
+    client.post("/language", data={"locale": locale, "next": "/"})
+
+
+def test_the_card_offers_the_manager_sms_and_says_when_the_customer_opted_out(
+        client, session, factory, manager, customer):
+    other = factory.prospect(manager, name="孙八", phone="13700001234")
+    services.set_opt_out(session, other.id, actor=manager, opt_out=True)
+    sign_in(client, manager)
+    html = client.get("/board").get_data(as_text=True)
+    assert f'/prospects/{customer.id}/sms?next=' in html
+    card = html.split(f'id="card-{other.id}"')[1].split("</li>")[0]
+    assert 'data-testid="sms-opt-out"' in card and "opted out" in card
+    assert "sms-button" not in card
+    services.send_step(session, customer.id, actor=manager)
+    html = client.get("/board").get_data(as_text=True)
+    card = html.split(f'id="card-{customer.id}"')[1].split("</li>")[0]
+    assert "sms-button" not in card  # sent: the button is gone
+
+
+def test_the_preview_then_one_click_sends(client, session, manager, customer):
+    sign_in(client, manager)
+    page = client.get(f"/prospects/{customer.id}/sms?next=/board").get_data(as_text=True)
+    assert "王芳" in page and MANAGER_PHONE in page and 'data-testid="sms-send"' in page
+    assert "2 SMS segments" in page or "1 SMS segment" in page
+    r = client.post(f"/prospects/{customer.id}/sms", data={
+        "version": str(customer.version), "next": "/board"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/board")
+    [sms] = session.scalars(select(SmsMessage).where(
+        SmsMessage.step == "manager_sms")).all()
+    assert sms.sent_by_id == manager.id and sms.status == "queued"
+    again = client.get(f"/prospects/{customer.id}/sms").get_data(as_text=True)
+    assert 'data-testid="sms-queued"' in again
+
+
+def test_the_page_asks_for_the_managers_phone_when_it_is_not_known(client, session, factory):
+    owner = factory.user("manager", "Team B")
+    p = factory.prospect(owner, name="周九", phone="13600001234")
+    assert session.scalars(select(SmsMessage)).all() == []  # no phone to name: not sent
+    sign_in(client, owner)
+    page = client.get(f"/prospects/{p.id}/sms").get_data(as_text=True)
+    assert 'name="manager_phone"' in page
+    r = client.post(f"/prospects/{p.id}/sms", data={"manager_phone": "call me"})
+    assert r.status_code == 200
+    assert "Your phone number for customers is not a phone number." in r.get_data(as_text=True)
+    assert session.scalars(select(SmsMessage)).all() == []
+    r = client.post(f"/prospects/{p.id}/sms", data={"manager_phone": "13511112222",
+                                                      "next": "/board"})
+    assert r.status_code == 302
+    sms = session.scalars(select(SmsMessage)).one()
+    assert "13511112222" in sms.body
+
+
+def test_the_api_previews_sends_and_lists(client, session, factory, manager, customer):
+    api = Api(client, factory.token(manager))
+    r = api.get(f"/api/v1/prospects/{customer.id}/sms/preview")
+    body = r.get_json()
+    assert r.status_code == 200 and body["step"] == "manager_sms" and body["queued"] is False
+    assert body["encoding"] == "ucs2" and body["per_segment"] == 67 and body["segments"] == 2
+    r = api.post(f"/api/v1/prospects/{customer.id}/sms", {})
+    assert r.status_code == 201 and r.get_json()["status"] == "queued"
+    r = api.post(f"/api/v1/prospects/{customer.id}/sms", {})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_sent"
+    items = api.get(f"/api/v1/prospects/{customer.id}/sms").get_json()["items"]
+    assert [i["step"] for i in items] == ["institution_sms", "manager_sms"]
+    r = api.put(f"/api/v1/prospects/{customer.id}/sms-opt-out", {"opt_out": "yes"})
+    assert r.status_code == 422 and "opt_out" in r.get_json()["error"]["details"]
+    # Another manager's customer is not found; the lead sees it but may not send.
+    lead = factory.user("team_lead", "Team A")
+    r = Api(client, factory.token(lead)).post(f"/api/v1/prospects/{customer.id}/sms", {})
+    assert r.status_code == 403
+
+
+def test_the_template_editor_checks_placeholders_and_counts_segments(client, session,
+                                                                     factory, manager):
+    sup = factory.user("supervisor")
+    sign_in(client, manager)
+    assert client.get("/messages/templates").status_code == 403
+    sign_in(client, sup)
+    listing = client.get("/messages/templates").get_data(as_text=True)
+    assert "/messages/templates/seven_step/manager_sms" in listing
+    url = "/messages/templates/seven_step/manager_sms"
+    page = client.get(url).get_data(as_text=True)
+    assert "{manager_phone}" in page and "SMS segments" in page
+    r = client.post(url, data={"action": "save", "zh_CN": "您好{customer_nam}，我是{manager_name}。",
+                               "en": "Hello {customer_name}"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "unknown placeholder {customer_nam}" in html
+    assert session.scalars(select(SmsTemplate)).all() == []
+    too_long = "您好{customer_name}，" + "请" * 300
+    r = client.post(url, data={"action": "save", "zh_CN": too_long, "en": "Hello"})
+    assert "at most 3 are allowed" in r.get_data(as_text=True)
+    r = client.post(url, data={"action": "check", "zh_CN": "您好{customer_name}", "en": "Hi"})
+    assert 'data-testid="segments-zh_CN">1 SMS segment' in r.get_data(as_text=True)
+    r = client.post(url, data={"action": "save", "zh_CN": "您好{customer_name}，我是{manager_name}。",
+                               "en": "Hello {customer_name}, I am {manager_name}."})
+    assert r.status_code == 302
+    rows = {t.locale: t.text for t in session.scalars(select(SmsTemplate))}
+    assert rows == {"zh_CN": "您好{customer_name}，我是{manager_name}。",
+                    "en": "Hello {customer_name}, I am {manager_name}."}
+    # The edited text is the one sent.
+    p = factory.prospect(manager, name="吴十", phone="13300001234")
+    services.send_step(session, p.id, actor=manager)
+    sms = session.scalars(select(SmsMessage).where(SmsMessage.step == "manager_sms")).one()
+    assert sms.body == f"您好吴十，我是{manager.name}。"
+    # Back to the file's text.
+    client.post(url, data={"action": "reset"})
+    assert session.scalars(select(SmsTemplate)).all() == []
+
+
+def test_the_template_api_refuses_an_unknown_placeholder_naming_the_language(
+        client, factory):
+    api = Api(client, factory.token(factory.user("supervisor")))
+    r = api.put("/api/v1/message-templates/seven_step/institution_sms",
+                {"text": {"en": "Hi {name}"}})
+    assert r.status_code == 422 and list(r.get_json()["error"]["details"]) == ["en"]
+    assert "unknown placeholder {name}" in r.get_json()["error"]["details"]["en"][0]
+    r = api.put("/api/v1/message-templates/seven_step/nope", {"text": {"en": "Hi"}})
+    assert r.status_code == 404
+    items = api.get("/api/v1/message-templates").get_json()["items"]
+    assert {i["key"] for i in items} >= {"institution_sms", "manager_sms", "call_script",
+                                         "lead_call_script"}
+
+
+def test_the_lead_records_the_call_on_its_page(client, session, factory, manager, lead,
+                                               customer):
+    other = factory.user("manager", "Team A")
+    save_record(session, customer.id, "contact_log", actor=manager, data={
+        "institution_sms_at": T0.isoformat(), "manager_sms_at": T0.isoformat(),
+        "call_at": T0.isoformat()})
+    advance_prospect(session, customer.id, "no_meeting", actor=manager)
+    task = session.scalars(select(CadenceTask).where(CadenceTask.key == "lead_call")).one()
+    sign_in(client, lead, "zh_CN")
+    page = client.get(f"/messages/lead-calls/{task.id}").get_data(as_text=True)
+    assert "团队主管" in page and "更换专属客户经理" in page and "致电结果" in page
+    r = client.post(f"/messages/lead-calls/{task.id}", data={
+        "outcome": "change", "new_owner": str(other.id), "note": "客户要求"})
+    assert r.status_code == 302
+    session.expire_all()
+    assert session.get(CadenceTask, task.id).outcome == "change"
+    from pipeline.prospects.models import Prospect
+
+    assert session.get(Prospect, customer.id).owner_id == other.id
+
+
+def test_the_touch_report(client, session, factory, manager, lead, customer):
+    send_pending(session, Recorder())
+    clock.set_now(T0 + timedelta(hours=24))
+    services.send_step(session, customer.id, actor=manager)
+    send_pending(session, Recorder())
+    clock.set_now(T0 + timedelta(hours=80))
+    save_record(session, customer.id, "contact_log", actor=manager, data={
+        "call_at": (T0 + timedelta(hours=79)).isoformat(),
+        "meeting_booked_at": (T0 + timedelta(days=5)).isoformat()})
+    replied = factory.prospect(manager, name="郑一", phone="13200001234")
+    send_pending(session, Recorder())
+    services.record_reply(session, "13200001234", "好")
+    api = Api(client, factory.token(lead))
+    body = api.get("/api/v1/reports/messages").get_json()
+    [row] = [r for r in body["managers"] if r["owner_id"] == manager.id]
+    assert (row["sms_sent"], row["replies"], row["calls_after_no_reply"]) == (3, 1, 1)
+    assert (row["meetings_after_call"], row["meetings_after_sms"], row["touches"]) == (1, 0, 4)
+    assert row["meetings_per_touch"] == 0.25
+    r = api.get("/api/v1/reports/messages?from=2026-03-03T00:00:00Z")
+    [row] = [r for r in r.get_json()["managers"] if r["owner_id"] == manager.id]
+    assert row["sms_sent"] == 2  # the manager's SMS and the second customer's
+    assert replied.id
+    assert api.get("/api/v1/reports/messages?from=soon").status_code == 422
+    sign_in(client, lead)
+    page = client.get("/reports/messages").get_data(as_text=True)
+    assert manager.name in page and "Calls after no reply" in page
