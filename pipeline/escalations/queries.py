@@ -189,10 +189,27 @@ def users_by_id(session: Session, ids: set[int]) -> dict[int, User]:
     return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
 
 
-def inbox(session: Session, user: User, *, limit: int = 100) -> list[Notification]:
-    return list(session.scalars(
-        select(Notification).where(Notification.user_id == user.id)
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))
+INBOX_PAGE = 200  # notifications per inbox page (before grouping)
+
+
+def inbox(session: Session, user: User, *, unread: bool = False, kind: str | None = None,
+          before: int | None = None, limit: int = INBOX_PAGE) -> list[Notification]:
+    """The user's notifications, newest first: only unread ones, of one kind, older than
+    the notification ``before`` (the next page) as asked."""
+    stmt = select(Notification).where(Notification.user_id == user.id)
+    if unread:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    if before is not None:
+        stmt = stmt.where(Notification.id < before)
+    return list(session.scalars(stmt.order_by(Notification.id.desc()).limit(limit)))
+
+
+def inbox_kinds(session: Session, user: User) -> list[str]:
+    """The kinds of notification the user has (the inbox's filter)."""
+    return sorted(session.scalars(select(Notification.kind).where(
+        Notification.user_id == user.id).distinct()))
 
 
 def get_visible_handover(session: Session, viewer: User, handover_id: Any) -> Handover:

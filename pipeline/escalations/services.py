@@ -720,11 +720,11 @@ def _decision_messages(session: Session, esc: Escalation, prospect: Prospect, ac
             owner, "decision", N_("%(lead)s decided: keep working on %(name)s until %(due)s"),
             {"lead": actor.name, "name": prospect.name,
              "due": _local_day(prospect.due_at, wf.timezone) or "-"},
-            body=note, prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}")]
+            text=note, prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}")]
     if decision == "abandon":
         return [Message(
             owner, "decision", N_("%(lead)s abandoned %(name)s"),
-            {"lead": actor.name, "name": prospect.name}, body=note,
+            {"lead": actor.name, "name": prospect.name}, text=note,
             prospect_id=prospect.id, dedupe_key=f"decided:{esc.id}")]
     handover = Handover(prospect_id=prospect.id, from_user_id=previous_id,
                         to_user_id=target.id, escalation_id=esc.id, actor_id=actor.id,
@@ -732,15 +732,16 @@ def _decision_messages(session: Session, esc: Escalation, prospect: Prospect, ac
     session.add(handover)
     session.flush()
     old = session.get(User, previous_id)
-    letter = handover_letter(target.locale, customer=prospect.name,
-                             old_manager=old.name if old else "", new_manager=target.name,
-                             day=_local_day(now, wf.timezone))
+    day = _local_day(now, wf.timezone)
+    # The letter's paragraphs as message ids, so the inbox shows it in its reader's language.
+    letter = {"customer": prospect.name, "old": old.name if old else "", "new": target.name,
+              "day": day}
     return [
         Message(Recipient.of(target), "handover", N_("%(name)s is now yours (from %(old)s)"),
-                {"name": prospect.name, "old": old.name if old else ""},
-                text=letter, prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:to"),
+                {**letter, "name": prospect.name}, lines=LETTER, text=day,
+                prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:to"),
         Message(owner, "handover", N_("%(name)s was reassigned to %(new)s"),
-                {"name": prospect.name, "new": target.name}, body=note,
+                {"name": prospect.name, "new": target.name}, text=note,
                 prospect_id=prospect.id, dedupe_key=f"handover:{handover.id}:from"),
     ]
 

@@ -1,6 +1,9 @@
 """The escalation queues (team lead, supervisor), decisions, the inbox, handover letters."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -14,12 +17,14 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
 from pipeline import clock, labels, workflows
+from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from pipeline.escalations import queries, scheduler
@@ -27,7 +32,7 @@ from pipeline.escalations.forms import BulkContinueForm, DecisionForm, MarkReadF
 from pipeline.escalations.outbox import deliver_after_commit
 from pipeline.escalations.schemas import DecideEscalation
 from pipeline.escalations.services import decide_escalation, handover_letter, register_hooks
-from pipeline.notifications.services import mark_read, unread_count
+from pipeline.notifications.services import Shown, mark_read, shown, unread_count
 from pipeline.prospects.models import Prospect
 from pipeline.validation import load
 from pipeline.web import BADGES, current_locale
@@ -220,18 +225,14 @@ def bulk_continue():
 
 
 def _back():
-    nxt = request.form.get("next") or ""
-    return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//")
-                    else url_for(".queue"))
+    return redirect(safe_next(request.form.get("next") or url_for(".queue")))
 
 
 @bp.post("/escalations/<int:escalation_id>/decision")
 @login_required
 def decide(escalation_id: int):
     form = DecisionForm(prefix=f"e{escalation_id}")
-    back = redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/")
-                    and not (request.form.get("next") or "").startswith("//")
-                    else url_for(".queue"))
+    back = redirect(safe_next(request.form.get("next") or url_for(".queue")))
     if not form.validate_on_submit():
         flash(_("Choose a decision; the number of days must be between 1 and 90."), "error")
         return back
@@ -251,24 +252,74 @@ def decide(escalation_id: int):
     return back
 
 
+NOTIFICATION_KINDS = {
+    "escalation": _l("Escalations"), "overdue": _l("Past the due date"),
+    "warning": _l("Near the due date"), "reminder": _l("Reminders"),
+    "contact_overdue": _l("Contact frequency"), "decision": _l("Decisions"),
+    "handover": _l("Handovers")}
+
+
+@dataclass
+class InboxGroup:
+    """One prospect's notifications of one day (or one notification without a prospect),
+    newest first."""
+
+    prospect_id: int | None
+    day: date
+    items: list[tuple[Any, Shown]] = field(default_factory=list)
+
+    @property
+    def unread_ids(self) -> list[int]:
+        return [n.id for n, _s in self.items if not n.read_at]
+
+
+def inbox_groups(notes: list, locale: str, tz: Any) -> list[InboxGroup]:
+    """Notifications grouped per prospect per day in the reader's time zone, each shown in
+    the reader's language; groups in the order of their newest notification."""
+    groups: dict[tuple, InboxGroup] = {}
+    for note in notes:
+        day = note.created_at.astimezone(tz).date()
+        key = (note.prospect_id, day) if note.prospect_id else (f"n{note.id}", day)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = InboxGroup(note.prospect_id, day)
+        group.items.append((note, shown(note, locale)))
+    return list(groups.values())
+
+
 @bp.get("/inbox")
 @login_required
 def inbox():
     session = get_session()
-    items = queries.inbox(session, current_user)
-    return render_template("escalations/inbox.html", items=items, form=MarkReadForm(),
-                           link=prospect_link, letter_link=letter_link)
+    unread = request.args.get("unread") in ("1", "on", "true")
+    kind = (request.args.get("kind") or "").strip()[:32] or None
+    before = request.args.get("before", type=int)
+    notes = queries.inbox(session, current_user, unread=unread, kind=kind, before=before)
+    older = notes[-1].id if len(notes) == queries.INBOX_PAGE else None
+    args = {k: v for k, v in {"unread": "1" if unread else None, "kind": kind}.items() if v}
+    return render_template(
+        "escalations/inbox.html", groups=inbox_groups(notes, current_locale(), get_timezone()),
+        form=MarkReadForm(), link=prospect_link, letter_link=letter_link, unread=unread,
+        kind=kind, kinds=queries.inbox_kinds(session, current_user), args=args, older=older,
+        kind_label=lambda k: labels.label(NOTIFICATION_KINDS, k))
 
 
 @bp.post("/inbox/read")
 @login_required
 def inbox_read():
+    """Mark read: the ticked groups' notifications (``ids``, each a comma-separated list),
+    or, with ``all``, every unread one (of ``kind`` when given)."""
     form = MarkReadForm()
     if form.validate_on_submit():
-        raw = (form.ids.data or "").strip()
-        ids = [int(x) for x in raw.split(",") if x.strip().isdigit()] if raw else None
-        mark_read(get_session(), current_user, ids)
-    return redirect(url_for(".inbox"))
+        raw = [part for value in request.form.getlist("ids") for part in value.split(",")]
+        ids = [int(x) for x in raw if x.strip().isdigit()]
+        kind = (request.form.get("kind") or "").strip()[:32] or None
+        if request.form.get("all") or not any(x.strip() for x in raw):
+            mark_read(get_session(), current_user, None, kind=kind)
+        else:
+            mark_read(get_session(), current_user, ids)
+    nxt = request.form.get("next") or ""
+    return redirect(nxt if nxt.startswith("/inbox") else url_for(".inbox"))
 
 
 @bp.get("/handovers/<int:handover_id>")

@@ -16,6 +16,7 @@ from pipeline.escalations.models import (
     OutboxMessage,
 )
 from pipeline.escalations.services import decide_escalation, sweep_due
+from pipeline.notifications.services import shown
 from pipeline.prospects.models import CadenceTask, Prospect, StageEvent
 from tests.conftest import T0
 
@@ -99,7 +100,10 @@ def test_reassign_hands_over_and_restarts_the_clock(session, setup):
         Notification.user_id == s["owner"].id, Notification.kind == "handover")) == 1
     mail = session.scalars(select(OutboxMessage).where(
         OutboxMessage.recipient == s["other"].email)).one()
-    assert mail.body == new_note.body
+    # The e-mail is written in the app's default language (the manager chose none); the
+    # inbox row keeps the letter as messages and shows it in its reader's language.
+    assert mail.body == shown(new_note, None).body and "Wang Fang" in mail.body
+    assert "Dear Wang Fang," in shown(new_note, "en").body
     open_tasks = session.scalars(select(CadenceTask).where(
         CadenceTask.prospect_id == p.id, CadenceTask.done_at.is_(None),
         CadenceTask.assignee_kind == "owner")).all()
