@@ -25,6 +25,14 @@ class OptOutForm(FlaskForm):
     next = HiddenField()
 
 
+class PauseForm(FlaskForm):
+    """The customer showed annoyance: contact pauses until a day."""
+
+    until = StringField(_l("Contact again on"), render_kw={"type": "date"})
+    reason = TextAreaField(_l("What the customer said"))
+    next = HiddenField()
+
+
 class TemplateForm(FlaskForm):
     """A template's text in both languages."""
 

@@ -30,7 +30,7 @@ from pipeline.escalations import rules
 from pipeline.logs import describe_exception
 from pipeline.messages.gateways import Gateway, GatewayError, Sms, gateway_for
 from pipeline.messages.models import TO_SEND, SmsMessage
-from pipeline.messages.services import mark_sent
+from pipeline.messages.services import mark_sent, resume_due
 from pipeline.sql import picked
 
 log = logging.getLogger("pipeline.sms")
@@ -45,9 +45,13 @@ class SendSummary:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    resumed: int = 0  # prospects whose pause for annoyance ended (by deliver)
 
     def as_dict(self) -> dict[str, int]:
-        return {"sent": self.sent, "retried": self.retried, "failed": self.failed}
+        out = {"sent": self.sent, "retried": self.retried, "failed": self.failed}
+        if self.resumed:
+            out["resumed"] = self.resumed
+        return out
 
 
 def claim(session: Session, now: datetime, limit: int) -> list[tuple[Sms, int]]:
@@ -101,11 +105,13 @@ def send_pending(session: Session, gateway: Gateway, *, now: datetime | None = N
 
 def deliver(app: Flask, *, rounds: int = MAX_ROUNDS, now: datetime | None = None
             ) -> dict[str, int]:
-    """Send what is due with a session of its own, in up to ``rounds`` claims of
-    :data:`ROUND` messages. Never raises: a failure is logged and the next run retries."""
+    """The messages' run, with a session of its own: resume the pauses for annoyance
+    that have ended, then send what is due in up to ``rounds`` claims of :data:`ROUND`
+    messages. Never raises: a failure is logged and the next run retries."""
     session = get_db(app).sessionmaker()
     total = SendSummary()
     try:
+        total.resumed = resume_due(session, now)
         gateway = gateway_for(app.config)
         for _round in range(rounds):
             result = send_pending(session, gateway, now=now, limit=ROUND)

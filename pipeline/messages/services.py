@@ -16,8 +16,8 @@ says so, part of the caller's transaction).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
@@ -266,6 +266,7 @@ def on_applied(session: Session, applied: events.Applied) -> None:
 
 def register_hooks() -> None:
     events.after_apply(on_applied)
+    events.after_apply(_close_resume_task)
 
 
 def click_step(wf: Workflow, stage: str, key: str | None = None) -> CadenceStep:
@@ -566,3 +567,101 @@ def step_script(session: Session, prospect: Prospect, step: CadenceStep,
             or wf.messages.templates[step.template].kind != "script":
         return None
     return render_template(session, wf, step.template, prospect, locale)
+
+
+# ------------------------------------------------------------------ annoyance: a pause
+
+RESUME_CONTACT = "resume_contact"  # the task of contact resuming after a pause
+MAX_PAUSE = timedelta(days=366)
+
+
+def _until(value: Any, now: datetime) -> datetime:
+    if isinstance(value, datetime):
+        moment = clock.as_utc(value)
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = clock.parse(value if "T" in value else f"{value.strip()}T00:00:00+08:00")
+        except ValueError:
+            raise Invalid("until is not a date", details={
+                "until": [Message("Not an ISO-8601 date or date-time.")]}) from None
+    else:
+        raise Invalid("until is required", details={"until": [Message("Give a date.")]})
+    if not now < moment <= now + MAX_PAUSE:
+        raise Invalid("until must be after now and within a year", details={
+            "until": [Message("Must be after now and within a year.")]})
+    return moment
+
+
+def pause_contact(session: Session, prospect_id: Any, *, actor: User, until: Any,
+                  reason: Any) -> Prospect:
+    """The customer showed annoyance (seed 004: pause, then contact again at a suitable
+    time): the ``pause`` event through the one event path, its history row saying
+    ``until`` when, and a task for the owner due then; when it comes the worker resumes
+    the prospect (:func:`resume_due`). Raises NotFound, Invalid naming ``until`` or
+    ``reason``, or the engine's refusal (e.g. a prospect not active). One transaction."""
+    from pipeline.engine.machine import EngineError
+    from pipeline.prospects.services import load_records, state_of
+
+    now = clock.now()
+    moment = _until(until, now)
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid("reason is required", details={"reason": [Message("Give a reason.")]})
+    with unit_of_work(session):
+        prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        engine = workflows.engine(prospect.workflow_key)
+        try:
+            outcome = engine.fire(state_of(prospect), "pause", now=now,
+                                  records=load_records(session, prospect), reason=reason)
+        except EngineError as exc:
+            raise Invalid(exc.message, code=exc.code) from None
+        outcome = replace(outcome, data={"until": moment.isoformat()})
+        events.apply(session, prospect, outcome, actor=actor, now=now)
+        task = session.scalar(select(CadenceTask).where(
+            CadenceTask.prospect_id == prospect.id, CadenceTask.key == RESUME_CONTACT,
+            CadenceTask.clock_no == prospect.clock_no))
+        if task is None:
+            session.add(CadenceTask(prospect_id=prospect.id, key=RESUME_CONTACT,
+                                    assignee_kind="owner", assignee_id=prospect.owner_id,
+                                    clock_no=prospect.clock_no, due_at=moment, created_at=now))
+        else:
+            task.due_at, task.done_at, task.done_by_id, task.reminded_at = \
+                moment, None, None, None
+        events.flush_or_conflict(session)
+    return prospect
+
+
+def _close_resume_task(session: Session, applied: events.Applied) -> None:
+    """A resumed (or ended) prospect's pause task is done."""
+    if applied.outcome.from_status == "paused" and applied.outcome.to_status != "paused":
+        session.execute(update(CadenceTask).where(
+            CadenceTask.prospect_id == applied.prospect.id,
+            CadenceTask.key == RESUME_CONTACT, CadenceTask.done_at.is_(None))
+            .values(done_at=applied.now).execution_options(synchronize_session=False))
+
+
+def resume_due(session: Session, now: datetime | None = None) -> int:
+    """Resume the prospects whose pause for annoyance has reached its date (the
+    ``resume`` event through the one path, by nobody); one transaction each. Returns
+    how many were resumed."""
+    from pipeline.prospects.services import state_of
+
+    now = now or clock.now()
+    due = session.execute(select(CadenceTask.id, CadenceTask.prospect_id).join(
+        Prospect, Prospect.id == CadenceTask.prospect_id).where(
+        CadenceTask.key == RESUME_CONTACT, CadenceTask.done_at.is_(None),
+        CadenceTask.due_at <= now, Prospect.status == "paused",
+        Prospect.clock_no == CadenceTask.clock_no).limit(500)).all()
+    session.rollback()
+    resumed = 0
+    for _task_id, pid in due:
+        with unit_of_work(session):
+            prospect = session.scalar(select(Prospect).where(Prospect.id == pid)
+                                      .with_for_update(skip_locked=True))
+            if prospect is None or prospect.status != "paused":
+                continue
+            outcome = workflows.engine(prospect.workflow_key).fire(
+                state_of(prospect), "resume", now=now)
+            events.apply(session, prospect, outcome, actor=None, now=now)
+            resumed += 1
+        log_event("contact_resumed", prospect_id=pid)
+    return resumed

@@ -33,7 +33,13 @@ from pipeline.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceErr
 from pipeline.forms import options
 from pipeline.messages import reports, services
 from pipeline.messages import text as T
-from pipeline.messages.forms import LeadCallForm, OptOutForm, SendSmsForm, TemplateForm
+from pipeline.messages.forms import (
+    LeadCallForm,
+    OptOutForm,
+    PauseForm,
+    SendSmsForm,
+    TemplateForm,
+)
 from pipeline.messages.gateways import verify
 from pipeline.messages.models import SmsMessage
 from pipeline.prospects import queries
@@ -123,7 +129,35 @@ def send_sms(prospect_id: int):
         "messages/send.html", prospect=prospect, preview=preview, form=form, back=back,
         problem=_problem_text(preview.problem), phone=mask(prospect.phone),
         step_name=preview.step.name.get(_locale()), max_segments=wf.messages.max_segments,
-        mine=current_user.id == prospect.owner_id, opt_form=OptOutForm())
+        mine=current_user.id == prospect.owner_id, opt_form=OptOutForm(),
+        pause_form=PauseForm(formdata=None, next=back))
+
+
+@bp.route("/prospects/<int:prospect_id>/pause-contact", methods=["POST"])
+@login_required
+def pause(prospect_id: int):
+    form = PauseForm()
+    back = _safe_next(form.next.data, url_for("prospects.board"))
+    if not form.validate_on_submit():
+        abort(400)
+    session = get_session()
+    try:
+        services.pause_contact(session, prospect_id, actor=current_user,
+                               until=form.until.data, reason=form.reason.data)
+    except ServiceError as exc:
+        session.rollback()
+        flash(_pause_error(exc), "error")
+        return redirect(url_for(".send_sms", prospect_id=prospect_id, next=back))
+    flash(_("Contact is paused until %(day)s.", day=form.until.data), "success")
+    return redirect(back)
+
+
+def _pause_error(exc: ServiceError) -> str:
+    if "until" in exc.details:
+        return _("Choose a day after today and within a year.")
+    if "reason" in exc.details:
+        return _("Write what the customer said.")
+    return _("Contact cannot be paused now.")
 
 
 @bp.route("/prospects/<int:prospect_id>/sms-opt-out", methods=["POST"])
@@ -351,6 +385,14 @@ def opt_out_api(prospect_id: int):
     p = services.set_opt_out(get_session(), prospect_id, actor=g.api_user,
                              opt_out=_body().get("opt_out"))
     return jsonify({"id": p.id, "opt_out": p.sms_opt_out})
+
+
+@api.post("/prospects/<int:prospect_id>/pause-contact")
+def pause_api(prospect_id: int):
+    body = _body()
+    p = services.pause_contact(get_session(), prospect_id, actor=g.api_user,
+                               until=body.get("until"), reason=body.get("reason"))
+    return jsonify({"id": p.id, "status": p.status, "version": p.version})
 
 
 @api.post("/tasks/<int:task_id>/lead-call")
