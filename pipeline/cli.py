@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from pipeline import resources
+from pipeline.aftersale import cli as aftersale_cli
 from pipeline.auth.services import create_user, issue_token
 from pipeline.customers import cli as customers_cli_commands
 from pipeline.db import get_db, get_session
@@ -274,6 +275,8 @@ def init_app(app: Flask) -> None:
     for command in messages_cli.COMMANDS:  # send (the SMS outbox)
         pipeline_cli.add_command(command)
     for command in customers_cli_commands.COMMANDS:  # import
+        customers_cli.add_command(command)
+    for command in aftersale_cli.COMMANDS:  # events
         customers_cli.add_command(command)
     for group in (db_cli, users_cli, workflow_cli, pipeline_cli, customers_cli):
         app.cli.add_command(group)

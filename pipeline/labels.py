@@ -90,6 +90,12 @@ ESCALATION_KINDS = {"stage_overdue": _l("Stage overdue"), "no_meeting": _l("No m
                     "complaint_overdue": _l("Complaint overdue"),
                     "retention_overdue": _l("Retention not done in time")}
 
+# The after-sale work (the workflow file names the task kinds themselves).
+CUSTOMER_EVENTS = {"maturity": _l("Maturity"), "large_outflow": _l("Large outflow"),
+                   "tier_drop": _l("Tier drop"), "repayment_due": _l("Repayment due")}
+RETENTION_OUTCOMES = {"retained": _l("Retained"), "partly_retained": _l("Partly retained"),
+                      "left": _l("Customer left")}
+
 # ---------------------------------------------------------------- the audit log
 
 AUDIT_ACTIONS = {
@@ -105,6 +111,8 @@ AUDIT_ACTIONS = {
     "customer_allocated": _l("Allocated a customer"),
     "claim_refused": _l("Refused a customer claim"),
     "customers_moved": _l("Moved a leaving manager's customers"),
+    "customer_events_imported": _l("Imported customer events"),
+    "call_cap_override": _l("Called over the monthly cap"),
     "record_saved": _l("Edited a record"),
     "logout": _l("Signed out"),
     "token_issued": _l("Issued an API token"),
@@ -120,9 +128,15 @@ def label(table: Mapping[str, Any], key: str | None) -> str:
 
 
 def history_text(table: Mapping[str, Any], event: str,
-                 data: Mapping[str, Any] | None = None) -> str:
+                 data: Mapping[str, Any] | None = None,
+                 people: Mapping[int, str] | None = None) -> str:
     """A history row's name in ``table``; a tier change says from which tier to which, and
-    whether it was set by hand (its ``data``)."""
+    whether it was set by hand (its ``data``); a change of owner from whom to whom, by the
+    names in ``people`` (user id -> name)."""
+    if data and people is not None and data.get("to_owner"):
+        return _("%(event)s: from %(old)s to %(new)s", event=label(table, event),
+                 old=people.get(data.get("from_owner"), "—"),
+                 new=people.get(data["to_owner"], "—"))
     if event == "tier_change" and data and data.get("from") and data.get("to"):
         text = _("Tier changed from %(old)s to %(new)s", old=label(TIERS, data["from"]),
                  new=label(TIERS, data["to"]))
@@ -131,7 +145,7 @@ def history_text(table: Mapping[str, Any], event: str,
 
 
 def choices(table: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, Any]]:
-    """(key, name) pairs of ``keys`` in their order, for a select field."""
+    """(key, name) pairs of ``keys`` in their order, for a select field (:func:`options`)."""
     return [(key, table[key]) for key in keys]
 
 

@@ -309,3 +309,4 @@ def fire_event(prospect_id: str):  # noqa: ANN201
 from pipeline.api import complaints, escalations, funnel, imports  # noqa: E402, F401, I001
 from pipeline.api import tokens  # noqa: E402, F401, I001
 from pipeline.api import allocation  # noqa: E402, F401, I001
+from pipeline.api import contacts, tasks  # noqa: E402, F401, I001

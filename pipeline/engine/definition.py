@@ -27,6 +27,11 @@ FIELD_TYPES = (
     "string", "text", "integer", "number", "boolean", "date", "datetime",
     "choice", "string_list", "list",
 )
+# What a string field holds, checked as the product checks the customer's own numbers.
+FIELD_FORMATS = ("mobile", "id_number", "phone")
+# When a date-time field's moment may lie: ``past`` for something done (not in the
+# future), ``upcoming`` for something planned (not before the day it is entered).
+FIELD_WHEN = ("past", "upcoming")
 CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
 CONTACT_OUTCOMES = ("reached", "no_answer", "meeting_booked", "declined", "call_back", "other")
 DECISIONS = ("continue", "reassign", "abandon")  # a team lead's, on an escalation
@@ -69,6 +74,10 @@ class Field:
     personal: bool = False  # masked outside the owner's own view
     counts: bool = True  # counts towards the record's completeness
     max_items: int | None = None
+    format: str | None = None  # one of FIELD_FORMATS (string fields)
+    min: float | None = None  # bounds of an integer or number field, both included
+    max: float | None = None
+    when: str | None = None  # one of FIELD_WHEN (date-time fields)
 
 
 @dataclass(frozen=True)
@@ -839,7 +848,7 @@ def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
         fkey = r.string(fm.get("key"), f"{where}.fields[{k}].key")
         fw = f"{where}.fields.{fkey}"
         r.only(fm, {"key", "type", "label", "choices", "suggestions", "personal", "counts",
-                    "max_items"}, fw)
+                    "max_items", "format", "min", "max", "when"}, fw)
         ftype = fm.get("type")
         if ftype not in FIELD_TYPES:
             raise r.fail(f"{fw}.type", f"unknown field type {ftype!r}")
@@ -856,13 +865,33 @@ def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
         max_items = fm.get("max_items")
         if max_items is not None:
             max_items = r.positive_int(max_items, f"{fw}.max_items")
+        fmt, when = fm.get("format"), fm.get("when")
+        if fmt is not None and (ftype != "string" or fmt not in FIELD_FORMATS):
+            raise r.fail(f"{fw}.format", f"a string field's format is one of "
+                                         f"{', '.join(FIELD_FORMATS)}")
+        if when is not None and (ftype != "datetime" or when not in FIELD_WHEN):
+            raise r.fail(f"{fw}.when", f"a datetime field's when is one of "
+                                       f"{', '.join(FIELD_WHEN)}")
+        bounds = {}
+        for bound in ("min", "max"):
+            value = fm.get(bound)
+            if value is None:
+                continue
+            if ftype not in ("integer", "number") or isinstance(value, bool) \
+                    or not isinstance(value, (int, float)):
+                raise r.fail(f"{fw}.{bound}", "only an integer or number field has bounds, "
+                                              "and a bound is a number")
+            bounds[bound] = value
+        if bounds.get("min") is not None and bounds.get("max") is not None \
+                and bounds["min"] > bounds["max"]:
+            raise r.fail(f"{fw}.min", "min is above max")
         if any(x.key == fkey for x in fields):
             raise r.fail(fw, "field key appears twice")
         fields.append(Field(
             key=fkey, type=ftype, label=r.text(fm.get("label", fkey), f"{fw}.label"),
             choices=tuple(choices) if choices else None, suggestions=sugg,
             personal=bool(fm.get("personal", False)), counts=bool(fm.get("counts", True)),
-            max_items=max_items,
+            max_items=max_items, format=fmt, when=when, **bounds,
         ))
     examples = r.mapping(m.get("example", {}), f"{where}.example")
     r.only(examples, {"complete", "partial"}, f"{where}.example")

@@ -10,7 +10,8 @@ from pipeline.auth.models import User
 from pipeline.db import Base, UTCDateTime
 from pipeline.engine.definition import DECISIONS  # noqa: F401  (the services import it here)
 
-KINDS = ("stage_overdue", "no_meeting", "contact_overdue", "complaint_overdue")
+KINDS = ("stage_overdue", "no_meeting", "contact_overdue", "complaint_overdue",
+         "retention_overdue")
 
 
 class Escalation(Base):

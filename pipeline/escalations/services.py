@@ -63,11 +63,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline import clock, workflows
+from pipeline.aftersale.services import make_birthday_tasks
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.db import DriverStatement, unit_of_work
-from pipeline.engine.machine import Engine, EngineError
 from pipeline.engine.definition import OVERDUE_KINDS
+from pipeline.engine.machine import Engine, EngineError
 from pipeline.errors import Conflict, Forbidden, Invalid
 from pipeline.escalations import queries, rules
 from pipeline.escalations.models import Escalation, Handover
@@ -88,6 +89,7 @@ from pipeline.prospects import events
 from pipeline.prospects.models import (
     TO_ESCALATE,
     TO_REMIND,
+    TO_REPORT,
     TO_WARN,
     CadenceTask,
     Contact,
@@ -226,6 +228,8 @@ class SweepSummary:
     contact_overdue: int = 0
     reminded: int = 0
     closed: int = 0
+    retention: int = 0
+    birthdays: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -257,6 +261,10 @@ def sweep_due(session: Session, now: datetime | None = None, *,
     summary.contact_overdue = _keyset_loop(
         session, lambda after: _contact_overdue(session, now, after, batch))
     summary.reminded = _loop(session, lambda: _remind(session, now, batch), batch)
+    summary.retention = _loop(session, lambda: _report_retention(session, now, batch), batch)
+    if full:
+        with unit_of_work(session):
+            summary.birthdays = make_birthday_tasks(session, now)
     return summary
 
 
@@ -565,6 +573,76 @@ def _contact_overdue(session: Session, now: datetime, after: int | None,
                     prospect_id=r.id, dedupe_key=f"esc:{c.dedupe_key}:1"))
         notify_many(session, messages)
     return picked[-1].id, len(created)
+
+
+RETENTION_KIND = "retention_overdue"
+
+
+def _report_retention(session: Session, now: datetime, batch: int) -> tuple[int, int]:
+    """Retention tasks not done in time (seed 002: a customer movement is met "at the
+    first moment"): a level-1 escalation of kind ``retention_overdue`` to the team lead,
+    like a stall, once per task (its dedupe key ``retention:<task>``; the task's
+    ``escalated_at`` takes it out of the work list). The escalation is not tied to a stage
+    visit (``clock_no`` 0): a customer has one such escalation open at a time, and a task
+    whose customer already has one is looked at again by the next sweep."""
+    t, p, e = CadenceTask.__table__, Prospect.__table__, Escalation.__table__
+    # Not for a customer whose open escalation holds the slot (see above).
+    slot_held = select(e.c.id).where(e.c.prospect_id == t.c.prospect_id, e.c.status == "open",
+                                     e.c.clock_no == 0, e.c.kind != "contact_overdue").exists()
+    pick = (select(t.c.id).where(text(TO_REPORT), t.c.due_at < now, ~slot_held)
+            .order_by(t.c.due_at).limit(batch).with_for_update(of=t, skip_locked=True))
+    claimed = session.execute(
+        update(t).where(t.c.id.in_(picked(pick)), t.c.escalated_at.is_(None),
+                        t.c.done_at.is_(None))
+        .values(escalated_at=now)
+        .returning(t.c.id, t.c.prospect_id, t.c.due_at)).all()
+    if not claimed:
+        return 0, 0
+    rows = {r.id: r for r in session.execute(
+        select(p.c.id, p.c.name, p.c.stage, p.c.status, p.c.owner_id, p.c.team_id,
+               p.c.workflow_key).where(p.c.id.in_({c.prospect_id for c in claimed})))}
+    values = []
+    for c in claimed:
+        r = rows[c.prospect_id]
+        if r.status == "lost":
+            continue
+        tz = workflows.workflow(r.workflow_key).timezone
+        values.append({
+            "prospect_id": r.id, "kind": RETENTION_KIND, "level": 1, "status": "open",
+            "stage": r.stage, "clock_no": 0, "dedupe_key": f"retention:{c.id}",
+            "team_id": r.team_id, "owner_id": r.owner_id, "due_at": c.due_at,
+            "opened_at": now,
+            "reason": f"retention task {c.id} not done by {_local_day(c.due_at, tz)}"})
+    created = session.execute(insert_ignoring_duplicates(session, Escalation).values(values)
+                              .returning(e.c.id, e.c.prospect_id, e.c.dedupe_key)).all() \
+        if values else []
+    made = {c.dedupe_key for c in created}
+    held = set(session.scalars(select(e.c.dedupe_key).where(
+        e.c.dedupe_key.in_([v["dedupe_key"] for v in values if v["dedupe_key"] not in made])))
+    ) if len(made) < len(values) else set()
+    waiting = [int(v["dedupe_key"].split(":")[1]) for v in values
+               if v["dedupe_key"] not in made and v["dedupe_key"] not in held]
+    if waiting:  # the customer's earlier retention escalation is still open
+        session.execute(update(t).where(t.c.id.in_(waiting)).values(escalated_at=None))
+    mark_stalled(session, [c.prospect_id for c in created])
+    if created:
+        leads = leads_of(session, {rows[c.prospect_id].team_id for c in created
+                                   if rows[c.prospect_id].team_id})
+        people = recipients(session, {rows[c.prospect_id].owner_id for c in created})
+        sups = None
+        messages = []
+        for c in created:
+            r = rows[c.prospect_id]
+            lead = leads.get(r.team_id)
+            if lead is None and sups is None:
+                sups = supervisor_recipients(session)
+            for to in ([lead] if lead else sups or []) + [people[r.owner_id]]:
+                messages.append(Message(
+                    to, "escalation",
+                    N_("Retention not done in time for %(name)s: escalated to the team lead"),
+                    {"name": r.name}, prospect_id=r.id, dedupe_key=f"esc:{c.dedupe_key}:1"))
+        notify_many(session, messages)
+    return len(claimed), len(created)
 
 
 def _remind(session: Session, now: datetime, batch: int) -> tuple[int, int]:

@@ -44,7 +44,7 @@ from pipeline.engine.definition import (
     Field,
     Record,
 )
-from pipeline.forms import CommandForm, hints
+from pipeline.forms import CommandForm, hints, option, options
 from pipeline.prospects.schemas import CreateProspect, FireEvent, LogContact, UpdateCustomer
 
 STRING_MAX = 200
@@ -159,16 +159,16 @@ def _form_field(record: Record, f: Field, label: str, index_of: str | None):
     """The WTForms field for one record field."""
     if f.type == "string":
         if f.suggestions:
-            return SelectField(label, choices=[("", "—")] + [
-                (s, value_label(s)) for s in f.suggestions], validators=[Optional()],
+            return SelectField(label, choices=options([("", "—")] + [
+                (s, value_label(s)) for s in f.suggestions]), validators=[Optional()],
                 validate_choice=False)
         return StringField(label, validators=[Optional(), Length(max=STRING_MAX)])
     if f.type == "text":
         return TextAreaField(label, validators=[Optional(), Length(max=TEXT_MAX)])
     if f.type == "integer":
         if index_of:
-            return SelectField(label, choices=[("", "—")] + [
-                (str(i), _l("Proposal %(n)s", n=i + 1)) for i in range(_list_size(record))],
+            return SelectField(label, choices=options([("", "—")] + [
+                (str(i), _l("Proposal %(n)s", n=i + 1)) for i in range(_list_size(record))]),
                 validators=[Optional()])
         return IntegerField(label, validators=[Optional(), Range(min=0, max=10**9)])
     if f.type == "number":
@@ -180,12 +180,12 @@ def _form_field(record: Record, f: Field, label: str, index_of: str | None):
     if f.type == "datetime":
         return DateTimeLocalField(label, format=LOCAL_FORMATS, validators=[Optional()])
     if f.type == "choice":
-        return SelectField(label, choices=[("", "—")] + [
-            (c, value_label(c)) for c in f.choices or ()], validators=[Optional()])
+        return SelectField(label, choices=options([("", "—")] + [
+            (c, value_label(c)) for c in f.choices or ()]), validators=[Optional()])
     if f.type == "string_list":
         if f.suggestions:
-            return MultiCheckboxField(label, choices=[(s, value_label(s))
-                                                      for s in f.suggestions])
+            return MultiCheckboxField(label, choices=options(
+                (s, value_label(s)) for s in f.suggestions))
         return TextAreaField(label, validators=[Optional(), Length(max=TEXT_MAX)],
                              description=_l("One per line."))
     if f.type == "list":
@@ -279,7 +279,7 @@ def build_record_form(record: Record, locale: str, tz: str, data: Mapping[str, A
         if f.type == "string" and f.suggestions and f.key not in form.hidden_keys:
             current = data.get(f.key)
             if current and current not in f.suggestions:
-                form[f.key].choices = list(form[f.key].choices) + [(current, current)]
+                form[f.key].choices = list(form[f.key].choices) + [option(current)]
     if formdata is None:
         form.version.data = "" if version is None else str(version)
         form.then.data = then or ""
@@ -322,22 +322,31 @@ class ContactForm(CommandForm):
 
     schema = LogContact
     tz = "Asia/Shanghai"
-    kind = SelectField(_l("Kind"), choices=labels.choices(labels.CONTACT_KINDS, CONTACT_KINDS),
+    kind = SelectField(_l("Kind"), choices=options(labels.choices(labels.CONTACT_KINDS, CONTACT_KINDS)),
                        validate_choice=False)
-    outcome = SelectField(_l("Outcome"), choices=[("", "—")] + labels.choices(
-        labels.CONTACT_OUTCOMES, CONTACT_OUTCOMES), validate_choice=False)
+    outcome = SelectField(_l("Outcome"), choices=options([("", "—")] + labels.choices(
+        labels.CONTACT_OUTCOMES, CONTACT_OUTCOMES)), validate_choice=False)
     at = DateTimeLocalField(_l("When"), format=LOCAL_FORMATS, validators=[Optional()],
                             description=_l("Leave empty for now."))
     note = TextAreaField(_l("Note"), validators=[hints(LogContact, "note")])
+    callback_at = DateTimeLocalField(_l("Call back at"), format=LOCAL_FORMATS,
+                                     validators=[Optional()],
+                                     description=_l("A callback task for the manager."))
+    override_reason = StringField(_l("Reason to call over the monthly cap"),
+                                  validators=[hints(LogContact, "override_reason")])
 
     def command(self) -> dict[str, Any]:
-        at = self.at.data
+        at, callback = self.at.data, self.callback_at.data
+        zone = ZoneInfo(self.tz)
         return {"kind": self.kind.data, "outcome": self.outcome.data, "note": self.note.data,
-                "at": clock.as_utc(at.replace(tzinfo=ZoneInfo(self.tz))) if at else None}
+                "at": clock.as_utc(at.replace(tzinfo=zone)) if at else None,
+                "callback_at": clock.as_utc(callback.replace(tzinfo=zone)) if callback
+                else None,
+                "override_reason": self.override_reason.data or None}
 
 
 # A tier chosen by hand, or none: the tier follows the assets.
-TIER_CHOICES = [("", _l("From the assets"))] + labels.choices(labels.TIERS, TIERS)
+TIER_CHOICES = options([("", _l("From the assets"))] + labels.choices(labels.TIERS, TIERS))
 TIER_HINT = _l("From the assets: the tier follows them. A tier chosen here is kept.")
 
 
@@ -359,8 +368,8 @@ class ProspectForm(CommandForm):
                          description=_l("Taken from the ID number when left empty."))
     assets = FloatField(_l("Assets (CNY)"),
                         validators=[Optional(), hints(CreateProspect, "assets")])
-    potential = SelectField(_l("Potential"), choices=[("", "—")] + labels.choices(
-        labels.POTENTIALS, POTENTIALS), default="", validate_choice=False)
+    potential = SelectField(_l("Potential"), choices=options([("", "—")] + labels.choices(
+        labels.POTENTIALS, POTENTIALS)), default="", validate_choice=False)
 
     def command(self) -> dict[str, Any]:
         return {"name": self.name.data, "tier": self.tier.data or None,
@@ -378,8 +387,8 @@ class CustomerForm(VersionedForm):
     schema = UpdateCustomer
     assets = FloatField(_l("Assets (CNY)"),
                         validators=[Optional(), hints(UpdateCustomer, "assets")])
-    potential = SelectField(_l("Potential"), choices=[("", "—")] + labels.choices(
-        labels.POTENTIALS, POTENTIALS), validate_choice=False)
+    potential = SelectField(_l("Potential"), choices=options([("", "—")] + labels.choices(
+        labels.POTENTIALS, POTENTIALS)), validate_choice=False)
     tier = SelectField(_l("Tier"), choices=TIER_CHOICES, validate_choice=False,
                        description=TIER_HINT)
 

@@ -30,6 +30,9 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
 TO_WARN = "status = 'active' AND warned_clock_no < clock_no"
 TO_ESCALATE = "status = 'active' AND escalated_clock_no < clock_no"
 TO_REMIND = "done_at IS NULL AND reminded_at IS NULL"
+# The sweep's retention work list: open retention tasks not yet reported to the lead.
+TO_REPORT = "done_at IS NULL AND escalated_at IS NULL AND kind = 'retention'"
+CADENCE = "cadence"  # the kind of a first-contact step (or the lead's follow-up call)
 # One customer, one manager: a customer number or a full ID number belongs to at most one
 # prospect that is not lost (the unique indexes below decide, also between two concurrent
 # inserts).
@@ -97,15 +100,15 @@ class Prospect(Base):
     # The customer asked not to be sent SMS (a reply such as 退订, or told the manager).
     sms_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     tier_manual: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # A case about a customer (a complaint): the customer's own prospect. NULL for the
+    # customer's prospect itself; every customer view lists only the customer workflow.
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prospects.id", ondelete="CASCADE"), index=True)
     area: Mapped[str | None] = mapped_column(String(64))  # the branch area (allocation)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
     version: Mapped[int] = mapped_column(default=1)
 
-    # A case about a customer (a complaint): the customer's own prospect. NULL for the
-    # customer's prospect itself; every customer view lists only the customer workflow.
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("prospects.id", ondelete="CASCADE"), index=True)
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
 
@@ -209,7 +212,11 @@ class StageRecord(Base):
 
 
 class CadenceTask(Base):
-    """A first-contact touch (or the lead's follow-up call) due at a time."""
+    """A task due at a time: a first-contact touch or the lead's follow-up call (kind
+    ``cadence``, one per step and stage visit), or after-sale work (a callback, a birthday,
+    a maturity, a repayment, a retention, a campaign: ``clock_no`` 0, not tied to a stage
+    visit, and ``key`` says what made it, e.g. ``event:<id>``, so making it twice is one
+    task). One list for My day, the task API and the sweep's reminders."""
 
     __tablename__ = "cadence_tasks"
     __table_args__ = (
@@ -217,6 +224,8 @@ class CadenceTask(Base):
         # The sweep's reminder work list: open steps nobody has been reminded of yet.
         Index("ix_cadence_tasks_to_remind", "due_at",
               postgresql_where=text(TO_REMIND), sqlite_where=text(TO_REMIND)),
+        Index("ix_cadence_tasks_to_report", "due_at",
+              postgresql_where=text(TO_REPORT), sqlite_where=text(TO_REPORT)),
         Index("ix_cadence_tasks_assignee", "assignee_id", "done_at"),
     )
 
@@ -234,6 +243,20 @@ class CadenceTask(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    kind: Mapped[str] = mapped_column(String(20), default=CADENCE,
+                                      server_default=text("'cadence'"))
+    title: Mapped[str | None] = mapped_column(String(200))  # the one-line reason
+    note: Mapped[str | None] = mapped_column(Text)
+    done_note: Mapped[str | None] = mapped_column(Text)
+    # What made an after-sale task: the customer event's kind (maturity, large_outflow…).
+    source: Mapped[str | None] = mapped_column(String(20))
+    # A retention's result: retained, partly retained, or the customer left (with a note).
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    # The contact that closed it (or None: marked done, or open).
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"))
+    # A retention task reported to the team lead (the sweep's escalation), once.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Contact(Base):
@@ -254,3 +277,7 @@ class Contact(Base):
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+    # When to contact the customer next (a callback task for the owner).
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why a call over the monthly cap was made (seed 000); the lead sees it.
+    override_reason: Mapped[str | None] = mapped_column(Text)

@@ -26,7 +26,9 @@ from pipeline.engine.machine import EngineError
 from pipeline.errors import ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import queries, services
+from pipeline.prospects.models import CADENCE
 from pipeline.prospects.privacy import mask, sees_personal_data
+from pipeline.prospects.schemas import RETENTION_OUTCOMES
 from pipeline.web import current_locale
 
 NORM_CALLS = 20  # a manager's daily norm (PROCESS.md): 20 calls and 2 meetings
@@ -327,6 +329,10 @@ def card_marks(ids: list[int]) -> dict[int, list[str]]:
     return out
 
 
+# The pages of cases that have their own (a complaint's): workflow key -> callable(id) -> URL.
+CASE_PAGES: dict[str, Callable[[int], str]] = {}
+
+
 class CardWriter:
     """Writes board cards' markup, each card with its no-script move form (CSRF token,
     return address ``back_to``); one writer serves a page's columns.
@@ -556,8 +562,51 @@ def saved_category(result: Any) -> str:
 
 # ---------------------------------------------------------------- my day
 
+# The order of My day's groups: what the seeds say to meet first comes first.
+TASK_GROUPS = ("retention", "callback", "maturity", "repayment", "birthday", "campaign")
+
+
+def task_kind_name(task: Any, wf: Workflow, cadence: dict[str, Any]) -> str:
+    """A task's kind in the reader's language: a first-contact step by its name, the
+    lead's call, an after-sale kind by the workflow's name for it."""
+    locale = current_locale()
+    if task.kind == CADENCE:
+        step = cadence.get(task.key)
+        if step is not None:
+            return step.name.get(locale)
+        return _("Team lead's call") if task.key == "lead_call" else task.key
+    if wf.care is not None and task.kind in wf.care.tasks:
+        return wf.care.tasks[task.kind].get(locale)
+    return task.kind
+
+
+def task_reason(task: Any) -> str:
+    """The one-line reason a task shows: the event that made it and its product, amount
+    and date, or the note it carries."""
+    parts = []
+    if task.source:
+        parts.append(labels.label(labels.CUSTOMER_EVENTS, task.source))
+    if task.title:
+        parts.append(task.title)
+    return " · ".join(parts)
+
+
+def task_groups(items: list[Any], wf: Workflow, cadence: dict[str, Any]
+                ) -> list[tuple[str, str, list[Any]]]:
+    """``items`` (My day's tasks) as (kind, its name, its tasks) in :data:`TASK_GROUPS`'
+    order, the first-contact steps last, grouped by step."""
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        key = item.task.key if item.task.kind == CADENCE else item.task.kind
+        groups.setdefault(key, []).append(item)
+    order = {k: i for i, k in enumerate(TASK_GROUPS)}
+    return [(key, task_kind_name(found[0].task, wf, cadence), found)
+            for key, found in sorted(groups.items(), key=lambda kv: (
+                order.get(kv[0], len(order)), kv[1][0].task.due_at))]
+
+
 def my_day_page(day: Any) -> dict[str, Any]:
-    """Today's figures against the norm, tasks and deadlines."""
+    """Today's figures against the norm, the tasks grouped by kind, and deadlines."""
     calls = day.activity.get("call", 0)
     meetings = day.activity.get("meeting", 0) + day.activity.get("visit", 0)
     wf = workflow()
@@ -565,6 +614,13 @@ def my_day_page(day: Any) -> dict[str, Any]:
     return dict(day=day, calls=calls, meetings=meetings,
                 norm_calls=NORM_CALLS, norm_meetings=NORM_MEETINGS,
                 cadence=cadence, task_form=F.TaskForm(formdata=None),
+                overdue_groups=task_groups(day.overdue_tasks, wf, cadence),
+                today_groups=task_groups(day.today_tasks, wf, cadence),
+                upcoming_groups=task_groups(day.upcoming, wf, cadence),
+                task_reason=task_reason,
+                retention_kind=wf.care.retention_task if wf.care else None,
+                retention_outcomes=labels.choices(labels.RETENTION_OUTCOMES,
+                                                  RETENTION_OUTCOMES),
                 now=clock.now(), wf=wf,
                 calls_pct=min(math.floor(100 * calls / NORM_CALLS), 100),
                 meetings_pct=min(math.floor(100 * meetings / NORM_MEETINGS), 100))

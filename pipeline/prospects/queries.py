@@ -16,6 +16,7 @@ from pipeline.engine import identity
 from pipeline.errors import NotFound, parse_id
 from pipeline.prospects.events import state_of
 from pipeline.prospects.models import (
+    CADENCE,
     CadenceTask,
     Contact,
     Prospect,
@@ -559,14 +560,42 @@ def prospect_page(session: Session, viewer: User, prospect_id: Any) -> ProspectP
                         team_name)
 
 
+class DayTask(NamedTuple):
+    """A task on My day with its customer: name, tier, stage and status."""
+
+    task: CadenceTask
+    prospect_id: int
+    name: str
+    tier: str
+    stage: str
+    status: str
+    workflow_key: str
+
+    @property
+    def kind(self) -> str:
+        return self.task.kind
+
+
 @dataclass
 class MyDay:
-    tasks: list[tuple[CadenceTask, Prospect]]
+    """A user's day. ``overdue_tasks`` were due before today (in the user's time zone),
+    ``today_tasks`` are due today, ``upcoming`` are dated after-sale tasks (a maturity, a
+    repayment) of the next days the workflow shows ahead; ``due_soon`` and ``overdue``
+    are the user's prospects near or past their stage's deadline."""
+
+    overdue_tasks: list[DayTask]
+    today_tasks: list[DayTask]
+    upcoming: list[DayTask]
     due_soon: list[Card]
     overdue: list[Card]
     activity: dict[str, int]  # contact kind -> count today
     day_start: datetime
     day_end: datetime
+
+    @property
+    def tasks(self) -> list[DayTask]:
+        """Every task due by the end of today, overdue first."""
+        return [*self.overdue_tasks, *self.today_tasks]
 
 
 def local_day(now: datetime, tz: str) -> tuple[datetime, datetime]:
@@ -581,16 +610,29 @@ def local_day(now: datetime, tz: str) -> tuple[datetime, datetime]:
 
 
 def my_day(session: Session, user: User, *, tz: str, limit: int = 100) -> MyDay:
-    """A user's day: open tasks due by the end of today, prospects in their warning window
-    and overdue ones (their own, most urgent first), and today's contacts by kind."""
+    """A user's day: open tasks overdue and due today (first-contact steps of current
+    visits, the lead's calls, after-sale work of customers not lost), the dated after-sale
+    tasks coming up, prospects in their warning window and overdue ones (their own, most
+    urgent first), and today's contacts by kind. A fixed number of queries."""
     now = clock.now()
     start, end = local_day(now, tz)
-    tasks = [tuple(r) for r in session.execute(
-        select(CadenceTask, Prospect).join(Prospect, Prospect.id == CadenceTask.prospect_id)
-        .where(CadenceTask.assignee_id == user.id, CadenceTask.done_at.is_(None),
-               CadenceTask.due_at < end, CadenceTask.clock_no == Prospect.clock_no,
-               Prospect.status == "active")
-        .order_by(CadenceTask.due_at).limit(limit))]
+    care = workflows.engine().workflow.care
+    ahead = timedelta(days=care.upcoming_days) if care else timedelta(0)
+    dated = tuple(k for k in set(care.events.values()) if k != care.retention_task) \
+        if care else ()
+    t, p = CadenceTask, Prospect
+    open_task = and_(t.done_at.is_(None), or_(
+        and_(t.kind == CADENCE, t.clock_no == p.clock_no, p.status == "active"),
+        and_(t.kind != CADENCE, p.status != "lost")))
+    stmt = (select(t, p.id, p.name, p.tier, p.stage, p.status, p.workflow_key)
+            .join(p, p.id == t.prospect_id)
+            .where(t.assignee_id == user.id, open_task,
+                   or_(t.due_at < end, and_(t.kind.in_(dated), t.due_at < end + ahead)))
+            .order_by(t.due_at, t.id).limit(3 * limit))
+    found = [DayTask(*r) for r in session.execute(stmt)]
+    overdue_tasks = [d for d in found if d.task.due_at < start][:limit]
+    today_tasks = [d for d in found if start <= d.task.due_at < end][:limit]
+    upcoming = [d for d in found if d.task.due_at >= end][:limit]
     mine = select(*card_columns()).where(Prospect.owner_id == user.id,
                                          Prospect.status == "active", of_workflow())
     cards = [card for part in (mine.where(Prospect.due_at < now),
@@ -601,5 +643,6 @@ def my_day(session: Session, user: User, *, tz: str, limit: int = 100) -> MyDay:
         select(Contact.kind, func.count()).where(Contact.user_id == user.id,
                                                  Contact.at >= start, Contact.at < end)
         .group_by(Contact.kind)).all())
-    return MyDay(tasks, [c for c in cards if c.due_soon], [c for c in cards if c.overdue],
+    return MyDay(overdue_tasks, today_tasks, upcoming,
+                 [c for c in cards if c.due_soon], [c for c in cards if c.overdue],
                  activity, start, end)

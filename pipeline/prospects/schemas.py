@@ -136,6 +136,12 @@ def happened(value: datetime) -> None:
         raise ValidationError(Message("A contact cannot be in the future."))
 
 
+def ahead(value: datetime) -> None:
+    """A callback is fixed for later."""
+    if value <= clock.now():
+        raise ValidationError(Message("A callback must be later than now."))
+
+
 class LogContact(Command):
     """A touch with the customer (:func:`~pipeline.prospects.services.log_contact`)."""
 
@@ -144,6 +150,32 @@ class LogContact(Command):
     note = Text(load_default=None, max_length=NOTE_MAX)
     at = Moment(load_default=None, validate=happened,
                 metadata={"description": "when it happened; default: now"})
+    callback_at = Moment(load_default=None, validate=ahead, metadata={
+        "description": "when to contact the customer next: a dated callback task for the "
+                       "owner"})
+    override_reason = Text(load_default=None, max_length=REASON_MAX, metadata={
+        "description": "why a call over the monthly cap is made (seed 000: at most 3 calls "
+                       "a month to a customer with assets over 200,000); kept and audited"})
+
+
+# A retention task's result (seed 002): the customer retained, partly retained, or gone
+# (the customer left, with the reason in the note).
+RETENTION_OUTCOMES = ("retained", "partly_retained", "left")
+LEFT_NEEDS_A_NOTE = "Say why the customer left."
+
+
+class CompleteTask(Command):
+    """A task marked done (:func:`~pipeline.prospects.services.complete_task`)."""
+
+    note = Text(load_default=None, max_length=NOTE_MAX)
+    outcome = Text(load_default=None, validate=OneOf(RETENTION_OUTCOMES), metadata={
+        "description": "a retention task's result: retained, partly_retained or left (with "
+                       "a note)"})
+
+    @validates_schema(skip_on_field_errors=True)
+    def _left_with_a_note(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("outcome") == "left" and not (data.get("note") or "").strip():
+            raise ValidationError(Message(LEFT_NEEDS_A_NOTE), "note")
 
 
 class FireEvent(Command):

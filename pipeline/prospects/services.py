@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ from pipeline.prospects.events import (  # noqa: F401  (the one path, used throu
     write_history,
 )
 from pipeline.prospects.models import (
+    CADENCE,
     CadenceTask,
     Contact,
     Prospect,
@@ -42,6 +44,7 @@ from pipeline.prospects.models import (
 )
 from pipeline.prospects.schemas import (
     TIER_OR_ASSETS,
+    CompleteTask,
     CreateProspect,
     FireEvent,
     LogContact,
@@ -479,32 +482,129 @@ def log_contact(session: Session, prospect_id: Any, *, actor: User,
     ``outcome``, ``note``; ``at``: an aware datetime or ISO string, default now, never in the
     future). Contacts feed the after-sale frequencies and the daily activity counts.
 
+    The call cap (the workflow's ``customer_care.call_cap``, seed 000): one more call in a
+    calendar month (the workflow's time zone) that already has the most allowed, to a
+    customer whose assets exceed the tiering's ``high_assets``, is refused (Invalid, code
+    ``call_cap``, with the count) unless ``override_reason`` is given; that reason is kept
+    on the contact and in the audit. ``callback_at`` makes a dated callback task for the
+    owner. The contact closes the customer's open after-sale tasks due by the end of its
+    day, and the dated ones (a maturity, a repayment) shown as upcoming.
+
     Raises NotFound outside the actor's scope, Invalid naming each bad field (nothing is
     saved). One transaction.
     """
     with unit_of_work(session):
-        prospect = queries.get_visible(session, actor, prospect_id)
+        prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
         now = clock.now()
         data = load(LogContact, data)
         kind, outcome, note, at = data["kind"], data["outcome"], data["note"], data["at"] or now
+        at = clock.as_utc(at)
+        wf = engine_of(prospect).workflow
+        reason = (data["override_reason"] or "").strip() or None
+        over = _over_call_cap(session, prospect, wf, kind, at, reason)
         contact = Contact(prospect_id=prospect.id, user_id=actor.id, kind=kind,
                           outcome=outcome or None, note=(note or "").strip() or None,
-                          at=clock.as_utc(at), created_at=now)
+                          at=at, created_at=now, callback_at=data["callback_at"],
+                          override_reason=reason if over else None)
         session.add(contact)
         session.flush()
+        if over:
+            calls, cap = over
+            audit(session, "call_cap_override", actor=actor, target_type="prospect",
+                  target_id=prospect.id, detail={"contact_id": contact.id, "calls": calls,
+                                                 "cap": cap}, note=reason)
+        _close_tasks_by_contact(session, prospect, wf, contact, actor, now)
+        if contact.callback_at is not None:
+            session.add(CadenceTask(
+                prospect_id=prospect.id, key=f"callback:{contact.id}", kind="callback",
+                assignee_kind="owner", assignee_id=prospect.owner_id, clock_no=0,
+                due_at=contact.callback_at, title=_first_line(contact.note),
+                created_at=now))
+            session.flush()
     return contact
 
 
-def complete_task(session: Session, task_id: Any, *, actor: User) -> CadenceTask:
-    """Mark a cadence task done now.
+def _first_line(text: str | None, limit: int = 200) -> str | None:
+    line = (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
+    return line[:limit] or None
+
+
+def month_bounds(moment: datetime, tz: str) -> tuple[datetime, datetime]:
+    """The UTC bounds of the calendar month that contains ``moment`` in zone ``tz``."""
+    zone = ZoneInfo(tz)
+    local = moment.astimezone(zone)
+    start = datetime(local.year, local.month, 1, tzinfo=zone)
+    end = datetime(local.year + (local.month == 12), local.month % 12 + 1, 1, tzinfo=zone)
+    return start.astimezone(clock.UTC), end.astimezone(clock.UTC)
+
+
+def calls_this_month(session: Session, prospect_id: int, kind: str, at: datetime,
+                     tz: str) -> int:
+    """Contacts of ``kind`` with the customer in the calendar month of ``at``."""
+    start, end = month_bounds(at, tz)
+    return session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.prospect_id == prospect_id, Contact.kind == kind, Contact.at >= start,
+        Contact.at < end))
+
+
+def _over_call_cap(session: Session, prospect: Prospect, wf: Any, kind: str, at: datetime,
+                   reason: str | None) -> tuple[int, int] | None:
+    """None when the contact is within the call cap; (calls so far, cap) when it goes over
+    it with a reason; Invalid ``call_cap`` when it goes over it without one."""
+    cap = wf.care.call_cap if wf.care is not None else None
+    if cap is None or kind != cap.kind or wf.tiering is None or prospect.assets is None \
+            or not prospect.assets > wf.tiering.high_assets:
+        return None
+    calls = calls_this_month(session, prospect.id, kind, at, wf.timezone)
+    if calls < cap.per_month:
+        return None
+    if reason is None:
+        raise Invalid(
+            f"the customer has had {calls} calls this month; at most {cap.per_month} are "
+            f"made to a customer with assets over {wf.tiering.high_assets:,.0f} unless a "
+            "reason is given", code="call_cap",
+            details={"override_reason": [Message(CALL_CAP % {"calls": calls}, CALL_CAP,
+                                                 calls=calls)],
+                     "calls": calls, "cap": cap.per_month})
+    return calls, cap.per_month
+
+
+CALL_CAP = "The customer has had %(calls)d calls this month, the most allowed: give a " \
+           "reason to call again."
+
+
+def _close_tasks_by_contact(session: Session, prospect: Prospect, wf: Any, contact: Contact,
+                            actor: User, now: datetime) -> None:
+    """The contact closes the customer's open after-sale tasks due by the end of its day
+    (in the workflow's time zone), and the dated ones shown as upcoming."""
+    if wf.care is None:
+        return
+    _start, end = queries.local_day(contact.at, wf.timezone)
+    dated = tuple(k for k in set(wf.care.events.values()) if k != wf.care.retention_task)
+    t = CadenceTask.__table__
+    session.execute(update(t).where(
+        t.c.prospect_id == prospect.id, t.c.done_at.is_(None), t.c.kind != CADENCE,
+        or_(t.c.due_at < end, and_(t.c.kind.in_(dated),
+                                   t.c.due_at < end + timedelta(days=wf.care.upcoming_days))))
+        .values(done_at=now, done_by_id=actor.id, contact_id=contact.id)
+        .execution_options(synchronize_session=False))
+
+
+def complete_task(session: Session, task_id: Any, *, actor: User,
+                  data: Mapping[str, Any] | None = None) -> CadenceTask:
+    """Mark a task done now, with an optional ``note`` (and, for a retention task, its
+    ``outcome``: retained, partly_retained, or left with a note; see
+    :class:`~pipeline.prospects.schemas.CompleteTask`).
 
     A first-contact step with a contact-log field (manager SMS, call…) is done by filling
     that field through :func:`save_record`, so the record, the cadence guard and the task
-    agree; other tasks (the lead's call) are marked directly. Marking a done task again
-    changes nothing. Raises NotFound (unknown task, or its prospect outside the actor's
-    scope), Forbidden (a manager ticking the lead's task), Conflict (the task belongs to an
-    earlier stage visit, or the prospect is lost). One transaction.
+    agree; other tasks (the lead's call, after-sale work) are marked directly. Marking a
+    done task again changes nothing. Raises NotFound (unknown task, or its prospect
+    outside the actor's scope), Forbidden (a manager ticking the lead's task), Conflict
+    (a cadence task of an earlier stage visit, or the prospect is lost), Invalid naming a
+    bad field. One transaction.
     """
+    command = load(CompleteTask, dict(data or {}))
     task = session.get(CadenceTask, parse_id(task_id, "task"))
     if task is None:
         raise NotFound("no such task")
@@ -513,13 +613,18 @@ def complete_task(session: Session, task_id: Any, *, actor: User) -> CadenceTask
         return task
     if task.assignee_kind == "team_lead" and actor.role == "manager":
         raise Forbidden("this task is the team lead's")
-    if task.clock_no != prospect.clock_no:
+    cadence = task.kind == CADENCE
+    if cadence and task.clock_no != prospect.clock_no:
         raise Conflict("this task belongs to an earlier stage visit", code="stale_task")
     if prospect.status == "lost":
         raise Conflict("the prospect is lost; reopen it first", code="prospect_lost")
     engine = engine_of(prospect)
+    care = engine.workflow.care
+    if command["outcome"] is not None and (care is None or task.kind != care.retention_task):
+        raise Invalid("only a retention task has an outcome",
+                      details={"outcome": [Message("Only a retention task has an outcome.")]})
     stage = engine.workflow.stage(prospect.stage)
-    step = next((s for s in stage.cadence if s.key == task.key), None)
+    step = next((s for s in stage.cadence if s.key == task.key), None) if cadence else None
     if step is not None and step.done_field:
         record = next(r for r in stage.records if r.field(step.done_field))
         save_record(session, prospect.id, record.key, actor=actor,
@@ -529,4 +634,6 @@ def complete_task(session: Session, task_id: Any, *, actor: User) -> CadenceTask
     with unit_of_work(session):
         task.done_at = clock.now()
         task.done_by_id = actor.id
+        task.done_note = (command["note"] or "").strip() or None
+        task.outcome = command["outcome"]
     return task

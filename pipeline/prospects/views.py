@@ -22,7 +22,10 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
+from pipeline import workflows
+from pipeline.auth.models import Team
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import EVENTS, TIERS, Workflow
@@ -64,11 +67,35 @@ def board_filters() -> dict[str, Any]:
     status = args.get("status", "open")
     tier = args.get("tier") or None
     return {"owner": (args.get("owner") or "").strip() or None,
-            "team": (args.get("team") or "").strip() or None,
+            "team": board_team(args),
             "tier": tier if tier in TIERS else None,
             "status": status if status in STATUS_FILTERS else "open",
             "overdue": args.get("overdue") in ("1", "on", "true"),
-            "q": (args.get("q") or "").strip()[:100] or None}
+            "q": (args.get("q") or "").strip()[:100] or None,
+            # Which workflow's cases the board shows (its columns are that workflow's
+            # stages); None: the customer workflow.
+            "workflow": args.get("workflow") if args.get("workflow") in workflows.all_engines()
+            and args.get("workflow") != workflows.DEFAULT_KEY else None}
+
+
+ALL_TEAMS = "all"  # the team filter's value for the whole branch
+
+
+def board_team(args: Any) -> str | None:
+    """The board's team (by name). A supervisor's board opens on the first team rather than
+    ranking every prospect of the branch (a province holds hundreds of thousands); the
+    team filter's ``all`` asks for the whole branch, and a search or a manager chosen looks
+    across the branch too."""
+    team = (args.get("team") or "").strip()
+    if team or current_user.role not in ("supervisor", "admin") \
+            or (args.get("owner") or "").strip() or (args.get("q") or "").strip():
+        return team or None
+    return get_session().scalar(select(Team.name).order_by(Team.name).limit(1)) or ALL_TEAMS
+
+
+def in_scope(filters: dict[str, Any]) -> dict[str, Any]:
+    """The filters as the queries read them (``all`` teams: no team filter)."""
+    return {**filters, "team": None} if filters.get("team") == ALL_TEAMS else filters
 
 
 def filter_args(filters: dict[str, Any]) -> dict[str, Any]:
@@ -91,29 +118,32 @@ def column_limits(stages: tuple[str, ...]) -> dict[str, int]:
 
 @bp.get("/board")
 def board():
-    wf = P.workflow()
+    wf = P.workflow(request.args.get("workflow") if request.args.get("workflow")
+                    in workflows.all_engines() else None)
     filters, limits = board_filters(), column_limits(wf.stage_keys)
-    data = queries.board(get_session(), current_user, filters, stages=wf.stage_keys,
+    data = queries.board(get_session(), current_user, in_scope(filters), stages=wf.stage_keys,
                          limits=limits)
     args = filter_args(filters)
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,
+                           switch=[(key, engine.workflow.name) for key, engine
+                                   in workflows.all_engines().items()],
                            shown=P.board_page(data, url_for(".board", **args)))
 
 
 @bp.get("/board/columns/<stage>")
 def board_column(stage: str):
     """The next cards of one column (the "more" button's fragment)."""
-    wf = P.workflow()
+    filters = board_filters()
+    wf = P.workflow(filters["workflow"])
     if stage not in wf.stage_keys:
         abort(404)
-    filters = board_filters()
     offset = request.args.get("offset", "0")
     # Beyond the id column's range there is nothing to show (and no database takes it).
     offset = min(int(offset), MAX_ID) if offset.isascii() and offset.isdigit() \
         and len(offset) <= 12 else 0
-    cards, remaining = queries.column_cards(get_session(), current_user, filters, stage,
-                                            offset=offset)
+    cards, remaining = queries.column_cards(get_session(), current_user, in_scope(filters),
+                                            stage, offset=offset)
     args = filter_args(filters)
     return render_template("board/_column_cards.html",
                            cards=P.CardWriter(url_for(".board", **args))(cards),
@@ -213,6 +243,9 @@ def render_detail(prospect_id: int, *, status: int = 200, **bound: Any):
 
 @bp.get("/prospects/<int:prospect_id>")
 def detail(prospect_id: int):
+    prospect = queries.get_visible(get_session(), current_user, prospect_id)
+    if (page := P.CASE_PAGES.get(prospect.workflow_key)) is not None:
+        return redirect(page(prospect.id))  # a case with its own page (a complaint)
     return render_detail(prospect_id)
 
 
@@ -366,7 +399,9 @@ def task_done(task_id: int):
     if not form.validate_on_submit():
         return _refused(_("The request could not be read; reload the page."), back_to, 400)
     try:
-        services.complete_task(get_session(), task_id, actor=current_user)
+        services.complete_task(get_session(), task_id, actor=current_user, data={
+            "note": request.form.get("note") or None,
+            "outcome": request.form.get("outcome") or None})
     except (Conflict, ServiceError) as exc:
         if exc.status == 404:
             raise
@@ -382,12 +417,12 @@ def new():
     session = get_session()
     form = F.ProspectForm()
     if current_user.role == "manager":
-        form.owner.choices = [("", current_user.name)]
+        form.owner.choices = [F.option("", current_user.name)]
         form.owner.validate_choice = False
     else:
         cap = P.workflow().escalation.max_active_per_manager
-        form.owner.choices = [(m.email, f"{m.name} ({m.email}) {m.count}/{cap}") for m
-                              in queries.manager_loads(session, current_user)]
+        form.owner.choices = [F.option(m.email, f"{m.name} ({m.email}) {m.count}/{cap}")
+                              for m in queries.manager_loads(session, current_user)]
     if not form.validate_on_submit():
         return render_template("prospects/new.html", form=form), 422 if form.errors else 200
     try:

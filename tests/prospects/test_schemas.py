@@ -54,7 +54,8 @@ def test_log_contact_takes_a_time_or_an_iso_string_and_refuses_the_future():
     assert load(LogContact, {"kind": "call", "at": "2026-03-02T09:00:00+08:00"})["at"] == \
         clock.parse("2026-03-02T01:00:00Z")
     assert load(LogContact, {"kind": "sms", "at": "", "note": "  "}) == {
-        "kind": "sms", "outcome": None, "note": None, "at": None}
+        "kind": "sms", "outcome": None, "note": None, "at": None, "callback_at": None,
+        "override_reason": None}
     later = clock.now() + timedelta(minutes=10)
     assert refused(LogContact, {"kind": "call", "at": later}) == {
         "at": ["A contact cannot be in the future."]}

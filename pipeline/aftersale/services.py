@@ -1,0 +1,328 @@
+"""After-sale writes: the bank's daily customer-event file and the birthday tasks.
+
+The customer-event file (CSV or XLSX, header row :data:`EVENT_COLUMNS`) is read like the
+customer book (:func:`pipeline.customers.services.read_rows`) and checked whole first:
+each row by :class:`EventRow`, each customer number against the book (a prospect, or the
+unallocated book). Any error and nothing is written; the answer lists every one as
+``{"row", "field", "message"}`` (the message names no value).
+
+Then, in one transaction, each event not yet held (its ``event_key``: customer number,
+kind, date, product and amount) is kept, and an event of a customer a manager maintains
+opens the task the workflow's ``customer_care.events`` names, for the owner: a maturity or
+a repayment due on its date, a retention due ``retention.within_days`` after it arrives.
+An event already held — imported before, or twice in the file — is ignored, so the same
+file imported again changes nothing. One audit entry and one log line with the counts.
+
+Birthdays: :func:`make_birthday_tasks` gives each customer (active or after-sale) with a
+birthday today, in the workflow's time zone, one birthday task for that year; the sweep
+calls it, and a second call the same day makes nothing.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from marshmallow import ValidationError
+from sqlalchemy import bindparam, extract, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from pipeline import clock, workflows
+from pipeline.aftersale.models import EVENT_KEY_MAX, CustomerEvent
+from pipeline.auth.models import User
+from pipeline.auth.services import audit
+from pipeline.customers import services as book
+from pipeline.customers.models import BookCustomer
+from pipeline.db import unit_of_work
+from pipeline.engine import identity
+from pipeline.engine.definition import CUSTOMER_EVENT_KINDS, CustomerCare, Workflow
+from pipeline.errors import Invalid
+from pipeline.logs import log_event
+from pipeline.prospects.models import CadenceTask, Prospect
+from pipeline.prospects.schemas import CustomerNo
+from pipeline.sql import insert_ignoring_duplicates
+from pipeline.validation import Command, Day, Number, OneOf, Range, Text
+
+EVENT_COLUMNS = ("customer_no", "kind", "date", "amount", "product")
+PRODUCT_MAX = 200
+CHUNK = 10000
+EVENTS_LOCK = 0x6576_6e74  # PostgreSQL advisory lock: one event import at a time
+UNKNOWN_CUSTOMER = "No customer of the book has this customer number."
+NO_CARE = "The workflow makes no after-sale tasks."
+ALIVE = ("active", "paused", "won")  # a customer a manager maintains (not lost)
+BIRTHDAY_STATUSES = ("active", "won")
+
+
+class EventRow(Command):
+    """One row of the customer-event file."""
+
+    customer_no = CustomerNo(required=True, max_length=identity.CUSTOMER_NO_MAX)
+    kind = Text(required=True, validate=OneOf(CUSTOMER_EVENT_KINDS))
+    date = Day(required=True)
+    amount = Number(load_default=None, validate=Range(min=0, max=identity.ASSETS_MAX))
+    product = Text(load_default=None, max_length=PRODUCT_MAX)
+
+
+@dataclass
+class EventSummary:
+    """What an event import did (or, checked only, would do)."""
+
+    created: int = 0
+    ignored: int = 0
+    errors: list[book.RowError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "ignored": self.ignored,
+                "errors": [asdict(e) for e in self.errors]}
+
+
+class EventsRefused(Invalid):
+    """The file has errors: nothing was written. ``summary`` lists them."""
+
+    def __init__(self, summary: EventSummary) -> None:
+        n = len(summary.errors)
+        super().__init__(f"the file has {n} error{'s' if n != 1 else ''}; nothing was imported",
+                         details=summary.as_dict())
+        self.summary = summary
+
+
+@dataclass(frozen=True)
+class Event:
+    line: int
+    customer_no: str
+    kind: str
+    day: date
+    amount: float | None
+    product: str | None
+
+    @property
+    def key(self) -> str:
+        amount = "" if self.amount is None else f"{self.amount:.2f}"
+        return "|".join((self.customer_no, self.kind, self.day.isoformat(),
+                         self.product or "", amount))[:EVENT_KEY_MAX]
+
+
+def _chunks(values: Any, size: int = 1000) -> Any:
+    values = sorted(set(values))
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def care_of(wf: Workflow) -> CustomerCare:
+    if wf.care is None:
+        raise Invalid(NO_CARE, details={"workflow": [NO_CARE]})
+    return wf.care
+
+
+def _cell(value: Any) -> Any:
+    """A cell as the schema reads it: text stripped (blank is None), dates as ISO dates,
+    numbers as they are."""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _amount(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            return value
+    return value
+
+
+def check_events(raw: list[tuple[int, dict[str, Any]]]
+                 ) -> tuple[list[Event], list[book.RowError]]:
+    """Each row through :class:`EventRow`."""
+    schema = EventRow()
+    events: list[Event] = []
+    errors: list[book.RowError] = []
+    for line, cells in raw:
+        values = {c: _cell(cells[c]) for c in EVENT_COLUMNS}
+        if isinstance(values["customer_no"], (int, float)) \
+                and not isinstance(values["customer_no"], bool):
+            values["customer_no"] = str(int(values["customer_no"]))
+        values["amount"] = _amount(values["amount"])
+        nul = [c for c, v in values.items() if isinstance(v, str) and "\x00" in v]
+        if nul:
+            errors += [book.RowError(line, c, book.NUL) for c in nul]
+            continue
+        try:
+            data = schema.load(values)
+        except ValidationError as exc:
+            for name, texts in exc.messages.items():
+                for message in texts if isinstance(texts, list) else [texts]:
+                    errors.append(book.RowError(line, "_row" if name == "_schema" else name,
+                                                str(message)))
+            continue
+        events.append(Event(line, data["customer_no"], data["kind"], data["date"],
+                            data["amount"], (data["product"] or "").strip() or None))
+    return events, errors
+
+
+def _customers(session: Session, numbers: set[str]) -> tuple[dict[str, Any], set[str]]:
+    """The prospects that are not lost of ``numbers`` (id, owner, workflow), and the numbers
+    the book knows otherwise (the unallocated book, or only lost prospects)."""
+    held: dict[str, Any] = {}
+    known: set[str] = set()
+    for chunk in _chunks(numbers):
+        for r in session.execute(select(Prospect.customer_no, Prospect.id, Prospect.owner_id,
+                                        Prospect.workflow_key, Prospect.status)
+                                 .where(Prospect.customer_no.in_(chunk))):
+            if r.status in ALIVE:
+                held[r.customer_no] = r
+            known.add(r.customer_no)
+        known.update(session.scalars(select(BookCustomer.customer_no)
+                                     .where(BookCustomer.customer_no.in_(chunk))))
+    return held, known
+
+
+def local_start(day: date, tz: str) -> datetime:
+    """The UTC moment ``day`` starts in zone ``tz``."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(tz)).astimezone(clock.UTC)
+
+
+def import_events(session: Session, data: bytes, *, kind: str, actor: User | None,
+                  dry_run: bool = False, channel: str = "cli") -> EventSummary:
+    """Import the customer-event file in ``data`` (``kind``: ``csv`` or ``xlsx``) as
+    ``actor`` (None on the command line). Returns the summary; raises
+    :class:`EventsRefused` (422, nothing written) when the file has errors. ``dry_run``
+    checks only. One transaction."""
+    started = time.perf_counter()
+    wf = workflows.workflow(workflows.DEFAULT_KEY)
+    care = care_of(wf)
+    with unit_of_work(session):
+        if not dry_run and session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK})
+        raw, errors = book.read_rows(data, kind, EVENT_COLUMNS, ())
+        events, row_errors = check_events(raw) if not errors else ([], [])
+        errors += row_errors
+        held, known = _customers(session, {e.customer_no for e in events})
+        errors += [book.RowError(e.line, "customer_no", UNKNOWN_CUSTOMER)
+                   for e in events if e.customer_no not in held and e.customer_no not in known]
+        if errors:
+            session.rollback()
+            raise EventsRefused(EventSummary(errors=sorted(
+                errors, key=lambda e: (e.row, e.field))))
+        fresh: dict[str, Event] = {}
+        for e in events:
+            fresh.setdefault(e.key, e)
+        for chunk in _chunks(fresh):
+            for key in session.scalars(select(CustomerEvent.event_key)
+                                       .where(CustomerEvent.event_key.in_(chunk))):
+                fresh.pop(key, None)
+        summary = EventSummary(created=len(fresh), ignored=len(events) - len(fresh))
+        if dry_run:
+            session.rollback()
+            return summary
+        now = clock.now()
+        new = list(fresh.values())
+        for i in range(0, len(new), CHUNK):
+            _write_events(session, new[i:i + CHUNK], held, care, wf.timezone, now)
+        audit(session, "customer_events_imported", actor=actor, target_type="import",
+              detail={"created": summary.created, "ignored": summary.ignored,
+                      "channel": channel})
+    log_event("customer_events_import", actor_id=actor.id if actor else None,
+              channel=channel, created=summary.created, ignored=summary.ignored,
+              duration_ms=round((time.perf_counter() - started) * 1000, 3))
+    return summary
+
+
+def event_task_due(care: CustomerCare, task_kind: str, day: date, tz: str,
+                   now: datetime) -> datetime:
+    """When an event's task is due: a retention ``within_days`` after the event arrives
+    (or after its day, if that is later); any other on the event's day."""
+    start = local_start(day, tz)
+    if task_kind == care.retention_task:
+        return max(start, now) + timedelta(days=care.retention_days)
+    return start
+
+
+def event_title(event: Event) -> str | None:
+    """The one-line reason a task from an event carries: product, amount, date."""
+    parts = [event.product, f"{event.amount:,.2f}" if event.amount is not None else None,
+             event.day.isoformat()]
+    return " · ".join(p for p in parts if p)[:200] or None
+
+
+def _write_events(session: Session, events: list[Event], held: dict[str, Any],
+                  care: CustomerCare, tz: str, now: datetime) -> None:
+    ce = CustomerEvent.__table__
+    rows = [{"event_key": e.key, "customer_no": e.customer_no, "kind": e.kind, "day": e.day,
+             "amount": e.amount, "product": e.product,
+             "prospect_id": held[e.customer_no].id if e.customer_no in held else None,
+             "imported_at": now} for e in events]
+    ids = session.execute(insert(ce).returning(ce.c.id, sort_by_parameter_order=True),
+                          rows).scalars().all()
+    tasks, owners = [], []
+    for event_id, e in zip(ids, events, strict=True):
+        customer = held.get(e.customer_no)
+        if customer is None:
+            continue
+        task_kind = care.events[e.kind]
+        tasks.append({"prospect_id": customer.id, "key": f"event:{event_id}",
+                      "assignee_kind": "owner", "assignee_id": customer.owner_id,
+                      "clock_no": 0, "kind": task_kind,
+                      "due_at": event_task_due(care, task_kind, e.day, tz, now),
+                      "title": event_title(e), "source": e.kind, "created_at": now})
+        owners.append(event_id)
+    if not tasks:
+        return
+    t = CadenceTask.__table__
+    task_ids = session.execute(insert(t).returning(t.c.id, sort_by_parameter_order=True),
+                               tasks).scalars().all()
+    session.execute(update(ce).where(ce.c.id == bindparam("b_id"))
+                    .values(task_id=bindparam("b_task")).execution_options(
+                        synchronize_session=False),
+                    [{"b_id": e, "b_task": t_id} for e, t_id in zip(owners, task_ids,
+                                                                    strict=True)])
+
+
+# ---------------------------------------------------------------- birthdays
+
+def birthday_key(year: int) -> str:
+    return f"birthday:{year}"
+
+
+def make_birthday_tasks(session: Session, now: datetime) -> int:
+    """A birthday task, due today, for each customer an owner maintains (active or
+    after-sale) whose birthday is today in the workflow's time zone (29 February counts on
+    28 February in other years). Once a year per customer: the task's key holds the year,
+    and a key already there is skipped. Part of the caller's transaction; returns how
+    many tasks it made."""
+    made = 0
+    for key, engine in workflows.all_engines().items():
+        wf = engine.workflow
+        if wf.care is None:
+            continue
+        today = now.astimezone(ZoneInfo(wf.timezone)).date()
+        days = [(today.month, today.day)]
+        if (today.month, today.day) == (2, 28) and not _leap(today.year):
+            days.append((2, 29))
+        due = local_start(today, wf.timezone)
+        p = Prospect.__table__
+        for month, day in days:
+            rows = session.execute(
+                select(p.c.id, p.c.owner_id).where(
+                    p.c.workflow_key == key, p.c.status.in_(BIRTHDAY_STATUSES),
+                    p.c.birthday.is_not(None), extract("month", p.c.birthday) == month,
+                    extract("day", p.c.birthday) == day)).all()
+            for i in range(0, len(rows), CHUNK):
+                values = [{"prospect_id": r.id, "key": birthday_key(today.year),
+                           "assignee_kind": "owner", "assignee_id": r.owner_id,
+                           "clock_no": 0, "kind": "birthday", "due_at": due,
+                           "created_at": now} for r in rows[i:i + CHUNK]]
+                made += len(session.execute(
+                    insert_ignoring_duplicates(session, CadenceTask).values(values)
+                    .returning(CadenceTask.id)).all())
+    return made
+
+
+def _leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
