@@ -29,7 +29,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline import workflows
+from pipeline.customers import services as book
 from pipeline.demo import (
+    ASSETS,
     GIVEN,
     LOSS_REASONS,
     PAUSE_REASONS,
@@ -59,6 +61,7 @@ COMPLETE_SHARE = 0.25   # the current stage's records are complete (ready to adv
 PAUSE_IN_VISIT = 0.45   # a passed stage visit had a pause/resume pair
 BACK_IN_VISIT = 0.18    # a passed stage visit went back a stage and came forward again
 BEHIND_SHARE = 0.15     # after-sale customers who missed last period's contact frequency
+CUSTOMER_SEED = 7_919   # the customers' draw, apart from the lives'
 
 # Each stage's example record from the workflow file, complete and still being filled in.
 COMPLETE = examples(workflows.workflow(), complete=True)
@@ -318,6 +321,28 @@ def prospect_rows(scale: Scale, managers: list[dict], engine: Engine
         yield from manager_rows(scale, owner, engine)
 
 
+def customers(rng: random.Random, first_pid: int, count: int, engine: Engine
+              ) -> list[book.Row]:
+    """The customers of prospects ``first_pid`` … ``first_pid + count - 1`` as rows of a
+    customer-book file, checked by the importer's own row check
+    (:func:`pipeline.customers.services.check_rows`: the create command's schema, the tier
+    from the assets by the workflow's thresholds). The numbers come from the demo's
+    :func:`~pipeline.demo.customer`, unique by the prospect's id."""
+    raw = []
+    for i in range(count):
+        who = customer(first_pid + i, rng)
+        assets = rng.choices([a for a, _ in ASSETS], [w for _, w in ASSETS])[0] * 10_000
+        raw.append((i + 2, {"customer_no": who.customer_no, "name": _name(rng),
+                            "id_number": who.id_number, "phone": who.phone,
+                            "birthday": who.birthday.isoformat(), "assets": float(assets),
+                            "potential": who.potential, "tier": None, "manager": None,
+                            "area": None}))
+    rows, errors = book.check_rows(raw, engine)
+    if errors:
+        raise ValueError(f"a generated customer fails the import's check: {errors[0]}")
+    return rows
+
+
 def manager_rows(scale: Scale, owner: dict, engine: Engine) -> Iterator[tuple[str, tuple]]:
     """One manager's prospects and their rows, from a generator seeded by the scale's seed
     and the manager's position (``owner["index"]``)."""
@@ -332,8 +357,13 @@ def manager_rows(scale: Scale, owner: dict, engine: Engine) -> Iterator[tuple[st
     dest = {(t.event, t.source): t.dest for t in wf.transitions}
     next_due = {kind: rules.next_check(NOW, kind, tz) for kind in ("month", "quarter")}
     lost_n = round(scale.open_per_manager * scale.lost_share)
-    for k in range(scale.open_per_manager + lost_n):
+    count = scale.open_per_manager + lost_n
+    people = customers(random.Random(scale.seed * 100_003 + owner["index"] + CUSTOMER_SEED),
+                       ids.base + 1, count, engine)
+    for k in range(count):
         life = draw_life(rng, engine, lost=k >= scale.open_per_manager)
+        who = people[k]
+        life.tier = who.tier  # the import's: from the customer's assets
         s = life.state
         pid = ids("prospects")
         uid, team = owner["id"], owner["team_id"]
@@ -345,15 +375,12 @@ def manager_rows(scale: Scale, owner: dict, engine: Engine) -> Iterator[tuple[st
         due = s.due_at
         if s.status == "won":
             due = next_due[freq[life.tier].period]
-        # Valid numbers, the customer and ID numbers unique by the prospect's id.
-        who = customer(pid, rng)
         yield "prospects", (
-            pid, wf.key, _name(rng), life.tier, uid, team, s.stage, s.status,
+            pid, wf.key, who.name, life.tier, uid, team, s.stage, s.status,
             s.stage_entered_at, s.clock_started_at, due, s.warn_at, s.paused_at,
             s.paused_seconds, s.clock_no, warned, escalated, s.lost_reason,
-            who.id_number, who.phone, float(rng.choice((8, 15, 30, 60, 120, 300))) * 10_000,
-            who.customer_no, who.birthday, who.potential, created, last_at,
-            len(life.history))
+            who.id_number, who.phone, who.assets, who.customer_no, who.birthday,
+            who.potential, created, last_at, len(life.history))
         prev_stage = prev_status = None
         for seq, (event, at, reason) in enumerate(life.history, 1):
             if event == "create":
