@@ -67,7 +67,7 @@ def test_failed_sign_ins_are_logged_with_the_address(client, team, session):
 def test_views_of_personal_data_are_logged_web_and_api(client, team, factory, session):
     """Others' views are logged with what they were shown; the owner reading their own
     customer is not (no audit write on every read of one's own book)."""
-    p = factory.prospect(team["owner"], "learn", id_number="110101199001011237",
+    p = factory.prospect(team["owner"], id_number="110101199001011237",
                          phone="13800138000")
     sign_in(client, team["owner"])
     assert client.get(f"/prospects/{p.id}").status_code == 200

@@ -51,7 +51,7 @@ def team(factory):
 @pytest.fixture
 def filled(client, factory, team):
     """A customer in the learn stage whose owner saved the personal fields."""
-    p = factory.prospect(team["owner"], "learn")
+    p = factory.prospect(team["owner"])
     data = values_for(personal_keys())
     r = client.put(f"/api/v1/prospects/{p.id}/records/info_sheet", json=data,
                    headers=bearer(factory, team["owner"]))
