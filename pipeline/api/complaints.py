@@ -2,10 +2,11 @@
 "Complaints"). Records and events behave as for prospects."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from flask import jsonify
-from marshmallow import fields, validate
+from flask import current_app, jsonify
+from marshmallow import RAISE, Schema, fields, validate
 from sqlalchemy.orm import Session
 
 from pipeline.api.schemas import ListQuery
@@ -23,13 +24,15 @@ from pipeline.api.views import (
 )
 from pipeline.auth.models import User
 from pipeline.complaints import queries as complaint_queries
-from pipeline.complaints import services
+from pipeline.complaints import reports, services
 from pipeline.complaints.models import Complaint
 from pipeline.db import get_session
 from pipeline.engine.definition import STATUSES
+from pipeline.errors import Invalid
 from pipeline.prospects import queries
 from pipeline.prospects.events import state_of
 from pipeline.prospects.models import Prospect
+from pipeline.reports import queries as report_queries
 
 # What a complaint does not carry of the case row it shares with customers.
 CUSTOMER_FIELDS = ("customer_no", "id_number", "phone", "birthday", "assets", "potential",
@@ -138,3 +141,48 @@ def assign_complaint(complaint_id: str):
     case = services.assign_complaint(session, complaint_id, actor=api_user(), data=json_body())
     return jsonify(one_complaint_json(session, case, api_user()))
 
+
+
+class ReportQuery(Schema):
+    class Meta:
+        unknown = RAISE
+
+    by = fields.String(load_default="category", validate=validate.OneOf(reports.GROUPS))
+    from_ = fields.Date(load_default=None, data_key="from")
+    to = fields.Date(load_default=None)
+
+
+def _period(args: dict[str, Any]) -> tuple[Any, Any]:
+    tz = api_user().timezone or current_app.config["PIPELINE_TIMEZONE"]
+    if args["from_"] and args["to"] and args["to"] < args["from_"]:
+        raise Invalid("'to' is before 'from'", details={"to": ["Before 'from'."]})
+    start = report_queries.local_midnight(args["from_"], tz) if args["from_"] else None
+    end = report_queries.local_midnight(args["to"] + timedelta(days=1), tz) if args["to"] \
+        else None
+    return start, end
+
+
+@bp.get("/complaints/report")
+def complaint_report():
+    """Received, settled within the limit (%), extended and median days to settle, by
+    ``category``, ``cause``, ``channel`` or ``manager``; ``from``/``to`` (dates, both
+    included) select the complaints received."""
+    args = query_args(ReportQuery)
+    start, end = _period(args)
+    return jsonify(reports.report(get_session(), api_user(), by=args["by"], start=start,
+                                  end=end))
+
+
+@bp.get("/complaints/causes")
+def root_causes():
+    """The root-cause list (溯源整改): causes that recur, with their actions and owners."""
+    args = query_args(ReportQuery)
+    start, end = _period(args)
+    return jsonify({"items": reports.root_causes(get_session(), api_user(), start=start,
+                                                 end=end)})
+
+
+@bp.post("/complaints/causes")
+def add_cause_action():
+    row = services.add_cause_action(get_session(), actor=api_user(), data=json_body())
+    return jsonify({"id": row.id, "cause": row.cause, "action": row.action}), 201

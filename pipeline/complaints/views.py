@@ -242,3 +242,5 @@ def init_app(app: Flask) -> None:
         return {"customer_complaints": customer_complaints}
 
     P.CARD_MARKS["complaints"] = open_complaint_marks
+    P.CASE_PAGES[services.WORKFLOW_KEY] = lambda case_id: url_for("complaints.detail",
+                                                                  complaint_id=case_id)

@@ -333,6 +333,10 @@ def card_marks(ids: list[int]) -> dict[int, list[str]]:
 CASE_PAGES: dict[str, Callable[[int], str]] = {}
 
 
+# The pages of cases that have their own (a complaint's): workflow key -> callable(id) -> URL.
+CASE_PAGES: dict[str, Callable[[int], str]] = {}
+
+
 class CardWriter:
     """Writes board cards' markup, each card with its no-script move form (CSRF token,
     return address ``back_to``); one writer serves a page's columns.

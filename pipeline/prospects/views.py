@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from pipeline import workflows
 from pipeline.auth.models import Team
+from pipeline import workflows
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import EVENTS, TIERS, Workflow
@@ -126,6 +127,8 @@ def board():
     args = filter_args(filters)
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,
+                           switch=[(key, engine.workflow.name) for key, engine
+                                   in workflows.all_engines().items()],
                            switch=[(key, engine.workflow.name) for key, engine
                                    in workflows.all_engines().items()],
                            shown=P.board_page(data, url_for(".board", **args)))

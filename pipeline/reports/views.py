@@ -85,15 +85,16 @@ def _funnel_context() -> dict[str, Any]:
         start=queries.local_midnight(start_day, tz) if start_day else None,
         end=queries.local_midnight(end_day + timedelta(days=1), tz) if end_day else None)
     now = clock.now()
-    wf = workflows.workflow()
-    figures = queries.funnel(session, viewer, filters, now=now)
+    key = request.args.get("workflow")  # whose stages (default: the customer workflow)
+    wf = workflows.workflow(key if key in workflows.all_engines() else workflows.DEFAULT_KEY)
+    figures = queries.funnel(session, viewer, filters, now=now, workflow_key=wf.key)
     last_month = min(end_day or today_local(), today_local())
     first_month = start_day or (last_month.replace(day=1) - timedelta(days=31 * (COHORT_MONTHS - 1)))
     months = queries.month_starts(first_month, last_month)[-MAX_COHORT_MONTHS:]
-    cohorts = queries.cohorts(session, viewer, filters, months, tz=tz)
-    lost = queries.lost_reasons(session, viewer, filters)
+    cohorts = queries.cohorts(session, viewer, filters, months, tz=tz, workflow_key=wf.key)
+    lost = queries.lost_reasons(session, viewer, filters, workflow_key=wf.key)
     escalations = queries.escalations_by_decision(session, viewer, filters)
-    names = {f.key: labels.stage_name(f.key) for f in figures}
+    names = {f.key: labels.stage_name(f.key, wf.key) for f in figures}
     funnel_svg = charts.funnel_chart(
         [(names[f.key], f.entered, f.advanced, f.conversion) for f in figures],
         title=_("Prospects entering each stage and advancing"),
@@ -110,7 +111,8 @@ def _funnel_context() -> dict[str, Any]:
             "time_svg": time_svg, "stage_keys": wf.stage_keys, "filters": filters,
             "limits": {k: wf.limit_days(k) for k in wf.stage_keys}, "now": now,
             "start_day": start_day, "end_day": end_day, "teams": teams,
-            "managers": managers}
+            "managers": managers, "wf": wf,
+            "switch": [(k, e.workflow.name) for k, e in workflows.all_engines().items()]}
 
 
 @bp.get("/funnel")
@@ -125,7 +127,7 @@ def funnel_export(fmt: str):
     _check_format(fmt)
     ctx = _funnel_context()
     sections = exports.funnel_sections(ctx["figures"], ctx["cohorts"], ctx["lost"],
-                                       ctx["escalations"])
+                                       ctx["escalations"], workflow_key=ctx["wf"].key)
     services.record_export(get_session(), "funnel", request.args.to_dict(),
                            actor=current_user._get_current_object(), ip=request.remote_addr)
     name = f"funnel-{_stamp(ctx['start_day'])}-{_stamp(ctx['end_day'])}"

@@ -143,8 +143,8 @@ def test_bad_input_is_a_422_naming_the_field(api_for, factory):
         assert r.status_code == 422, (body, r.json)
         assert field in r.json["error"]["details"], (body, r.json)
     cid = _file(api, customer.id).json["id"]
-    bad = api.put(f"/api/v1/complaints/{cid}/records/receipt", {"channel": "pigeon"})
-    assert bad.status_code == 422 and "channel" in bad.json["error"]["details"]
+    bad = api.put(f"/api/v1/complaints/{cid}/records/receipt", {"received_via": "pigeon"})
+    assert bad.status_code == 422 and "received_via" in bad.json["error"]["details"]
 
 
 def test_a_complaint_cannot_be_filed_against_a_complaint(api_for, factory):

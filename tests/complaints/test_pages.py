@@ -14,7 +14,7 @@ from tests.prospects.test_views import sign_in
 
 # Each step's record as the form sends it (local times in Shanghai).
 FORM_RECORDS = {
-    "receive": ("receipt", {"channel": "counter", "taken_at": "2026-03-02T09:05",
+    "receive": ("receipt", {"received_via": "counter", "taken_at": "2026-03-02T09:05",
                             "isolated": "y"}),
     "calm": ("customer_account", {"statement": "redemption paid late",
                                   "demand": "pay now and explain"}),
@@ -22,7 +22,7 @@ FORM_RECORDS = {
                               "words": "We are sorry for the trouble."}),
     "investigate": ("investigation", {"who": "teller", "what": "order not sent",
                                       "when": "last Friday", "where": "the hall",
-                                      "why": "system change", "cause": "system"}),
+                                      "why": "system change", "cause_category": "system"}),
     "resolve": ("solution", {"proposal": "pay at once with interest"}),
     "inform": ("customer_told", {"told_at": "2026-03-03T09:00", "answer": "accepted"}),
     "follow_up": ("follow_up_contact", {"contacted_at": "2026-03-05T09:00",
@@ -55,7 +55,7 @@ def test_file_from_the_customers_page_and_walk_the_seven_steps(client, session, 
     assert board.count('data-testid="card"') == 1  # the complaint is no card of its own
 
     for i, (step, (key, data)) in enumerate(FORM_RECORDS.items()):
-        clock.set_now(T0 + timedelta(hours=i + 1))
+        clock.set_now(T0 + timedelta(days=i + 1))
         html = client.get(f"/complaints/{cid}").get_data(as_text=True)
         assert 'data-testid="current-step"' in html
         saved = client.post(f"/complaints/{cid}/records/{key}",
