@@ -93,6 +93,8 @@ def init_app(app: Flask) -> None:
     * HTTP errors (400, 401, 403, 404, 405, 413, ...): their status, a code made from their
       name (``method_not_allowed``) and their description; a refused CSRF token is
       ``csrf_failed`` (400);
+    * SQLite's "database is locked" past the busy timeout: 503 ``database_busy`` with
+      ``Retry-After``;
     * anything else: 500 ``internal_error`` with a generic message and no details. Flask
       logs it first (:func:`pipeline.logs.init_app` keeps messages out of that log); with
       ``TESTING`` or the debugger on, it propagates instead.
@@ -120,11 +122,33 @@ def init_app(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def _database_busy(exc: OperationalError) -> Response:
+        # SQLite, when another writer holds the database past the busy timeout: a clear
+        # "try again" instead of a 500. Anything else is the unexpected error it is.
+        if not is_database_busy(exc):
+            raise exc
+        response = error_response(503, "database_busy",
+                                  "the database is busy; try again in a moment")
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return response
+
     @app.errorhandler(InternalServerError)
     def _internal_error(exc: InternalServerError) -> Response:
         # An unexpected exception arrives here wrapped, already logged by Flask: the answer
         # says nothing about it.
         return error_response(500, "internal_error", INTERNAL_MESSAGE)
+
+
+BUSY_RETRY_AFTER = 1  # seconds
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """Whether a database error says the database is locked by another writer (SQLite)."""
+    text = str(getattr(exc, "orig", None) or "")
+    return "database is locked" in text or "database table is locked" in text
 
 
 def wants_json() -> bool:

@@ -223,3 +223,27 @@ def test_nul_characters_are_refused_before_they_reach_the_database(client, facto
     r = client.post("/api/v1/prospects", json={"name": "Li Lei", "tier": "gold"},
                     headers=headers)
     assert r.status_code == 201
+
+
+def test_a_locked_database_is_a_503_with_retry_after_not_a_500(app):
+    """SQLite under concurrent writers: past the busy timeout the answer says to retry."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    busy = create_app({"SECRET_KEY": "x" * 40, "DATABASE_URL": app.config["DATABASE_URL"]})
+
+    @busy.get("/api/v1/locked")
+    def locked():
+        raise OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
+
+    @busy.get("/broken")
+    def broken():
+        raise OperationalError("SELECT x", {}, sqlite3.OperationalError("no such table: x"))
+
+    client = busy.test_client()
+    r = client.get("/api/v1/locked")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.json["error"]["code"] == "database_busy"
+    r = client.get("/broken")
+    assert r.status_code == 500 and "no such table" not in r.get_data(as_text=True)
