@@ -129,8 +129,6 @@ def board():
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,
                            switch=[(key, engine.workflow.name) for key, engine
                                    in workflows.all_engines().items()],
-                           switch=[(key, engine.workflow.name) for key, engine
-                                   in workflows.all_engines().items()],
                            shown=P.board_page(data, url_for(".board", **args)))
 
 
