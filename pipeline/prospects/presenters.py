@@ -393,7 +393,7 @@ class CardWriter:
         out.append(
             f'<li class="kcard{classes}" id="card-{p.id}" data-id="{p.id}" '
             f'data-stage="{e(p.stage)}" data-version="{p.version}" data-testid="card"'
-            f'{_DRAGGABLE if active and p.stage != "after_sale" else ""}>\n'
+            f'{_DRAGGABLE if active and self.options[p.workflow_key, p.stage] else ""}>\n'
             f'  <div class="kcard-head">\n'
             f'    <a class="kcard-name" href="{head}{p.id}{tail}">{name}</a>\n'
             f'    <span class="tier tier-{e(p.tier)}">{self.tiers[p.tier]}</span>\n'

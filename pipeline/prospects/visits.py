@@ -53,7 +53,7 @@ def _statements(dialect: str) -> dict[str, DriverStatement]:
     seconds = seconds_between(dialect, at, sv.c.start_at)
     return {name: DriverStatement(stmt) for name, stmt in {
         # A row entering a stage ends the open visit...
-        "close": update(sv).where(mine, is_open).values(
+        "close_open": update(sv).where(mine, is_open).values(
             end_at=at, seconds=seconds, exit=bindparam("exit")),
         # ...and a win also marks every visit of the prospect won.
         "close_won": update(sv).where(mine).values(
@@ -94,7 +94,7 @@ def follow(session: Session, row: Any) -> None:
                           row.to_status)
     who = {"pid": row.prospect_id, "owner_id": row.owner_id, "team_id": row.team_id}
     if change in (VISIT_ENTER, VISIT_ENTER_LOST, VISIT_END):
-        stmts["close_won" if row.event == "win" else "close"].run(
+        stmts["close_won" if row.event == "win" else "close_open"].run(
             conn, {"pid": row.prospect_id, "at": row.at, "exit": row.event})
         if change == VISIT_ENTER_LOST:
             stmts["open_lost"].run(conn, {**who, "seq": row.seq, "stage": row.to_stage,

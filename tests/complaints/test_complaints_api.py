@@ -19,7 +19,7 @@ def test_the_workflow_answers_with_its_steps_and_limit(api_for, factory):
     assert r.status_code == 200
     body = r.json
     assert body["key"] == "complaint"
-    assert [s["key"] for s in body["stages"]] == [*STEPS, "settled"]
+    assert [s["key"] for s in body["stages"]] == [*STEPS, "case_closed"]
     assert [s["records"][0]["key"] for s in body["stages"][:7]] == [RECORDS[k][0] for k in STEPS]
     assert {s["limit_days"] for s in body["stages"]} == {15}
     assert body["case_limit"] == {"days": 15, "extensions": [
@@ -54,7 +54,7 @@ def test_a_complaint_walks_all_seven_steps_on_one_clock(api_for, factory):
         # Moving on neither restarts nor extends the case's clock.
         assert moved.json["due_at"] == (T0 + timedelta(days=15)).isoformat()
     done = api.get(f"/api/v1/complaints/{cid}").json
-    assert done["stage"] == "settled" and done["status"] == "won"
+    assert done["stage"] == "case_closed" and done["status"] == "won"
     assert [h["event"] for h in done["history"]] == ["create", *["advance"] * 6, "win"]
     assert done["history"][0]["at"] == T0.isoformat()
 

@@ -70,7 +70,7 @@ def test_file_from_the_customers_page_and_walk_the_seven_steps(client, session, 
         assert moved.status_code == 302, moved.get_data(as_text=True)
     case = session.get(Prospect, cid)
     session.refresh(case)
-    assert case.status == "won" and case.stage == "settled"
+    assert case.status == "won" and case.stage == "case_closed"
     assert 'data-testid="settled"' in client.get(f"/complaints/{cid}").get_data(as_text=True)
     assert "open complaint" not in client.get("/board").get_data(as_text=True)
 

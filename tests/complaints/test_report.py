@@ -64,7 +64,7 @@ def test_the_complaint_funnel_matches_the_history(history):
     assert r.status_code == 200, r.json
     assert r.json["workflow"] == "complaint"
     stages = {s["key"]: s for s in r.json["stages"]}
-    assert list(stages) == [*STEPS, "settled"]
+    assert list(stages) == [*STEPS, "case_closed"]
     first = stages["receive"]
     assert (first["entered"], first["advanced"], first["current"]) == (3, 2, 1)
     # A 1 day, B 2.5 days, C 28 days so far.
@@ -73,7 +73,7 @@ def test_the_complaint_funnel_matches_the_history(history):
         s = stages[step]
         assert (s["entered"], s["advanced"], s["current"]) == (2, 2, 0), step
         assert s["median_days"] == 1.75, step
-    assert (stages["settled"]["entered"], stages["settled"]["current"]) == (2, 2)
+    assert (stages["case_closed"]["entered"], stages["case_closed"]["current"]) == (2, 2)
     # The customer funnel counts none of it.
     customer = history["api"].get("/api/v1/funnel").json["stages"]
     assert customer[0]["entered"] == 2 and all(s["key"] not in STEPS for s in customer)
