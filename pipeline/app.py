@@ -9,6 +9,7 @@ from flask import Flask
 
 from pipeline import cli, clock, db, errors, logs, resources, security, web, workflows
 from pipeline import config as config_module
+from pipeline.aftersale import views as aftersale_views
 from pipeline.api.views import bp as api_bp
 from pipeline.audit import views as audit_views
 from pipeline.auth.views import bp as auth_bp
@@ -67,6 +68,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(prospects_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(customers_bp)
+    aftersale_views.init_app(app)  # campaigns
     app.register_blueprint(allocation_bp)
     escalation_views.init_app(app)  # blueprint, nav badges, in-process scheduler
     complaint_views.init_app(app)  # blueprint, the customer's page and card

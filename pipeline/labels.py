@@ -44,7 +44,8 @@ VALUES = {
 EVENT_ACTIONS = {"advance": _l("Advance"), "win": _l("Won: move to after-sale"),
                  "lose": _l("Mark lost"), "no_meeting": _l("No meeting booked"),
                  "back": _l("Back a stage"), "pause": _l("Pause"), "resume": _l("Resume"),
-                 "reopen": _l("Reopen"), "extend": _l("Extend the time limit")}
+                 "reopen": _l("Reopen"), "extend": _l("Extend the time limit"),
+                 "new_round": _l("New need: start a new round")}
 # A prospect's history on its page: the actions, and the rows decisions and creation write.
 PROSPECT_HISTORY = {**EVENT_ACTIONS, "create": _l("Created"),
                     "decision_continue": _l("Team lead: continue"),
@@ -68,6 +69,7 @@ HISTORY = {
     "tier_change": _l("Tier changed"),
     "extend": _l("Time limit extended"),
     "assign": _l("Handler assigned"),
+    "new_round": _l("New round for a new need"),
 }
 # History rows within a line of the escalation queue.
 QUEUE_HISTORY = {
@@ -77,6 +79,7 @@ QUEUE_HISTORY = {
     "decision_continue": _l("decision: continue"), "reassign": _l("reassigned"),
     "tier_change": _l("tier changed"),
     "extend": _l("time limit extended"), "assign": _l("handler assigned"),
+    "new_round": _l("new round for a new need"),
 }
 
 # ---------------------------------------------------------------- tasks and escalations
@@ -113,6 +116,7 @@ AUDIT_ACTIONS = {
     "customers_moved": _l("Moved a leaving manager's customers"),
     "customer_events_imported": _l("Imported customer events"),
     "call_cap_override": _l("Called over the monthly cap"),
+    "campaign_created": _l("Started a campaign"),
     "record_saved": _l("Edited a record"),
     "logout": _l("Signed out"),
     "token_issued": _l("Issued an API token"),

@@ -1,5 +1,5 @@
 """Import every model so the metadata is complete (Alembic, tests)."""
-from pipeline.aftersale.models import CustomerEvent  # noqa: F401
+from pipeline.aftersale.models import Campaign, CustomerEvent  # noqa: F401
 from pipeline.auth.models import ApiToken, AuditEntry, Team, User  # noqa: F401
 from pipeline.complaints.models import CauseAction, Complaint  # noqa: F401
 from pipeline.customers.models import BookCustomer  # noqa: F401

@@ -118,13 +118,16 @@ NAV = [
     ("reports.funnel", lazy_gettext("Funnel"), None, None),
     ("reports.daily", lazy_gettext("Reports"), None, None),
     ("escalations.inbox", lazy_gettext("Inbox"), None, "unread_notifications"),
+    ("aftersale.campaigns", lazy_gettext("Campaigns"), ("team_lead", "supervisor", "admin"),
+     None),
     ("complaints.index", lazy_gettext("Complaint handling"), None, None),
     ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
     ("customers.import_page", lazy_gettext("Import customers"), ("supervisor", "admin"), None),
     ("messages.templates", lazy_gettext("Message templates"), ("supervisor", "admin"), None),
     ("messages.report", lazy_gettext("First-contact touches"), None, None),
     ("allocation.book", lazy_gettext("Allocation"), ("supervisor", "admin", "manager"), None),
-    ("allocation.claims", lazy_gettext("Claims"), ("supervisor", "admin", "manager"), None),
+    ("allocation.claims", lazy_gettext("Claims"), ("supervisor", "admin", "manager"),
+     "pending_claims"),
     ("allocation.move", lazy_gettext("Manager leaving"), ("supervisor", "admin"), None),
 ]
 BADGES: dict = {}  # name -> callable(user) -> int, registered by the domain packages

@@ -7,7 +7,9 @@ event kind that made it (``source``), a retention's
 the team lead), with the sweep's partial index of open retention tasks not yet reported.
 ``contacts`` keeps the ``callback_at`` a contact fixed and the ``override_reason`` of a
 call over the monthly cap. ``customer_events`` holds each event of the bank's daily file
-once (unique ``event_key``).
+once (unique ``event_key``); ``campaigns`` the branch's event-driven marketing (each
+affected customer's owner gets a ``campaign`` task, found by its key through a partial
+index).
 
 Revision ID: 0007
 Revises: 0006
@@ -24,6 +26,7 @@ branch_labels = None
 depends_on = None
 
 TO_REPORT = "done_at IS NULL AND escalated_at IS NULL AND kind = 'retention'"
+CAMPAIGN_TASK = "kind = 'campaign'"
 
 
 def upgrade() -> None:
@@ -46,6 +49,28 @@ def upgrade() -> None:
         batch_op.create_index('ix_cadence_tasks_to_report', ['due_at'], unique=False,
                               postgresql_where=sa.text(TO_REPORT),
                               sqlite_where=sa.text(TO_REPORT))
+        batch_op.create_index('ix_cadence_tasks_campaign', ['key'], unique=False,
+                              postgresql_where=sa.text(CAMPAIGN_TASK),
+                              sqlite_where=sa.text(CAMPAIGN_TASK))
+    op.create_table(
+        'campaigns',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('name', sa.String(length=200), nullable=False),
+        sa.Column('note', sa.String(length=2000), nullable=True),
+        sa.Column('due_on', sa.Date(), nullable=False),
+        sa.Column('team_id', sa.Integer(), nullable=True),
+        sa.Column('created_by_id', sa.Integer(), nullable=True),
+        sa.Column('criteria', pipeline.db.JSONData(), nullable=False),
+        sa.Column('customers', sa.Integer(), nullable=False),
+        sa.Column('created_at', pipeline.db.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['created_by_id'], ['users.id'],
+                                name=op.f('fk_campaigns_created_by_id_users')),
+        sa.ForeignKeyConstraint(['team_id'], ['teams.id'],
+                                name=op.f('fk_campaigns_team_id_teams')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
+    )
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaigns_team_id'), ['team_id'], unique=False)
     op.create_table(
         'customer_events',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -82,7 +107,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customer_events_customer_no'))
         batch_op.drop_index('ix_customer_events_prospect')
     op.drop_table('customer_events')
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaigns_team_id'))
+    op.drop_table('campaigns')
     with op.batch_alter_table('cadence_tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_cadence_tasks_campaign',
+                            postgresql_where=sa.text(CAMPAIGN_TASK),
+                            sqlite_where=sa.text(CAMPAIGN_TASK))
         batch_op.drop_index('ix_cadence_tasks_to_report',
                             postgresql_where=sa.text(TO_REPORT),
                             sqlite_where=sa.text(TO_REPORT))

@@ -9,7 +9,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pipeline import clock
-from pipeline.db import Base, UTCDateTime
+from pipeline.db import Base, JSONData, UTCDateTime
 from pipeline.engine.definition import CUSTOMER_EVENT_KINDS
 from pipeline.prospects.models import one_of
 
@@ -40,3 +40,22 @@ class CustomerEvent(Base):
     task_id: Mapped[int | None] = mapped_column(
         ForeignKey("cadence_tasks.id", ondelete="SET NULL"))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
+
+
+class Campaign(Base):
+    """Event-driven marketing (事件驱动营销, seed 002): a market event, the customers it
+    affects (chosen by tier, assets and product held, within the creator's scope) and the
+    day they are to be contacted by. Each affected customer's owner gets a ``campaign`` task
+    (key ``campaign:<id>``)."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    due_on: Mapped[date] = mapped_column()
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    criteria: Mapped[dict] = mapped_column(JSONData(), default=dict)
+    customers: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from pipeline.aftersale.models import CustomerEvent
+from pipeline.aftersale.models import Campaign, CustomerEvent
 from pipeline.auth.models import User
 from pipeline.errors import NotFound
 from pipeline.prospects.models import CADENCE, CadenceTask, Contact, Prospect
@@ -96,3 +96,62 @@ def contacts_of(session: Session, prospect_id: int, *, before_id: int | None = N
         stmt = stmt.where(Contact.id < before_id)
     found = list(session.scalars(stmt.order_by(Contact.id.desc()).limit(limit + 1)))
     return found[:limit], len(found) > limit
+
+
+# ---------------------------------------------------------------- campaigns
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """A manager's part of a campaign: customers contacted (their task done), not yet
+    (open, not yet due) and overdue (open past the day)."""
+
+    owner_id: int
+    owner_name: str
+    contacted: int
+    not_yet: int
+    overdue: int
+
+    @property
+    def total(self) -> int:
+        return self.contacted + self.not_yet + self.overdue
+
+
+def visible_campaigns(session: Session, viewer: User) -> Select:
+    """The campaigns a lead (the team's and the branch's) or a supervisor (all) sees."""
+    stmt = select(Campaign)
+    if viewer.role == "team_lead":
+        stmt = stmt.where(or_(Campaign.team_id.is_(None), Campaign.team_id == viewer.team_id))
+    elif viewer.role not in ("supervisor", "admin"):
+        stmt = stmt.where(Campaign.id.is_(None))
+    return stmt
+
+
+def campaigns(session: Session, viewer: User, limit: int = 100) -> list[Campaign]:
+    return list(session.scalars(visible_campaigns(session, viewer)
+                                .order_by(Campaign.due_on.desc(), Campaign.id.desc())
+                                .limit(limit)))
+
+
+def campaign(session: Session, viewer: User, campaign_id: int) -> Campaign:
+    found = session.scalars(visible_campaigns(session, viewer)
+                            .where(Campaign.id == campaign_id)).first()
+    if found is None:
+        raise NotFound("no such campaign")
+    return found
+
+
+def campaign_progress(session: Session, viewer: User, found: Campaign, now: datetime
+                      ) -> list[CampaignProgress]:
+    """Per manager (a lead: of the team), in one query."""
+    t, p = CadenceTask, Prospect
+    done = func.sum(case((t.done_at.is_not(None), 1), else_=0))
+    late = func.sum(case((and_(t.done_at.is_(None), t.due_at < now), 1), else_=0))
+    waiting = func.sum(case((and_(t.done_at.is_(None), t.due_at >= now), 1), else_=0))
+    stmt = (select(User.id, User.name, done, waiting, late)
+            .select_from(t).join(p, p.id == t.prospect_id).join(User, User.id == t.assignee_id)
+            .where(t.kind == "campaign", t.key == f"campaign:{found.id}")
+            .group_by(User.id, User.name).order_by(User.name))
+    if viewer.role == "team_lead":
+        stmt = stmt.where(p.team_id == viewer.team_id)
+    return [CampaignProgress(*(int(v or 0) if i > 1 else v for i, v in enumerate(r)))
+            for r in session.execute(stmt)]

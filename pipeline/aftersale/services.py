@@ -25,25 +25,27 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, validates_schema
+from marshmallow.fields import List
 from sqlalchemy import bindparam, extract, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
-from pipeline.aftersale.models import EVENT_KEY_MAX, CustomerEvent
+from pipeline.aftersale.models import EVENT_KEY_MAX, Campaign, CustomerEvent
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.customers import services as book
 from pipeline.customers.models import BookCustomer
 from pipeline.db import unit_of_work
 from pipeline.engine import identity
-from pipeline.engine.definition import CUSTOMER_EVENT_KINDS, CustomerCare, Workflow
-from pipeline.errors import Invalid
+from pipeline.engine.definition import CUSTOMER_EVENT_KINDS, TIERS, CustomerCare, Workflow
+from pipeline.errors import Forbidden, Invalid
 from pipeline.logs import log_event
 from pipeline.prospects.models import CadenceTask, Prospect
+from pipeline.prospects.queries import scope
 from pipeline.prospects.schemas import CustomerNo
 from pipeline.sql import insert_ignoring_duplicates
-from pipeline.validation import Command, Day, Number, OneOf, Range, Text
+from pipeline.validation import Command, Day, Message, Number, OneOf, Range, Text, load
 
 EVENT_COLUMNS = ("customer_no", "kind", "date", "amount", "product")
 PRODUCT_MAX = 200
@@ -326,3 +328,90 @@ def make_birthday_tasks(session: Session, now: datetime) -> int:
 
 def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+# ---------------------------------------------------------------- campaigns
+
+CAMPAIGN_STATUSES = ("active", "won")  # the customers a campaign reaches: held, not paused
+CAMPAIGNERS = ("team_lead", "supervisor", "admin")
+NO_CUSTOMER = "No customer in your scope matches."
+
+
+class CreateCampaign(Command):
+    """A campaign (:func:`create_campaign`): the market event, the day to contact the
+    customers by, and who they are (any of tiers, assets from, product held)."""
+
+    name = Text(required=True, max_length=200)
+    due_on = Day(required=True)
+    note = Text(load_default=None, max_length=2000)
+    tiers = List(Text(validate=OneOf(TIERS)), load_default=list)
+    min_assets = Number(load_default=None, validate=Range(min=0, max=identity.ASSETS_MAX))
+    product = Text(load_default=None, max_length=PRODUCT_MAX, metadata={
+        "description": "customers with an imported event of a product whose name contains "
+                       "this"})
+
+    @validates_schema(skip_on_field_errors=True)
+    def _not_past(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["due_on"] < clock.now().date() - timedelta(days=1):
+            raise ValidationError(Message(PAST_DAY), "due_on")
+
+
+PAST_DAY = "The day to contact the customers by has passed."
+
+
+def campaign_customers(session: Session, actor: User, criteria: dict[str, Any]) -> list[Any]:
+    """(id, owner) of the customers a campaign with ``criteria`` reaches in ``actor``'s
+    scope."""
+    p = Prospect
+    stmt = scope(select(p.id, p.owner_id).where(p.status.in_(CAMPAIGN_STATUSES)), actor)
+    if criteria.get("tiers"):
+        stmt = stmt.where(p.tier.in_(criteria["tiers"]))
+    if criteria.get("min_assets") is not None:
+        stmt = stmt.where(p.assets >= criteria["min_assets"])
+    if criteria.get("product"):
+        text_ = criteria["product"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(p.id.in_(select(CustomerEvent.prospect_id).where(
+            CustomerEvent.product.ilike(f"%{text_}%", escape="\\"))))
+    return session.execute(stmt.order_by(p.id)).all()
+
+
+def create_campaign(session: Session, *, actor: User, data: Any) -> Campaign:
+    """Name a market event and give each affected customer's owner a campaign task due on
+    ``due_on`` (:class:`CreateCampaign`). A team lead reaches the team's customers, a
+    supervisor the branch's. Raises Forbidden for a manager, Invalid naming each bad field
+    (``_schema`` when no customer matches). One transaction."""
+    if actor.role not in CAMPAIGNERS:
+        raise Forbidden("only a team lead or a supervisor starts a campaign")
+    command = load(CreateCampaign, data)
+    with unit_of_work(session):
+        criteria = {"tiers": list(command["tiers"]), "min_assets": command["min_assets"],
+                    "product": command["product"]}
+        found = campaign_customers(session, actor, criteria)
+        if not found:
+            raise Invalid("no customer matches the campaign",
+                          details={"_schema": [Message(NO_CUSTOMER)]})
+        now = clock.now()
+        wf = workflows.workflow(workflows.DEFAULT_KEY)
+        campaign = Campaign(name=command["name"].strip(), note=command["note"],
+                            due_on=command["due_on"],
+                            team_id=actor.team_id if actor.role == "team_lead" else None,
+                            created_by_id=actor.id, criteria=criteria,
+                            customers=len(found), created_at=now)
+        session.add(campaign)
+        session.flush()
+        due = local_start(command["due_on"], wf.timezone)
+        for i in range(0, len(found), CHUNK):
+            session.execute(insert(CadenceTask.__table__), [
+                {"prospect_id": r.id, "key": campaign_key(campaign.id), "kind": "campaign",
+                 "assignee_kind": "owner", "assignee_id": r.owner_id, "clock_no": 0,
+                 "due_at": due, "title": campaign.name[:200], "created_at": now}
+                for r in found[i:i + CHUNK]])
+        audit(session, "campaign_created", actor=actor, target_type="campaign",
+              target_id=campaign.id, detail={"customers": len(found)})
+    log_event("campaign_created", campaign_id=campaign.id, actor_id=actor.id,
+              customers=len(found))
+    return campaign
+
+
+def campaign_key(campaign_id: int) -> str:
+    return f"campaign:{campaign_id}"

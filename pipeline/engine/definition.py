@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "reopen",
-          "extend")
+          "extend", "new_round")
 # Who may do what a workflow gives to a role (an extension of a case's limit).
 ROLES = ("manager", "team_lead", "supervisor", "admin")
 # The kind of the escalation a case past its limit gets (per workflow).

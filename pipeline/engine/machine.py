@@ -31,6 +31,9 @@ EVENT_STATUSES: dict[str, tuple[frozenset[str], str | None]] = {
     "resume": (frozenset({"paused"}), "active"),
     "reopen": (frozenset({"lost"}), "active"),
     "extend": (frozenset({"active", "paused"}), None),
+    # A won customer's new need (seed 004: 谋求客户新的需求) opens a new round of the
+    # process; the earlier rounds stay in the history.
+    "new_round": (frozenset({"won"}), "active"),
 }
 INPUT_GUARDS = frozenset({"reason_given"})  # guards on what the caller sends, not on records
 

@@ -32,6 +32,7 @@ TO_ESCALATE = "status = 'active' AND escalated_clock_no < clock_no"
 TO_REMIND = "done_at IS NULL AND reminded_at IS NULL"
 # The sweep's retention work list: open retention tasks not yet reported to the lead.
 TO_REPORT = "done_at IS NULL AND escalated_at IS NULL AND kind = 'retention'"
+CAMPAIGN_TASK = "kind = 'campaign'"  # a campaign's tasks, found by their key
 CADENCE = "cadence"  # the kind of a first-contact step (or the lead's follow-up call)
 # One customer, one manager: a customer number or a full ID number belongs to at most one
 # prospect that is not lost (the unique indexes below decide, also between two concurrent
@@ -226,6 +227,8 @@ class CadenceTask(Base):
               postgresql_where=text(TO_REMIND), sqlite_where=text(TO_REMIND)),
         Index("ix_cadence_tasks_to_report", "due_at",
               postgresql_where=text(TO_REPORT), sqlite_where=text(TO_REPORT)),
+        Index("ix_cadence_tasks_campaign", "key",
+              postgresql_where=text(CAMPAIGN_TASK), sqlite_where=text(CAMPAIGN_TASK)),
         Index("ix_cadence_tasks_assignee", "assignee_id", "done_at"),
     )
 

@@ -576,7 +576,8 @@ CALL_CAP = "The customer has had %(calls)d calls this month, the most allowed: g
 def _close_tasks_by_contact(session: Session, prospect: Prospect, wf: Any, contact: Contact,
                             actor: User, now: datetime) -> None:
     """The contact closes the customer's open after-sale tasks due by the end of its day
-    (in the workflow's time zone), and the dated ones shown as upcoming."""
+    (in the workflow's time zone), the dated ones shown as upcoming, and the campaigns
+    started before it (whatever day they are due by)."""
     if wf.care is None:
         return
     _start, end = queries.local_day(contact.at, wf.timezone)
@@ -584,8 +585,9 @@ def _close_tasks_by_contact(session: Session, prospect: Prospect, wf: Any, conta
     t = CadenceTask.__table__
     session.execute(update(t).where(
         t.c.prospect_id == prospect.id, t.c.done_at.is_(None), t.c.kind != CADENCE,
-        or_(t.c.due_at < end, and_(t.c.kind.in_(dated),
-                                   t.c.due_at < end + timedelta(days=wf.care.upcoming_days))))
+        or_(t.c.due_at < end,
+            and_(t.c.kind.in_(dated), t.c.due_at < end + timedelta(days=wf.care.upcoming_days)),
+            and_(t.c.kind == "campaign", t.c.created_at <= contact.at)))
         .values(done_at=now, done_by_id=actor.id, contact_id=contact.id)
         .execution_options(synchronize_session=False))
 
