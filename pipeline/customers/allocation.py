@@ -426,6 +426,12 @@ def claims(session: Session, viewer: User, *, status: str | None = "pending",
             for c, name in rows]
 
 
+def pending_claims(session: Session) -> int:
+    """How many claims wait for a supervisor."""
+    return session.scalar(select(func.count()).select_from(CustomerClaim).where(
+        CustomerClaim.status == "pending")) or 0
+
+
 def _pending_claim(session: Session, claim_id: Any) -> CustomerClaim:
     row = session.scalars(select(CustomerClaim).where(
         CustomerClaim.id == parse_id(claim_id, "claim")).with_for_update()

@@ -30,11 +30,19 @@ from pipeline.db import get_session
 from pipeline.engine.definition import TIERS
 from pipeline.errors import Conflict, Invalid, ServiceError
 from pipeline.forms import CommandForm, option, options
+from pipeline.web import BADGES
 
 bp = Blueprint("allocation", __name__, url_prefix="/allocation")
 
 ALLOCATORS = allocation.ALLOCATORS
 VIEWERS = (*ALLOCATORS, "manager")
+
+
+@bp.record_once
+def _badge(_state: Any) -> None:
+    # The navigation's count beside "Claims": the pending claims a supervisor decides.
+    BADGES["pending_claims"] = lambda user: allocation.pending_claims(get_session()) \
+        if user.role in ALLOCATORS else 0
 
 
 @bp.before_request

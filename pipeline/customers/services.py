@@ -21,7 +21,8 @@ Then, in one transaction:
   ``task_values``) and the stage visit it opens, inserted in bulk;
 * a new customer without a manager goes to the unallocated book
   (:class:`~pipeline.customers.models.BookCustomer`); a book customer the file now gives
-  a manager becomes that manager's prospect and leaves the book;
+  a manager becomes that manager's prospect and leaves the book (closing any pending
+  claims on them);
 * an existing customer is updated (name, phone, assets, potential, and the tier unless a
   person set it): a change of tier is the engine's ``retier`` outcome written by
   :func:`~pipeline.prospects.events.apply` (one ``tier_change`` history row); a row that
@@ -48,7 +49,7 @@ from sqlalchemy.orm import Session
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
-from pipeline.customers.models import BookCustomer
+from pipeline.customers.models import BookCustomer, CustomerClaim
 from pipeline.db import JSONData, UTCDateTime, unit_of_work
 from pipeline.engine.machine import VISIT_ENTER, Engine, Outcome
 from pipeline.errors import Invalid
@@ -558,6 +559,12 @@ def write_plan(session: Session, plan: Plan, *, actor: User | None,
         for ids in _chunks(held.id for _, _, held in plan.from_book):
             session.execute(delete(BookCustomer.__table__).where(
                 BookCustomer.__table__.c.id.in_(ids)))
+        # Allocated by the file: the managers' pending claims on them are closed.
+        for numbers in _chunks(row.customer_no for row, _, _ in plan.from_book):
+            session.execute(update(CustomerClaim.__table__).where(
+                CustomerClaim.__table__.c.customer_no.in_(numbers),
+                CustomerClaim.__table__.c.status == "pending").values(
+                status="closed", decided_at=now, decided_by_id=actor_id))
     outcome = engine.create(now)
     for i in range(0, len(allocated), CHUNK):
         chunk = allocated[i:i + CHUNK]

@@ -410,3 +410,13 @@ def test_the_cap_holds_under_concurrent_allocations_to_one_manager(committed, mo
     check = committed.sessionmaker()
     assert check.scalar(select(func.count()).select_from(Prospect)) == 2
     check.close()
+
+
+def test_an_import_that_allocates_a_book_customer_closes_the_claims(session, factory):
+    li, wu = factory.user("manager"), factory.user("manager")
+    book(session, row(1), row(2))
+    claims = allocation.claim(session, {"customers": ids(session, 1, 2)}, actor=li)
+    book(session, row(1, manager=wu.email))
+    session.expire_all()
+    assert [session.get(CustomerClaim, c.id).status for c in claims] == ["closed", "pending"]
+    assert session.scalars(select(Prospect.owner_id)).all() == [wu.id]

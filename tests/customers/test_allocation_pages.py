@@ -191,3 +191,17 @@ def test_the_audit_log_names_allocations(client, session, factory):
                                               "manager": str(li.id)})
     page = client.get("/audit", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "分配客户" in page
+
+
+def test_the_navigation_counts_pending_claims_for_the_supervisor(client, session, factory):
+    boss = factory.user("supervisor")
+    li = factory.user("manager")
+    book(session, row(1), row(2))
+    allocation.claim(session, {"customers": ids(session, 1, 2)}, actor=li)
+    sign_in(client, boss)
+    html = client.get("/allocation/claims").get_data(as_text=True)
+    assert '<span class="badge" data-testid="pending_claims">2</span>' in html
+    client.post("/logout")
+    sign_in(client, li)
+    assert 'data-testid="pending_claims"' not in client.get("/allocation").get_data(
+        as_text=True)
