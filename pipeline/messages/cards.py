@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from pipeline import workflows
 from pipeline.messages.models import SmsMessage
-from pipeline.prospects.models import Prospect
 
 
 def _click_steps(workflow_key: str, stage: str) -> tuple[str, ...]:
@@ -22,21 +21,23 @@ def _click_steps(workflow_key: str, stage: str) -> tuple[str, ...]:
 
 
 class CardMarks:
-    """The messages part of a page of cards, for :class:`CardWriter`."""
+    """The messages part of a column of cards, for :class:`CardWriter`: which of the
+    viewer's own active cards still have their click-sent SMS to send (one query, only
+    for a stage that has such a step)."""
 
     def __init__(self, session: Session, prospects: list[Any], user_id: int,
                  back_to: str) -> None:
-        ids = [p.id for p in prospects]
-        self.user_id, self.back_to = user_id, back_to
-        self.opted_out: set[int] = set(session.scalars(select(Prospect.id).where(
-            Prospect.id.in_(ids), Prospect.sms_opt_out.is_(True)))) if ids else set()
-        steps = {k for p in prospects for k in _click_steps(p.workflow_key, p.stage)}
-        self.sent: set[tuple[int, int]] = {tuple(r) for r in session.execute(
-            select(SmsMessage.prospect_id, SmsMessage.clock_no).where(
-                SmsMessage.prospect_id.in_(ids), SmsMessage.step.in_(steps)))
-        } if ids and steps else set()
         from flask import url_for
 
+        self.user_id = user_id
+        own = [p for p in prospects if p.owner_id == user_id and p.status == "active"
+               and not p.sms_opt_out and _click_steps(p.workflow_key, p.stage)]
+        steps = {k for p in own for k in _click_steps(p.workflow_key, p.stage)}
+        self.sent: set[tuple[int, int]] = {tuple(r) for r in session.execute(
+            select(SmsMessage.prospect_id, SmsMessage.clock_no).where(
+                SmsMessage.prospect_id.in_([p.id for p in own]), SmsMessage.step.in_(steps)))
+        } if own else set()
+        self.own = {p.id for p in own}
         head, _marker, tail = url_for("messages.send_sms", prospect_id=_MARKER,
                                       next=back_to).partition(str(_MARKER))
         self.head, self.tail = escape(head), escape(tail)
@@ -45,12 +46,10 @@ class CardMarks:
 
     def html(self, p: Any) -> str:
         """The card's lines: the opt-out note, or the SMS button for the owner."""
-        if p.id in self.opted_out:
+        if p.sms_opt_out:
             return (f'  <div class="kcard-note muted" data-testid="sms-opt-out">{self.note}'
                     f'</div>\n')
-        if p.status != "active" or p.owner_id != self.user_id \
-                or not _click_steps(p.workflow_key, p.stage) \
-                or (p.id, p.clock_no) in self.sent:
+        if p.id not in self.own or (p.id, p.clock_no) in self.sent:
             return ""
         return (f'  <a class="button small secondary kcard-sms" data-testid="sms-button" '
                 f'href="{self.head}{p.id}{self.tail}">{self.button}</a>\n')

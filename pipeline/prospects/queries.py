@@ -203,6 +203,7 @@ class CardProspect(NamedTuple):
     paused_seconds: int
     clock_no: int
     lost_reason: str | None
+    sms_opt_out: bool  # the customer asked for no SMS (the card says so)
     owner_name: str
 
 
