@@ -83,7 +83,10 @@ def test_team_lead_and_supervisor_see_their_scope(client, factory, manager):
     assert manager.name in html  # the owner is shown to a lead
     client.post("/logout")
     sign_in(client, boss)
+    # A supervisor's board opens on the first team; "all" is the whole branch.
     html = client.get("/board").get_data(as_text=True)
+    assert "Team A Card" in html and "Team B Card" not in html
+    html = client.get("/board?team=all").get_data(as_text=True)
     assert "Team A Card" in html and "Team B Card" in html
     html = client.get("/board?team=Team+B").get_data(as_text=True)
     assert "Team A Card" not in html and "Team B Card" in html
@@ -169,19 +172,24 @@ def test_board_query_count_does_not_grow_with_cards(app, client, factory, sessio
               for _ in range(3)]
     _bulk(session, owners, 10)
     sign_in(client, boss)
-    client.get("/board")  # warm caches (compiled statements, templates)
-    small = count_queries(app, client, "/board")
-    html_small = client.get("/board").get_data(as_text=True)
+    client.get("/board?team=all")  # warm caches (compiled statements, templates)
+    small = count_queries(app, client, "/board?team=all")
+    html_small = client.get("/board?team=all").get_data(as_text=True)
     assert len(re.findall(r'data-testid="card"', html_small)) == 10
     _bulk(session, owners, 990)
-    large = count_queries(app, client, "/board")
-    html = client.get("/board").get_data(as_text=True)
+    large = count_queries(app, client, "/board?team=all")
+    html = client.get("/board?team=all").get_data(as_text=True)
     assert large == small
     # 1,000 cards over four stages: each column shows its first 50 and a "more" link.
     assert len(re.findall(r'data-testid="card"', html)) == 4 * 50
     assert html.count("data-more") == 4
-    assert count_queries(app, client, "/board?limit_learn=200") == small
-    assert count_queries(app, client, "/board/columns/learn?offset=50") <= small
+    assert count_queries(app, client, "/board?team=all&limit_learn=200") == small
+    assert count_queries(app, client, "/board/columns/learn?team=all&offset=50") <= small
+    # As it opens, on one team: no more statements, half the cards.
+    assert count_queries(app, client, "/board") <= small + 1
+    opened = client.get("/board").get_data(as_text=True)
+    shown = re.search(r'data-testid="board-total">([0-9,]+) prospects<', opened).group(1)
+    assert 0 < int(shown.replace(",", "")) < 1000  # the first team's
 
 
 def test_column_pagination(as_manager, manager, session):
