@@ -470,3 +470,33 @@ def inbound():
                               gateway_id=body.get("message_id"),
                               received_at=body.get("received_at"))
     return jsonify({"id": r.id, "prospect_id": r.prospect_id, "opt_out": r.opt_out}), 201
+
+
+# ---------------------------------------------------------------- the prospect page
+
+@bp.app_context_processor
+def _prospect_page_helpers() -> dict[str, Any]:
+    return {"message_links": message_links}
+
+
+def message_links(prospect: Any, task: Any, step: Any) -> dict[str, Any]:
+    """What the prospect page's task shows of messages: the call's script, and a link to
+    send the step's SMS or to record the lead's call."""
+    from pipeline.escalations.services import LEAD_CALL
+
+    out: dict[str, Any] = {"script": None, "url": None, "label": None}
+    if task.done_at is not None or task.clock_no != prospect.clock_no \
+            or prospect.status != "active":
+        return out
+    session = get_session()
+    if step is not None and step.template:
+        if step.send == "click" and current_user.id == prospect.owner_id:
+            out.update(url=url_for("messages.send_sms", prospect_id=prospect.id,
+                                   next=url_for("prospects.detail", prospect_id=prospect.id)),
+                       label=_("Send the SMS"))
+        elif step.send is None:
+            out["script"] = services.step_script(session, prospect, step, _locale())
+    elif task.key == LEAD_CALL and current_user.role in DECIDERS:
+        out.update(url=url_for("messages.lead_call", task_id=task.id),
+                   label=_("Call the customer"))
+    return out

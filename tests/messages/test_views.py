@@ -192,3 +192,24 @@ def test_the_touch_report(client, session, factory, manager, lead, customer):
     sign_in(client, lead)
     page = client.get("/reports/messages").get_data(as_text=True)
     assert manager.name in page and "Calls after no reply" in page
+
+
+def test_the_prospect_page_links_the_sms_shows_the_script_and_the_reply(
+        client, session, factory, manager, lead, customer):
+    sign_in(client, manager)
+    page = client.get(f"/prospects/{customer.id}").get_data(as_text=True)
+    assert f"/prospects/{customer.id}/sms?next=" in page and "Send the SMS" in page
+    assert 'data-testid="call-script"' in page and "Did you receive our text message" in page
+    send_pending(session, Recorder())
+    clock.set_now(T0 + timedelta(hours=5))
+    services.record_reply(session, "13800138000", "ok")
+    page = client.get(f"/prospects/{customer.id}").get_data(as_text=True)
+    assert "Not needed: the customer replied" in page
+    assert 'data-testid="call-script"' not in page
+    save_record(session, customer.id, "contact_log", actor=manager, data={
+        "manager_sms_at": (T0 + timedelta(hours=4)).isoformat()})
+    advance_prospect(session, customer.id, "no_meeting", actor=manager)
+    task = session.scalars(select(CadenceTask).where(CadenceTask.key == "lead_call")).one()
+    sign_in(client, lead)
+    page = client.get(f"/prospects/{customer.id}").get_data(as_text=True)
+    assert f"/messages/lead-calls/{task.id}" in page
