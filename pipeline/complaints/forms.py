@@ -6,7 +6,12 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField, TextAreaField
 
-from pipeline.complaints.schemas import AssignComplaint, ComplaintEvent, FileComplaint
+from pipeline.complaints.schemas import (
+    AssignComplaint,
+    CauseActionInput,
+    ComplaintEvent,
+    FileComplaint,
+)
 from pipeline.forms import CommandForm, hints
 
 
@@ -54,3 +59,16 @@ class AssignForm(CommandForm):
 
     def command(self) -> dict[str, Any]:
         return {"handler": self.handler.data, "reason": self.reason.data}
+
+
+class CauseActionForm(CommandForm):
+    """A corrective action on a recurring cause, with its owner (溯源整改)."""
+
+    schema = CauseActionInput
+    cause = StringField(_l("Cause"), validators=[hints(CauseActionInput, "cause")])
+    action = TextAreaField(_l("Corrective action"), validators=[hints(CauseActionInput,
+                                                                      "action")])
+    owner = StringField(_l("Owner (e-mail)"), validators=[hints(CauseActionInput, "owner")])
+
+    def command(self) -> dict[str, Any]:
+        return {"cause": self.cause.data, "action": self.action.data, "owner": self.owner.data}

@@ -12,8 +12,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from pipeline import clock, workflows
-from pipeline.complaints import queries, services
-from pipeline.complaints.forms import AssignForm, ComplaintForm, StepEventForm
+from pipeline.complaints import queries, reports, services
+from pipeline.complaints.forms import AssignForm, CauseActionForm, ComplaintForm, StepEventForm
 from pipeline.complaints.models import Complaint
 from pipeline.db import get_session
 from pipeline.errors import Forbidden, Invalid, ServiceError
@@ -244,3 +244,33 @@ def init_app(app: Flask) -> None:
     P.CARD_MARKS["complaints"] = open_complaint_marks
     P.CASE_PAGES[services.WORKFLOW_KEY] = lambda case_id: url_for("complaints.detail",
                                                                   complaint_id=case_id)
+
+
+# ---------------------------------------------------------------- report and root causes
+
+@bp.route("/complaints/report", methods=["GET", "POST"])
+def report():
+    """The complaint figures by category, cause, channel and handler, and the root-cause
+    list with a form to give a recurring cause its action and owner (team lead or
+    supervisor)."""
+    session = get_session()
+    form = CauseActionForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                services.add_cause_action(session, actor=current_user, data=form.values)
+            except ServiceError as exc:
+                if not form.show(exc):
+                    flash(P.error_text(exc), "error")
+                status = 422
+            else:
+                flash(_("Action saved."), "success")
+                return redirect(url_for(".report", _anchor="causes"))
+        else:
+            status = 422
+    tables = {by: reports.report(session, current_user, by=by) for by in reports.GROUPS}
+    return render_template("complaints/report.html", tables=tables,
+                           causes=reports.root_causes(session, current_user), form=form,
+                           may_act=current_user.role in services.LEADS,
+                           choices=services.cause_choices()), status

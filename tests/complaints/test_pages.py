@@ -116,3 +116,29 @@ def test_a_manager_cannot_extend_and_a_lead_can_from_the_page(client, session, f
     assert case.due_at == T0 + timedelta(days=30)
     assert 'data-testid="event-extend"' not in client.get(f"/complaints/{cid}").get_data(
         as_text=True)
+
+
+def test_the_report_page_and_a_corrective_action(client, session, factory):
+    manager = factory.user("manager", "Team A")
+    lead = factory.user("team_lead", "Team A")
+    customer = factory.prospect(manager)
+    sign_in(client, manager)
+    for _ in range(2):
+        client.post("/complaints/new", data={"customer_id": str(customer.id), "summary": "x",
+                                             "category": "fees"})
+    for cid in session.scalars(select(Prospect.id).where(Prospect.customer_id == customer.id)):
+        client.post(f"/complaints/{cid}/records/investigation", data={
+            f"investigation-{k}": v for k, v in FORM_RECORDS["investigate"][1].items()})
+    client.post("/logout")
+    sign_in(client, lead)
+    html = client.get("/complaints/report").get_data(as_text=True)
+    assert 'data-testid="report-category"' in html and "fees" in html
+    assert "2 complaints" in html and "No action yet." in html
+    bad = client.post("/complaints/report", data={"cause": "weather", "action": "x",
+                                                 "owner": lead.email})
+    assert bad.status_code == 422 and 'id="cause-error"' in bad.get_data(as_text=True)
+    ok = client.post("/complaints/report", data={"cause": "system", "owner": lead.email,
+                                                "action": "Check orders after each release"})
+    assert ok.status_code == 302
+    assert "Check orders after each release" in client.get("/complaints/report").get_data(
+        as_text=True)
