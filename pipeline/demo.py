@@ -170,7 +170,7 @@ class Timeline:
     def save(self, record_key: str, data: dict[str, Any], at: datetime) -> None:
         """``save_record``: validate, merge, status, cadence."""
         wf = self.engine.workflow
-        values = validate_record(wf.record(record_key), data)
+        values = validate_record(wf.record(record_key), data, now=at)
         merged = merge(self.records.get(record_key, {}), values)
         result = record_status(self.engine, record_key, merged)
         self.records[record_key] = merged

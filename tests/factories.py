@@ -21,9 +21,11 @@ INFO_70 = {k: "x" for k in (
 INFO_70["age"] = 40  # 22 of 31 fields: 71 %
 
 COMPLETE: dict[str, tuple[str, dict[str, Any]]] = {
+    # As of the tests' T0 (2026-03-02 01:00 UTC): the touches done, the meeting ahead. The
+    # factory writes the same log relative to the clock instead (contact_log).
     "first_contact": ("contact_log", {"institution_sms_at": "2026-03-01T01:00:00Z",
-                                      "manager_sms_at": "2026-03-02T01:00:00Z",
-                                      "call_at": "2026-03-04T01:00:00Z",
+                                      "manager_sms_at": "2026-03-02T00:00:00Z",
+                                      "call_at": "2026-03-02T01:00:00Z",
                                       "meeting_booked_at": "2026-03-06T02:00:00Z"}),
     "learn": ("info_sheet", INFO_70),
     "decision_maker": ("decision_maker", {"identified": True, "name": "Wang Fang",
@@ -34,6 +36,14 @@ COMPLETE: dict[str, tuple[str, dict[str, Any]]] = {
                                     "confirmed": True, "signed": True, "ledger": True,
                                     "customer_risk_level": "C3", "product_risk_level": "R3"}),
 }
+
+
+def contact_log(now: Any) -> dict[str, str]:
+    """A complete first-contact log as of ``now``: the three touches done, a meeting booked."""
+    return {"institution_sms_at": (now - timedelta(days=1)).isoformat(),
+            "manager_sms_at": (now - timedelta(hours=1)).isoformat(),
+            "call_at": now.isoformat(),
+            "meeting_booked_at": (now + timedelta(days=4, hours=1)).isoformat()}
 
 
 class Factory:
@@ -70,4 +80,6 @@ class Factory:
 
     def complete(self, prospect: Prospect, stage: str, actor: User) -> None:
         key, data = COMPLETE[stage]
+        if stage == "first_contact":
+            data = contact_log(clock.now())
         save_record(self.session, prospect.id, key, actor=actor, data=data)

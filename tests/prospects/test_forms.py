@@ -26,7 +26,7 @@ VALID: dict[str, tuple[dict, dict]] = {
          "call_at": "2026-03-04T06:00:00+00:00",
          "meeting_booked_at": "2026-03-06T02:00:00+00:00", "notes": "prefers mornings"}),
     "info_sheet": (
-        {"full_name": "王芳", "sex": "female", "age": "41", "id_number": "110101198001011234",
+        {"full_name": "王芳", "sex": "female", "age": "41", "id_number": "110101198001011232",
          "mobile": "13800138000", "home_phone": "", "work_phone": "", "address": "北京",
          "family": "married", "employer": "SOE", "position": "manager", "education": "BA",
          "product_history": "deposits", "assets_cash": "500000.5", "assets_investments": "0",
@@ -35,7 +35,7 @@ VALID: dict[str, tuple[dict, dict]] = {
          "children": "one", "cars": "", "property": "", "taboos": "none", "background": "",
          "value_assessment": "high", "wishes": "education", "difficulties": "",
          "complaints": ""},
-        {"full_name": "王芳", "sex": "female", "age": 41, "id_number": "110101198001011234",
+        {"full_name": "王芳", "sex": "female", "age": 41, "id_number": "110101198001011232",
          "mobile": "13800138000", "address": "北京", "family": "married", "employer": "SOE",
          "position": "manager", "education": "BA", "product_history": "deposits",
          "assets_cash": 500000.5, "assets_investments": 0.0, "insurance": "health",
