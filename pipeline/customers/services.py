@@ -655,6 +655,9 @@ def insert_created(session: Session, engine: Engine, outcome: Outcome,
     bulk_insert(session, StageEvent.__table__, events)
     bulk_insert(session, StageVisit.__table__, visits)
     bulk_insert(session, CadenceTask.__table__, tasks)
+    from pipeline.messages.services import queue_auto_sms
+
+    queue_auto_sms(session, ids, now)  # the SMS the one path's hook queues for one
     return ids
 
 

@@ -264,6 +264,58 @@ def on_applied(session: Session, applied: events.Applied) -> None:
             queue_step(session, applied.prospect, wf, step, actor=None, now=applied.now)
 
 
+def queue_auto_sms(session: Session, prospect_ids: list[int], now: datetime,
+                   chunk: int = 5000) -> int:
+    """The ``auto`` SMS of the current visit for prospects written in bulk (an import that
+    allocates), as :func:`on_applied` queues them for one (caller's transaction). Reads a
+    chunk of prospects and their managers' phones at a time; a manager without a phone
+    makes no query per customer. Returns how many were queued."""
+    queued = 0
+    texts: dict[tuple[str, str, str], str] = {}
+    for start in range(0, len(prospect_ids), chunk):
+        rows = session.execute(select(
+            Prospect.id, Prospect.workflow_key, Prospect.stage, Prospect.clock_no,
+            Prospect.name, Prospect.phone, Prospect.owner_id, Prospect.team_id,
+            Prospect.sms_opt_out).where(Prospect.id.in_(prospect_ids[start:start + chunk]))
+        ).all()
+        owners = {r.owner_id for r in rows}
+        phones = dict(session.execute(select(SmsSender.user_id, SmsSender.phone).where(
+            SmsSender.user_id.in_(owners))).all()) if owners else {}
+        rows = [r for r in rows if r.phone and not r.sms_opt_out and r.owner_id in phones]
+        if not rows:
+            continue
+        names = dict(session.execute(select(User.id, User.name).where(
+            User.id.in_({r.owner_id for r in rows}))).all())
+        values = []
+        for r in rows:
+            wf = workflows.workflow(r.workflow_key)
+            if wf.messages is None:
+                continue
+            locale = sms_locale(wf)
+            base = {"customer_name": r.name,
+                    "customer_title": wf.messages.default_title.get(locale),
+                    "manager_name": names.get(r.owner_id, ""),
+                    "manager_phone": phones[r.owner_id], "branch": branch_name(wf, locale),
+                    "lead_name": ""}
+            for step in wf.stage(r.stage).cadence:
+                if step.send != "auto":
+                    continue
+                key = (wf.key, step.template, locale)
+                if key not in texts:
+                    texts[key] = template_text(session, wf, step.template, locale)
+                body = T.render(texts[key], base)
+                values.append({
+                    "prospect_id": r.id, "owner_id": r.owner_id, "team_id": r.team_id,
+                    "template": step.template, "step": step.key, "clock_no": r.clock_no,
+                    "phone": r.phone, "body": body, "segments": T.segments(body).count,
+                    "status": "queued", "attempts": 0, "next_attempt_at": now,
+                    "dedupe_key": step_key(r.id, step.key, r.clock_no), "created_at": now})
+        if values:
+            session.execute(insert_ignoring_duplicates(session, SmsMessage), values)
+            queued += len(values)
+    return queued
+
+
 def register_hooks() -> None:
     events.after_apply(on_applied)
     events.after_apply(_close_resume_task)

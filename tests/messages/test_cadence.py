@@ -232,3 +232,29 @@ def test_the_lead_call_outcome_keep_continues_and_a_manager_may_not_record_it(
     assert esc.decision == "continue"
     assert session.get(Prospect, customer.id).owner_id == manager.id
     assert tasks(session, customer)["lead_call"].outcome == "keep"
+
+
+def test_allocating_from_the_book_and_importing_with_a_manager_queue_the_sms(session,
+                                                                           factory, manager):
+    from pipeline.customers import allocation
+    from pipeline.customers.services import import_customers
+
+    boss = factory.user("supervisor")
+    header = "customer_no,name,id_number,phone,birthday,assets,potential,tier,manager\n"
+    rows = (f"C1,冯一,,13100000001,,650000,high,,\n"
+            f"C2,陈二,,13100000002,,650000,high,,{manager.email}\n"
+            f"C3,褚三,,,,650000,high,,{manager.email}\n")
+    import_customers(session, (header + rows).encode(), kind="csv", actor=boss)
+    by_name = {p.name: p for p in session.scalars(select(Prospect))}
+    [imported] = messages(session, by_name["陈二"])
+    assert imported.step == "institution_sms" and "陈二" in imported.body
+    assert MANAGER_PHONE in imported.body and imported.phone == "13100000002"
+    assert messages(session, by_name["褚三"]) == []  # no phone
+    from pipeline.customers.models import BookCustomer
+
+    book_id = session.scalars(select(BookCustomer.id)).one()
+    allocation.allocate(session, {"customers": [book_id], "manager": manager.email},
+                        actor=boss)
+    allocated = session.scalars(select(Prospect).where(Prospect.name == "冯一")).one()
+    [sms] = messages(session, allocated)
+    assert sms.step == "institution_sms" and sms.phone == "13100000001"
