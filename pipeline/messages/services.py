@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, literal, select, update
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
@@ -717,3 +717,66 @@ def resume_due(session: Session, now: datetime | None = None) -> int:
             resumed += 1
         log_event("contact_resumed", prospect_id=pid)
     return resumed
+
+
+# ------------------------------------------------------------------ the branch's queue
+
+@dataclass(frozen=True)
+class BranchItem:
+    task_id: int
+    prospect_id: int
+    name: str
+    owner: str
+    due_at: datetime
+    message_id: int | None
+    status: str  # queued | failed | sent | delivered | not_sent
+    attempts: int
+    last_error: str | None  # the gateway's code, or why it was not sent
+
+
+def branch_queue(session: Session, viewer: User, *, limit: int = 200) -> list[BranchItem]:
+    """The branch's open steps (assignee ``institution``) of current visits of active
+    prospects in the viewer's scope, oldest first, with the state of their SMS."""
+    t = CadenceTask
+    stmt = (select(t.id, t.due_at, Prospect.id, Prospect.name, Prospect.phone,
+                   Prospect.sms_opt_out, Prospect.owner_id, User.name, SmsMessage.id,
+                   SmsMessage.status, SmsMessage.attempts, SmsMessage.last_error)
+            .join(Prospect, Prospect.id == t.prospect_id)
+            .join(User, User.id == Prospect.owner_id)
+            .outerjoin(SmsMessage, SmsMessage.dedupe_key == (
+                literal("sms:", String) + cast(t.prospect_id, String) + literal(":", String)
+                + t.key + literal(":", String) + cast(t.clock_no, String)))
+            .where(t.assignee_kind == "institution", t.done_at.is_(None),
+                   Prospect.status == "active", Prospect.clock_no == t.clock_no)
+            .order_by(t.due_at, t.id).limit(limit))
+    if viewer.role == "team_lead":
+        stmt = stmt.where(Prospect.team_id == viewer.team_id)
+    elif viewer.role not in ("supervisor", "admin"):
+        stmt = stmt.where(Prospect.owner_id == viewer.id)
+    senders = set(session.scalars(select(SmsSender.user_id)))
+    out = []
+    for (tid, due, pid, name, phone, opted, owner_id, owner, mid, status, attempts,
+         error) in session.execute(stmt):
+        if mid is None:
+            error = ("opted_out" if opted else "no_phone" if not phone
+                     else "no_manager_phone" if owner_id not in senders else None)
+        out.append(BranchItem(tid, pid, name, owner, due, mid, status or "not_sent",
+                              attempts or 0, error))
+    return out
+
+
+def retry_message(session: Session, message_id: Any, *, actor: User) -> SmsMessage:
+    """A failed SMS is queued again (a supervisor's decision). One transaction."""
+    if actor.role not in ("supervisor", "admin"):
+        raise Forbidden("only a supervisor queues a failed SMS again")
+    with unit_of_work(session):
+        row = session.scalar(select(SmsMessage).where(
+            SmsMessage.id == parse_id(message_id, "message")).with_for_update())
+        if row is None:
+            raise NotFound("no such message", code="unknown_message")
+        if row.status != "failed":
+            raise Conflict("only a failed message is queued again", code="not_failed")
+        row.status, row.attempts, row.next_attempt_at = "queued", 0, clock.now()
+        row.failed_at = None
+    log_event("sms_retry", sms_id=row.id, actor_id=actor.id)
+    return row

@@ -250,6 +250,35 @@ def _placeholders() -> list[str]:
     return list(PLACEHOLDERS)
 
 
+# ---------------------------------------------------------------- the branch's queue
+
+@bp.route("/messages/branch-queue")
+@login_required
+def branch_queue():
+    if current_user.role not in DECIDERS:
+        abort(403)
+    items = services.branch_queue(get_session(), current_user)
+    return render_template("messages/branch_queue.html", items=items,
+                           reason=_problem_text, form=OptOutForm())
+
+
+@bp.route("/messages/sms/<int:message_id>/retry", methods=["POST"])
+@login_required
+def retry(message_id: int):
+    form = OptOutForm()
+    if not form.validate_on_submit():
+        abort(400)
+    session = get_session()
+    try:
+        services.retry_message(session, message_id, actor=current_user)
+    except ServiceError as exc:
+        session.rollback()
+        flash(_error_text(exc), "error")
+    else:
+        flash(_("The SMS is queued again."), "success")
+    return redirect(url_for(".branch_queue"))
+
+
 # ---------------------------------------------------------------- the lead's call
 
 def _team_managers(session, prospect) -> list[tuple[int, str]]:

@@ -213,3 +213,25 @@ def test_the_prospect_page_links_the_sms_shows_the_script_and_the_reply(
     sign_in(client, lead)
     page = client.get(f"/prospects/{customer.id}").get_data(as_text=True)
     assert f"/messages/lead-calls/{task.id}" in page
+
+
+def test_the_branch_queue_shows_the_branch_steps_and_requeues_a_failed_sms(
+        client, session, factory, manager, customer):
+    from pipeline.messages.gateways import GatewayError
+
+    nophone = factory.prospect(manager, name="无号码")
+    send_pending(session, Recorder(GatewayError("http_400", permanent=True)))
+    sup = factory.user("supervisor")
+    items = {i.prospect_id: i for i in services.branch_queue(session, sup)}
+    assert (items[customer.id].status, items[customer.id].last_error) == ("failed", "http_400")
+    assert (items[nophone.id].status, items[nophone.id].last_error) == ("not_sent", "no_phone")
+    sign_in(client, manager)
+    assert client.get("/messages/branch-queue").status_code == 403
+    sign_in(client, sup)
+    page = client.get("/messages/branch-queue").get_data(as_text=True)
+    assert "The customer has no phone number." in page and "http_400" in page
+    r = client.post(f"/messages/sms/{items[customer.id].message_id}/retry")
+    assert r.status_code == 302
+    send_pending(session, Recorder())
+    items = {i.prospect_id: i for i in services.branch_queue(session, sup)}
+    assert customer.id not in items  # sent: the branch's step is done
