@@ -344,22 +344,23 @@ def save_record(session: Session, prospect_id: Any, record_key: str, *, actor: U
         check_version(prospect, version)
         if prospect.status == "lost":
             raise Conflict("the prospect is lost; reopen it first", code="prospect_lost")
+        row = session.scalars(select(StageRecord).where(
+            StageRecord.prospect_id == prospect.id, StageRecord.record_key == record_key)).first()
+        stored = dict(row.data or {}) if row is not None else {}
+        if isinstance(data, Mapping) and not privacy.sees_personal_data(actor, prospect):
+            # The masked value it was shown, sent back: not a change (the real one is kept).
+            masked = privacy.unchanged_masks(engine.workflow, record_key, stored, data)
+            data = {k: v for k, v in data.items() if k not in masked}
         try:
             values = validate_record(record, data)
         except ValidationError as exc:
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             raise Invalid("the record is not valid: " + ", ".join(sorted(messages)),
                           code="invalid_record", details=messages) from None
-        row = session.scalars(select(StageRecord).where(
-            StageRecord.prospect_id == prospect.id, StageRecord.record_key == record_key)).first()
         now = clock.now()
         if row is None:
             row = StageRecord(prospect_id=prospect.id, record_key=record_key, data={})
             session.add(row)
-        stored = dict(row.data or {})
-        if not privacy.sees_personal_data(actor, prospect):
-            for key in privacy.unchanged_masks(engine.workflow, record_key, stored, values):
-                values.pop(key)  # the masked value it was shown, sent back: keep the real one
         merged = merge(stored, values)
         changed = sorted(k for k in set(stored) | set(merged) if stored.get(k) != merged.get(k))
         if changed:

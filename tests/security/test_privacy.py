@@ -24,8 +24,10 @@ def personal_keys() -> list[str]:
 
 
 def values_for(keys: list[str]) -> dict[str, str]:
-    fill = {0: ID, 1: MOBILE}
-    return {k: fill.get(i, ADDRESS) for i, k in enumerate(keys)}
+    """A valid value for each personal field (any other one is a text)."""
+    known = {"id_number": ID, "mobile": MOBILE, "home_phone": "010-65123456",
+             "work_phone": "021-55667788"}
+    return {k: known.get(k, ADDRESS) for k in keys}
 
 
 def bearer(factory, user) -> dict[str, str]:
