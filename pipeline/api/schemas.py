@@ -335,6 +335,63 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                         "schema": {"type": "integer"}}],
         "responses": {"200": _json("Token") | {"description": "revoked"},
                       **_error_responses(401, 404)}}})
+    _complaint_paths(spec)
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
     return doc
+
+
+def _complaint_paths(spec: APISpec) -> None:
+    """The complaints (API.md, "Complaints"): cases of the complaint workflow."""
+    from pipeline.complaints import schemas as cs
+
+    for name, schema in [("ComplaintCreate", cs.FileComplaint),
+                         ("ComplaintEvent", cs.ComplaintEvent),
+                         ("ComplaintAssign", cs.AssignComplaint),
+                         ("CauseAction", cs.CauseActionInput)]:
+        spec.components.schema(name, schema=schema)
+    cid = {"name": "complaint_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    case = {"description": "the complaint: id, customer_id, handler, stage, status, due_at, "
+                           "version, missing_records, available_events, history"}
+    spec.path("/api/v1/complaints", operations={
+        "get": {"summary": "The complaints the caller may see (filters customer_id, stage, "
+                           "status, overdue; cursor, limit)",
+                "responses": {"200": {"description": "a page"}, **_error_responses(401, 422)}},
+        "post": {"summary": "Record a complaint received by the caller, its handler; one "
+                            "naming the caller goes to their team lead (回避)",
+                 "requestBody": _json("ComplaintCreate") | {"required": True},
+                 "responses": {"201": case, **_error_responses(400, 401, 422)}}})
+    spec.path("/api/v1/complaints/{complaint_id}", operations={"get": {
+        "summary": "One complaint", "parameters": [cid],
+        "responses": {"200": case, **_error_responses(401, 404)}}})
+    spec.path("/api/v1/complaints/{complaint_id}/records/{record_key}", operations={"put": {
+        "summary": "Save (merge) a step's record", "parameters": [cid, {
+            "name": "record_key", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": _json("RecordSaved") | {"description": "saved"},
+                      **_error_responses(400, 401, 404, 409, 422)}}})
+    spec.path("/api/v1/complaints/{complaint_id}/events", operations={"post": {
+        "summary": "Fire an event: advance, win (settle), extend (a reason; the next "
+                   "extension of the case's limit, by the roles the workflow names)",
+        "parameters": [cid], "requestBody": _json("ComplaintEvent") | {"required": True},
+        "responses": {"200": case, **_error_responses(400, 401, 403, 404, 409, 422)}}})
+    spec.path("/api/v1/complaints/{complaint_id}/assign", operations={"post": {
+        "summary": "Give the complaint to another handler (team lead or supervisor)",
+        "parameters": [cid], "requestBody": _json("ComplaintAssign") | {"required": True},
+        "responses": {"200": case, **_error_responses(400, 401, 403, 404, 409, 422)}}})
+    period = [{"name": name, "in": "query", "required": False,
+               "schema": {"type": "string", "format": "date"}} for name in ("from", "to")]
+    spec.path("/api/v1/complaints/report", operations={"get": {
+        "summary": "Received, settled within the limit (%), extended, median days to settle",
+        "parameters": [{"name": "by", "in": "query", "required": False, "schema": {
+            "type": "string", "enum": ["category", "cause", "channel", "manager"]}}, *period],
+        "responses": {"200": {"description": "per group and over all"},
+                      **_error_responses(401, 422)}}})
+    spec.path("/api/v1/complaints/causes", operations={
+        "get": {"summary": "Recurring causes with their corrective actions and owners",
+                "parameters": period,
+                "responses": {"200": {"description": "most frequent first"},
+                              **_error_responses(401, 422)}},
+        "post": {"summary": "A corrective action with its owner (team lead or supervisor)",
+                 "requestBody": _json("CauseAction") | {"required": True},
+                 "responses": {"201": {"description": "saved"},
+                               **_error_responses(400, 401, 403, 422)}}})

@@ -169,3 +169,13 @@ def test_the_list_filters_by_customer(api_for, factory):
     items = api.get(f"/api/v1/complaints?customer_id={one.id}").json["items"]
     assert [i["id"] for i in items] == [a]
     assert len(api.get("/api/v1/complaints").json["items"]) == 2
+
+
+def test_the_openapi_document_describes_complaints(client):
+    from openapi_spec_validator import validate
+
+    doc = client.get("/api/v1/openapi.json").json
+    validate(doc)
+    assert {"/api/v1/complaints", "/api/v1/complaints/{complaint_id}/events",
+            "/api/v1/complaints/report", "/api/v1/complaints/causes"} <= set(doc["paths"])
+    assert "named_employee" in doc["components"]["schemas"]["ComplaintCreate"]["properties"]
