@@ -327,13 +327,24 @@ def _work_stage(rng: random.Random, t: Timeline, stage_key: str, since: datetime
                       else "reached")
         if complete:
             t.contact("meeting", since + span * 0.8, "meeting_booked")
-        t.save(key, data, since + span * (0.85 if complete else 0.9))
+        t.save(key, data, _booked_by(record, data, since + span * (0.85 if complete else 0.9)))
         return
     if not complete and rng.random() < 0.35:
         return  # not started on its record yet
     t.contact(rng.choice(["meeting", "visit", "call"]), since + span * 0.4,
               rng.choice(["reached", "meeting_booked"]))
-    t.save(key, data, since + span * 0.7)
+    t.save(key, data, _booked_by(record, data, since + span * 0.7))
+
+
+def _booked_by(record: Any, data: dict[str, Any], at: datetime) -> datetime:
+    """When a record is saved: at ``at``, or earlier when it holds something planned (a
+    field whose ``when`` is ``upcoming``, e.g. a meeting booked) that ``at`` would put in
+    the past — a plan is written down before it happens."""
+    planned = [clock.parse(value) for name, value in data.items()
+               if isinstance(value, str) and record.field(name) is not None
+               and record.field(name).type == "datetime"
+               and record.field(name).when == "upcoming"]
+    return min([at, *planned])
 
 
 def _after_sale(rng: random.Random, t: Timeline, since: datetime, now: datetime) -> None:
