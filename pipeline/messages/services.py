@@ -532,12 +532,13 @@ def record_reply(session: Session, phone: Any, body: Any, *, gateway_id: Any = N
 
 
 def set_opt_out(session: Session, prospect_id: Any, *, actor: User, opt_out: Any) -> Prospect:
-    """The customer asked (or no longer asks) not to be sent SMS. One transaction."""
-    if not isinstance(opt_out, bool):
-        raise Invalid("opt_out must be true or false",
-                      details={"opt_out": [Message("Must be true or false.")]})
+    """The customer asked (or no longer asks) not to be sent SMS. Raises NotFound
+    outside the actor's scope, Invalid naming ``opt_out``. One transaction."""
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        if not isinstance(opt_out, bool):
+            raise Invalid("opt_out must be true or false",
+                          details={"opt_out": [Message("Must be true or false.")]})
         prospect.sms_opt_out = opt_out
         prospect.updated_at = clock.now()
         events.flush_or_conflict(session)
@@ -568,14 +569,14 @@ def record_lead_call(session: Session, task_id: Any, *, actor: User, outcome: An
     from pipeline.escalations.models import Escalation
     from pipeline.escalations.services import STAGE_KINDS, decide_escalation
 
+    task, prospect = lead_call_task(session, actor, task_id)
+    if actor.role == "manager":
+        raise Forbidden("this task is the team lead's")
     if outcome not in LEAD_CALL_OUTCOMES:
         raise Invalid("outcome must be keep, change or abandon",
                       details={"outcome": [Message("Must be keep, change or abandon.")]})
     if note is not None and not isinstance(note, str):
         raise Invalid("note must be a text", details={"note": [Message("Must be a text.")]})
-    task, prospect = lead_call_task(session, actor, task_id)
-    if actor.role == "manager":
-        raise Forbidden("this task is the team lead's")
     if task.done_at is not None:
         raise Conflict("the call's outcome is recorded already", code="already_done")
     esc_id = session.scalar(select(Escalation.id).where(
@@ -655,11 +656,12 @@ def pause_contact(session: Session, prospect_id: Any, *, actor: User, until: Any
     from pipeline.prospects.services import load_records, state_of
 
     now = clock.now()
-    moment = _until(until, now)
-    if not isinstance(reason, str) or not reason.strip():
-        raise Invalid("reason is required", details={"reason": [Message("Give a reason.")]})
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        moment = _until(until, now)
+        if not isinstance(reason, str) or not reason.strip():
+            raise Invalid("reason is required",
+                          details={"reason": [Message("Give a reason.")]})
         engine = workflows.engine(prospect.workflow_key)
         try:
             outcome = engine.fire(state_of(prospect), "pause", now=now,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -27,6 +26,7 @@ from sqlalchemy import select
 from pipeline import clock, workflows
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
+from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import LANGS
 from pipeline.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
@@ -58,13 +58,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(api)
     csrf.exempt(api)  # bearer tokens and signed callbacks, never the session cookie
-
-
-def _safe_next(value: str | None, default: str) -> str:
-    if value and value.startswith("/") and not value.startswith("//") \
-            and not urlsplit(value).netloc:
-        return value
-    return default
 
 
 def _problem_text(code: str | None) -> str | None:
@@ -105,7 +98,7 @@ def send_sms(prospect_id: int):
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
     form = SendSmsForm()
-    back = _safe_next(request.values.get("next"), url_for("prospects.board"))
+    back = safe_next(request.values.get("next"))
     if request.method == "POST" and form.validate_on_submit():
         try:
             version = int(form.version.data) if (form.version.data or "").isdigit() else None
@@ -137,10 +130,11 @@ def send_sms(prospect_id: int):
 @login_required
 def pause(prospect_id: int):
     form = PauseForm()
-    back = _safe_next(form.next.data, url_for("prospects.board"))
+    back = safe_next(form.next.data)
     if not form.validate_on_submit():
         abort(400)
     session = get_session()
+    queries.get_visible(session, current_user, prospect_id)  # 404 outside the scope
     try:
         services.pause_contact(session, prospect_id, actor=current_user,
                                until=form.until.data, reason=form.reason.data)
@@ -164,10 +158,11 @@ def _pause_error(exc: ServiceError) -> str:
 @login_required
 def opt_out(prospect_id: int):
     form = OptOutForm()
-    back = _safe_next(form.next.data, url_for("prospects.board"))
+    back = safe_next(form.next.data)
     if not form.validate_on_submit():
         abort(400)
     session = get_session()
+    queries.get_visible(session, current_user, prospect_id)  # 404 outside the scope
     try:
         services.set_opt_out(session, prospect_id, actor=current_user,
                              opt_out=form.opt_out.data == "1")
@@ -473,7 +468,7 @@ def report_api():
     team = args.get("team")
     team_id = None
     if team:
-        if not team.isdigit():
+        if not team.isdigit() or len(team) > 9:
             raise Invalid("team is a team id", details={"team": ["Must be a team id."]})
         team_id = int(team)
         if get_session().get(Team, team_id) is None:

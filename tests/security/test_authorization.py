@@ -149,6 +149,39 @@ MATRIX = {
     ("api.approve_claim", "POST"): decides_claim,
     ("api.refuse_claim", "POST"): only("supervisor", "admin"),  # no note: 422
     ("api.move", "POST"): only("supervisor", "admin"),
+    # Messages: the SMS page and its forms follow the customer; the template editor is the
+    # supervisors' (the matrix's template does not exist: 404); the matrix's task is not a
+    # lead's call (404 to who may record one); callbacks answer only a gateway's signature.
+    ("messages.send_sms", "GET"): visible,
+    ("messages.send_sms", "POST"): visible,
+    ("messages.opt_out", "POST"): visible,
+    ("messages.pause", "POST"): visible,
+    ("messages.templates", "GET"): only("supervisor", "admin"),
+    ("messages.edit_template", "GET"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in ("supervisor", "admin") else 403,
+    ("messages.edit_template", "POST"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in ("supervisor", "admin") else 403,
+    ("messages.lead_call", "GET"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in STAFF else 403,
+    ("messages.lead_call", "POST"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in STAFF else 403,
+    ("messages.report", "GET"): signed_in,
+    ("messages.branch_queue", "GET"): only(*STAFF),
+    ("messages.retry", "POST"): lambda role, _r: 404,  # no such message
+    ("messages_api.preview_api", "GET"): visible,
+    ("messages_api.list_api", "GET"): visible,
+    ("messages_api.send_api", "POST"): lambda role, relation: LOGIN if role == "anonymous"
+    else 404 if not sees(role, relation) else OK if role == "manager" else 403,
+    ("messages_api.opt_out_api", "PUT"): visible,
+    ("messages_api.pause_api", "POST"): visible,
+    ("messages_api.lead_call_api", "POST"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404,
+    ("messages_api.templates_api", "GET"): signed_in,
+    ("messages_api.save_template_api", "PUT"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in ("supervisor", "admin") else 403,
+    ("messages_api.report_api", "GET"): signed_in,
+    ("messages_api.receipt", "POST"): lambda role, _r: LOGIN,
+    ("messages_api.inbound", "POST"): lambda role, _r: LOGIN,
 }
 # Bodies that pass authentication but change nothing much (or are refused as input).
 API_BODIES = {
