@@ -45,7 +45,8 @@ EVENT_ACTIONS = {"advance": _l("Advance"), "win": _l("Won: move to after-sale"),
                  "lose": _l("Mark lost"), "no_meeting": _l("No meeting booked"),
                  "back": _l("Back a stage"), "pause": _l("Pause"), "resume": _l("Resume"),
                  "reopen": _l("Reopen"), "extend": _l("Extend the time limit"),
-                 "new_round": _l("New need: start a new round")}
+                 "new_round": _l("New need: start a new round"),
+                 "leave": _l("Customer left")}
 # A prospect's history on its page: the actions, and the rows decisions and creation write.
 PROSPECT_HISTORY = {**EVENT_ACTIONS, "create": _l("Created"),
                     "decision_continue": _l("Team lead: continue"),
@@ -70,6 +71,7 @@ HISTORY = {
     "extend": _l("Time limit extended"),
     "assign": _l("Handler assigned"),
     "new_round": _l("New round for a new need"),
+    "leave": _l("Customer left"),
 }
 # History rows within a line of the escalation queue.
 QUEUE_HISTORY = {
@@ -80,6 +82,7 @@ QUEUE_HISTORY = {
     "tier_change": _l("tier changed"),
     "extend": _l("time limit extended"), "assign": _l("handler assigned"),
     "new_round": _l("new round for a new need"),
+    "leave": _l("customer left"),
 }
 
 # ---------------------------------------------------------------- tasks and escalations

@@ -11,6 +11,7 @@ from pipeline.aftersale import queries, services
 from pipeline.aftersale.forms import CampaignForm
 from pipeline.db import get_session
 from pipeline.errors import ServiceError
+from pipeline.escalations.services import on_full_sweep
 
 bp = Blueprint("aftersale", __name__)
 
@@ -55,4 +56,6 @@ def campaign(campaign_id: int):
 
 
 def init_app(app) -> None:  # noqa: ANN001
+    """The campaign pages, and the birthday tasks in the sweep's daily run."""
     app.register_blueprint(bp)
+    on_full_sweep("birthdays", services.make_birthday_tasks)

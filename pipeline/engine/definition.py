@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 EVENTS = ("advance", "win", "lose", "no_meeting", "back", "pause", "resume", "reopen",
-          "extend", "new_round")
+          "extend", "new_round", "leave")
 # Who may do what a workflow gives to a role (an extension of a case's limit).
 ROLES = ("manager", "team_lead", "supervisor", "admin")
 # The kind of the escalation a case past its limit gets (per workflow).
@@ -32,6 +32,9 @@ FIELD_FORMATS = ("mobile", "id_number", "phone")
 # When a date-time field's moment may lie: ``past`` for something done (not in the
 # future), ``upcoming`` for something planned (not before the day it is entered).
 FIELD_WHEN = ("past", "upcoming")
+# What a field's ``from`` may name on the customer (the prospect's own columns); anything
+# else it names is ``<record key>.<field key>`` of the same workflow.
+CUSTOMER_SOURCES = ("name", "phone", "id_number", "birthday", "assets", "customer_no")
 CONTACT_KINDS = ("call", "sms", "visit", "meeting", "wechat", "email")
 CONTACT_OUTCOMES = ("reached", "no_answer", "meeting_booked", "declined", "call_back", "other")
 DECISIONS = ("continue", "reassign", "abandon")  # a team lead's, on an escalation
@@ -78,6 +81,10 @@ class Field:
     min: float | None = None  # bounds of an integer or number field, both included
     max: float | None = None
     when: str | None = None  # one of FIELD_WHEN (date-time fields)
+    # Where the field's value is already known: ``customer.<column>`` or ``<record>.<field>``.
+    # The form starts from it; a ``derived`` field is never typed: it always holds it.
+    source: str | None = None
+    derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -500,6 +507,7 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         lead_call_script=esc.get("lead_call_script"),
     )
     _check_messages(r, policy, messages, stages)
+    _check_sources(r, stages)
     return Workflow(
         key=key,
         name=r.text(top.get("name", key), "name"),
@@ -517,6 +525,31 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         dimensions=_dimensions(r, top.get("dimensions", {}), stages),
         messages=messages,
     )
+
+
+def _source(r: _Reader, value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    text = r.string(value, where)
+    head, _dot, tail = text.partition(".")
+    if not tail or (head == "customer" and tail not in CUSTOMER_SOURCES):
+        raise r.fail(where, "from names customer.<one of "
+                            f"{', '.join(CUSTOMER_SOURCES)}> or <record>.<field>")
+    return text
+
+
+def _check_sources(r: _Reader, stages: Any) -> None:
+    """Every ``from`` that names a record field names one of this workflow's, not itself."""
+    known = {(rec.key, f.key) for s in stages for rec in s.records for f in rec.fields}
+    for s in stages:
+        for rec in s.records:
+            for f in rec.fields:
+                if f.source is None or f.source.startswith("customer."):
+                    continue
+                pair = tuple(f.source.split(".", 1))
+                if pair not in known or pair == (rec.key, f.key):
+                    raise r.fail(f"stages.{s.key}.records.{rec.key}.fields.{f.key}.from",
+                                 f"no other record field {f.source!r} in this workflow")
 
 
 def _check_messages(r: _Reader, policy: EscalationPolicy, messages: Messages | None,
@@ -848,7 +881,7 @@ def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
         fkey = r.string(fm.get("key"), f"{where}.fields[{k}].key")
         fw = f"{where}.fields.{fkey}"
         r.only(fm, {"key", "type", "label", "choices", "suggestions", "personal", "counts",
-                    "max_items", "format", "min", "max", "when"}, fw)
+                    "max_items", "format", "min", "max", "when", "from", "derived"}, fw)
         ftype = fm.get("type")
         if ftype not in FIELD_TYPES:
             raise r.fail(f"{fw}.type", f"unknown field type {ftype!r}")
@@ -892,7 +925,11 @@ def _record(r: _Reader, raw: Any, where: str, guards: Mapping) -> Record:
             choices=tuple(choices) if choices else None, suggestions=sugg,
             personal=bool(fm.get("personal", False)), counts=bool(fm.get("counts", True)),
             max_items=max_items, format=fmt, when=when, **bounds,
+            source=_source(r, fm.get("from"), f"{fw}.from"),
+            derived=bool(fm.get("derived", False)),
         ))
+        if fields[-1].derived and fields[-1].source is None:
+            raise r.fail(f"{fw}.derived", "a derived field needs a from")
     examples = r.mapping(m.get("example", {}), f"{where}.example")
     r.only(examples, {"complete", "partial"}, f"{where}.example")
     example: dict[str, Mapping[str, Any] | None] = {}

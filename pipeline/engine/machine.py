@@ -34,6 +34,9 @@ EVENT_STATUSES: dict[str, tuple[frozenset[str], str | None]] = {
     # A won customer's new need (seed 004: 谋求客户新的需求) opens a new round of the
     # process; the earlier rounds stay in the history.
     "new_round": (frozenset({"won"}), "active"),
+    # An after-sale customer who leaves the bank (seed 002), with the reason: lost,
+    # counted apart from prospects that never closed by the event's name.
+    "leave": (frozenset({"won"}), "lost"),
 }
 INPUT_GUARDS = frozenset({"reason_given"})  # guards on what the caller sends, not on records
 
@@ -348,7 +351,7 @@ class Engine:
             new.paused_at = now
         elif event == "resume":
             self._unpause(new, now)
-        elif event == "lose":
+        elif event in ("lose", "leave"):
             new.paused_at = None
             new.lost_reason = (reason or "").strip()
         elif event == "reopen":

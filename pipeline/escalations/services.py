@@ -39,7 +39,8 @@ customers whose period has ended.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,7 +64,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from pipeline import clock, workflows
-from pipeline.aftersale.services import make_birthday_tasks
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.db import DriverStatement, unit_of_work
@@ -229,7 +229,7 @@ class SweepSummary:
     reminded: int = 0
     closed: int = 0
     retention: int = 0
-    birthdays: int = 0
+    daily: dict[str, int] = field(default_factory=dict)  # the registered daily steps'
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,7 +238,9 @@ class SweepSummary:
 def sweep_due(session: Session, now: datetime | None = None, *,
               batch: int = BATCH, full: bool = False) -> SweepSummary:
     """Everything due at ``now``: 80 % warnings, level-1 escalations, level-2 raises,
-    after-sale ``contact_overdue`` escalations and reminders of overdue first-contact tasks.
+    after-sale ``contact_overdue`` escalations, reminders of overdue first-contact tasks and
+    ``retention_overdue`` escalations of retention tasks not done in time; the full sweep
+    also runs the daily steps other domains registered (:func:`on_full_sweep`).
 
     ``full`` also closes open stage escalations whose visit is over. Every service that
     ends a visit (advancing, going back, winning, losing, a decision) closes its
@@ -263,9 +265,21 @@ def sweep_due(session: Session, now: datetime | None = None, *,
     summary.reminded = _loop(session, lambda: _remind(session, now, batch), batch)
     summary.retention = _loop(session, lambda: _report_retention(session, now, batch), batch)
     if full:
-        with unit_of_work(session):
-            summary.birthdays = make_birthday_tasks(session, now)
+        for name, step in _daily_steps.items():
+            with unit_of_work(session):
+                summary.daily[name] = step(session, now)
     return summary
+
+
+DailyStep = Callable[[Session, datetime], int]
+_daily_steps: dict[str, DailyStep] = {}
+
+
+def on_full_sweep(name: str, step: DailyStep) -> None:
+    """Register a step the full sweep (once a day) runs in a transaction of its own, e.g.
+    the after-sale domain's birthday tasks; ``step(session, now)`` returns how many things
+    it made, reported under ``name``. Registering a name again replaces the step."""
+    _daily_steps[name] = step
 
 
 def _loop(session: Session, step, batch: int) -> int:

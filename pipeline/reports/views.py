@@ -25,7 +25,7 @@ from pipeline import clock, labels, workflows
 from pipeline.auth.models import User
 from pipeline.db import get_session
 from pipeline.errors import NotFound, ServiceError
-from pipeline.reports import charts, exports, queries, services
+from pipeline.reports import aftersale, charts, exports, queries, services
 from pipeline.reports.forms import (
     DailyFilterForm,
     FunnelFilterForm,
@@ -266,3 +266,44 @@ def weekly_export(fmt: str):
     return exports.download(sections, fmt, f"weekly-{ctx['week'].isoformat()}-"
                             f"{ctx['team'].id}", tz=user_tz())
 
+
+
+# ---------------------------------------------------------------- after-sale work
+
+def _after_sale_context() -> dict[str, Any]:
+    session = get_session()
+    viewer = current_user._get_current_object()
+    today = today_local()
+    start, end = today.replace(day=1), today
+    try:
+        if request.args.get("from"):
+            start = date.fromisoformat(request.args["from"])
+        if request.args.get("to"):
+            end = date.fromisoformat(request.args["to"])
+    except ValueError:
+        flash(_("That period is not valid; showing this month."), "error")
+        start, end = today.replace(day=1), today
+    if end < start:
+        start, end = end, start
+    wf = workflows.workflow()
+    report = aftersale.after_sale_report(
+        session, queries.visible_managers(session, viewer), start, end, tz=user_tz(),
+        retention_kind=wf.care.retention_task if wf.care else "retention")
+    return {"report": report, "start": start, "end": end}
+
+
+@bp.get("/after-sale")
+def after_sale():
+    return render_template("reports/aftersale.html", **_after_sale_context(), labels=labels)
+
+
+@bp.get("/after-sale.<fmt>")
+def after_sale_export(fmt: str):
+    _check_format(fmt)
+    ctx = _after_sale_context()
+    services.record_export(get_session(), "after_sale", {"from": ctx["start"].isoformat(),
+                                                         "to": ctx["end"].isoformat()},
+                           actor=current_user._get_current_object(), ip=request.remote_addr)
+    return exports.download(aftersale.sections(ctx["report"]), fmt,
+                            f"after-sale-{ctx['start'].isoformat()}-{ctx['end'].isoformat()}",
+                            tz=user_tz())

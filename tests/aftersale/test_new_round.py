@@ -37,3 +37,23 @@ def test_a_new_need_opens_a_new_round_at_needs(api_for, factory, session):
     r = api.post(f"/api/v1/prospects/{other.id}/events",
                  {"event": "new_round", "reason": "x"})
     assert r.status_code == 422 and r.json["error"]["code"] == "event_not_allowed"
+
+
+def test_an_after_sale_customer_who_leaves_is_counted_apart(api_for, factory, session):
+    li = factory.user()
+    p = factory.prospect(li, "after_sale", customer_no="C001", tier="gold")
+    never = factory.prospect(li, "close", customer_no="C002", tier="gold")
+    api = api_for(li)
+    r = api.post(f"/api/v1/prospects/{p.id}/events", {"event": "leave"})
+    assert r.status_code == 422  # the reason
+    r = api.post(f"/api/v1/prospects/{p.id}/events",
+                 {"event": "leave", "reason": "Moved abroad"})
+    assert r.status_code == 200, r.json
+    assert (r.json["stage"], r.json["status"], r.json["lost_reason"]) == (
+        "after_sale", "lost", "Moved abroad")
+    r = api.post(f"/api/v1/prospects/{never.id}/events", {"event": "leave", "reason": "x"})
+    assert r.status_code == 422 and r.json["error"]["code"] == "event_not_allowed"
+    api.post(f"/api/v1/prospects/{never.id}/events", {"event": "lose", "reason": "Price"})
+    events = dict(session.execute(select(StageEvent.prospect_id, StageEvent.event).where(
+        StageEvent.to_status == "lost")).all())
+    assert events == {p.id: "leave", never.id: "lose"}

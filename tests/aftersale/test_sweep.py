@@ -91,17 +91,17 @@ def test_a_birthday_makes_one_task_on_the_day_each_year(session, factory):
     advance_prospect(session, lost.id, "lose", actor=li, reason="Moved away")
     # 3 March in Shanghai starts at 16:00 UTC on 2 March.
     eve = datetime(2026, 3, 2, 15, 59, tzinfo=UTC)
-    assert sweep_due(session, eve, full=True).birthdays == 0
+    assert sweep_due(session, eve, full=True).daily["birthdays"] == 0
     day = datetime(2026, 3, 2, 16, 30, tzinfo=UTC)
-    assert sweep_due(session, day, full=True).birthdays == 1
-    assert sweep_due(session, day + timedelta(hours=3), full=True).birthdays == 0
+    assert sweep_due(session, day, full=True).daily["birthdays"] == 1
+    assert sweep_due(session, day + timedelta(hours=3), full=True).daily["birthdays"] == 0
     [task] = birthday_tasks(session)
     assert (task.prospect_id, task.assignee_id, task.due_at, task.key) == (
         won.id, li.id, datetime(2026, 3, 2, 16, 0, tzinfo=UTC), "birthday:2026")
     complete_task(session, task.id, actor=li, data={"note": "Sent wishes"})
     next_year = datetime(2027, 3, 3, 1, 0, tzinfo=UTC)
     clock.set_now(next_year)
-    assert sweep_due(session, next_year, full=True).birthdays == 1
+    assert sweep_due(session, next_year, full=True).daily["birthdays"] == 1
     assert [t.key for t in birthday_tasks(session)] == ["birthday:2026", "birthday:2027"]
 
 
@@ -110,4 +110,4 @@ def test_a_29_february_birthday_falls_on_28_february(session, factory):
     factory.prospect(li, "after_sale", customer_no="C001", tier="gold",
                      birthday=date(1984, 2, 29))
     clock.set_now(datetime(2027, 2, 28, 1, 0, tzinfo=UTC))
-    assert sweep_due(session, clock.now(), full=True).birthdays == 1
+    assert sweep_due(session, clock.now(), full=True).daily["birthdays"] == 1

@@ -74,7 +74,7 @@ def _stage(raw: dict, key: str) -> dict:
     (lambda r: _stage(r, "needs")["records"][0]["fields"][0].update(type="colour"),
      "stages.needs.records.needs_sheet.fields.life_stage.type", "unknown field type"),
     (lambda r: r["transitions"].append({"event": "teleport", "from": "needs"}),
-     "transitions[8].event", "unknown event 'teleport'"),
+     "transitions[10].event", "unknown event 'teleport'"),
     (lambda r: _stage(r, "first_contact")["records"][0]["params"].update(field="ghost"),
      "stages.first_contact.records.contact_log.params", "ghost"),
     (lambda r: _stage(r, "after_sale")["contact_frequency"].update(silver={"period": "month",
