@@ -336,6 +336,13 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
         "responses": {"200": _json("Token") | {"description": "revoked"},
                       **_error_responses(401, 404)}}})
     _complaint_paths(spec)
+    from pipeline.api.allocation import openapi_paths as allocation_paths
+
+    allocation_paths(spec)  # the customer book's allocation
+    _after_sale_paths(spec)
+    from pipeline.messages.openapi import openapi_paths as message_paths
+
+    message_paths(spec)  # SMS, templates, the lead's call, callbacks
     doc = spec.to_dict()
     doc["security"] = [{"bearer": []}]
     return doc
@@ -395,3 +402,100 @@ def _complaint_paths(spec: APISpec) -> None:
                  "requestBody": _json("CauseAction") | {"required": True},
                  "responses": {"201": {"description": "saved"},
                                **_error_responses(400, 401, 403, 422)}}})
+
+
+class Contact(Schema):
+    id = fields.Integer()
+    prospect_id = fields.Integer()
+    kind = fields.String()
+    at = fields.DateTime()
+    outcome = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    callback_at = fields.DateTime(allow_none=True)
+    override_reason = fields.String(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+
+
+class ContactPage(Schema):
+    items = fields.List(fields.Nested(Contact))
+    next = fields.String(allow_none=True)
+
+
+class Task(Schema):
+    id = fields.Integer()
+    prospect_id = fields.Integer()
+    kind = fields.String(metadata={"description": "a first-contact step's key, callback, "
+                                                  "birthday, maturity, repayment, retention "
+                                                  "or campaign"})
+    due_at = fields.DateTime()
+    status = fields.String(validate=validate.OneOf(("open", "done")))
+    title = fields.String(allow_none=True)
+    customer = fields.String()
+    tier = fields.String()
+    event = fields.String(allow_none=True)
+    overdue = fields.Boolean()
+    done_note = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True)
+
+
+class TaskPage(Schema):
+    items = fields.List(fields.Nested(Task))
+    next = fields.String(allow_none=True)
+
+
+class EventImportSummary(Schema):
+    created = fields.Integer()
+    ignored = fields.Integer()
+    errors = fields.List(fields.Nested(ImportError_))
+
+
+def _after_sale_paths(spec: APISpec) -> None:
+    """After-sale work (API.md, "Contacts and the call cap", "Tasks", "Customer events")."""
+    from pipeline.prospects.schemas import CompleteTask, LogContact
+
+    for name, schema in [("ContactRequest", LogContact), ("Contact", Contact),
+                         ("ContactPage", ContactPage), ("TaskDone", CompleteTask),
+                         ("Task", Task), ("TaskPage", TaskPage),
+                         ("EventImportSummary", EventImportSummary)]:
+        spec.components.schema(name, schema=schema)
+    pid = {"name": "prospect_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    page = [{"name": n, "in": "query", "required": False, "schema": {"type": t}}
+            for n, t in (("cursor", "string"), ("limit", "integer"))]
+    spec.path("/api/v1/prospects/{prospect_id}/contacts", operations={
+        "post": {"summary": "Log a contact; callback_at makes a callback task for the owner; "
+                            "a fourth call in a calendar month to a customer with assets over "
+                            "200,000 is 422 call_cap unless override_reason is given",
+                 "parameters": [pid], "requestBody": _json("ContactRequest") | {"required": True},
+                 "responses": {"201": _json("Contact") | {"description": "logged"},
+                               **_error_responses(400, 401, 404, 422)}},
+        "get": {"summary": "The prospect's contacts, newest first",
+                "parameters": [pid, *page],
+                "responses": {"200": _json("ContactPage") | {"description": "a page"},
+                              **_error_responses(401, 404, 422)}}})
+    spec.path("/api/v1/tasks", operations={"get": {
+        "summary": "The caller's open tasks by due time (a lead or supervisor may name owner)",
+        "parameters": [*page, {"name": "owner", "in": "query", "required": False,
+                               "schema": {"type": "string"}},
+                       {"name": "due_before", "in": "query", "required": False,
+                        "schema": {"type": "string", "format": "date-time"}}],
+        "responses": {"200": _json("TaskPage") | {"description": "a page"},
+                      **_error_responses(401, 404, 422)}}})
+    spec.path("/api/v1/tasks/{task_id}/done", operations={"post": {
+        "summary": "Close a task with an optional note (a retention: its outcome)",
+        "parameters": [{"name": "task_id", "in": "path", "required": True,
+                        "schema": {"type": "integer"}}],
+        "requestBody": _json("TaskDone") | {"required": False},
+        "responses": {"200": _json("Task") | {"description": "done"},
+                      **_error_responses(400, 401, 403, 404, 409, 422)}}})
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    spec.path("/api/v1/imports/customer-events", operations={"post": {
+        "summary": "Import the daily customer-event file (supervisor or administrator): all "
+                   "or nothing; an event already imported is ignored",
+        "parameters": [{"name": "dry_run", "in": "query", "required": False,
+                        "schema": {"type": "boolean"}}],
+        "requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            xlsx: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "header row customer_no,kind,date,amount,product"},
+        "responses": {"200": _json("EventImportSummary") | {"description": "imported"},
+                      **_error_responses(401, 403, 413, 415, 422)}}})

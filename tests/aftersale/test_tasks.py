@@ -89,3 +89,17 @@ def test_first_contact_steps_are_listed_by_their_key(api_for, factory):
     factory.prospect(li, customer_no="C001", tier="gold")
     kinds = [i["kind"] for i in api_for(li).get("/api/v1/tasks").json["items"]]
     assert kinds == ["manager_sms", "call"]
+
+
+def test_the_openapi_document_describes_the_after_sale_endpoints(client):
+    from openapi_spec_validator import validate
+
+    doc = client.get("/api/v1/openapi.json").json
+    validate(doc)
+    for path in ("/api/v1/prospects/{prospect_id}/contacts", "/api/v1/tasks",
+                 "/api/v1/tasks/{task_id}/done", "/api/v1/imports/customer-events"):
+        assert path in doc["paths"], path
+    schemas = doc["components"]["schemas"]
+    assert {"callback_at", "override_reason"} <= set(schemas["ContactRequest"]["properties"])
+    assert {"retained", "partly_retained", "left"} <= set(
+        schemas["TaskDone"]["properties"]["outcome"]["enum"])
