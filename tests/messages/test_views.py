@@ -235,3 +235,14 @@ def test_the_branch_queue_shows_the_branch_steps_and_requeues_a_failed_sms(
     send_pending(session, Recorder())
     items = {i.prospect_id: i for i in services.branch_queue(session, sup)}
     assert customer.id not in items  # sent: the branch's step is done
+
+
+def test_the_openapi_document_describes_the_messages_endpoints(client):
+    from openapi_spec_validator import validate
+
+    doc = client.get("/api/v1/openapi.json").json
+    validate(doc)
+    for path in ("/api/v1/prospects/{prospect_id}/sms", "/api/v1/sms/receipts",
+                 "/api/v1/sms/inbound", "/api/v1/tasks/{task_id}/lead-call",
+                 "/api/v1/reports/messages", "/api/v1/prospects/{prospect_id}/pause-contact"):
+        assert path in doc["paths"], path
