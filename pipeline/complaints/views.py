@@ -54,7 +54,7 @@ def index():
         .order_by(Prospect.status, Prospect.due_at, Prospect.id).limit(500)))
     people = _people(session, {p.owner_id for p, _c in rows})
     return render_template("complaints/index.html", rows=rows, wf=workflow(), people=people,
-                           now=clock.now())
+                           now=clock.now(), status_label=complaint_status)
 
 
 def _customer(session, form: ComplaintForm) -> Prospect | None:  # noqa: ANN001
@@ -134,7 +134,19 @@ def render_detail(complaint_id: int, *, status: int = 200, bound: dict | None = 
         missing=engine.missing(state, page.records), now=clock.now(), tz=P.user_tz(),
         stage_index=wf.stage_keys.index(case.stage),
         assign_form=assign_form or (AssignForm(formdata=None) if may_assign else None),
-        extension=engine.next_extension(state)), status
+        extension=engine.next_extension(state), history_label=complaint_history_label,
+        status_label=complaint_status), status
+
+
+def complaint_history_label(event: str, data: Any = None, people: Any = None) -> str:
+    """A history row of a complaint, in its own words (a win settles it)."""
+    words = {"create": _("Complaint received"), "advance": _("Moved to the next step"),
+             "win": _("Settled")}
+    return words[event] if event in words else P.history_label(event, data, people)
+
+
+def complaint_status(status: str) -> str:
+    return _("Settled") if status == "won" else P.status_label(status)
 
 
 def _event_form(event: str, version: int, formdata: Any = None) -> StepEventForm:

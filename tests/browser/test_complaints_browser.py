@@ -62,7 +62,7 @@ def test_file_a_complaint_from_the_customers_page_and_settle_it(page, live_facto
         assert "Done:" in page.locator(".flash").inner_text(), record
 
     assert page.get_by_test_id("settled").is_visible()
-    assert page.get_by_test_id("status").inner_text() == "Won"
+    assert page.get_by_test_id("status").inner_text() == "Settled"
     history = page.get_by_test_id("history")
     assert history.locator("li.ev-advance").count() == 6
     assert history.locator("li.ev-win").count() == 1
