@@ -23,6 +23,7 @@ from pipeline import clock, labels, workflows
 from pipeline.engine.definition import EVENTS, Workflow
 from pipeline.engine.guards import GUARDS
 from pipeline.engine.machine import EngineError
+from pipeline.engine.records import prefilled
 from pipeline.errors import ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import queries, services
@@ -308,7 +309,7 @@ def template_helpers() -> dict[str, Any]:
             "value_label": F.value_label, "status_label": status_label,
             "move_options": move_options, "workflow": workflow,
             "status_problems": status_problems, "history_label": history_label,
-            "assignee_label": assignee_label,
+            "assignee_label": assignee_label, "source_label": source_label,
             "potential_label": lambda v: labels.label(labels.POTENTIALS, v)}
 
 
@@ -327,10 +328,6 @@ def card_marks(ids: list[int]) -> dict[int, list[str]]:
         for pid, text in marks(ids).items():
             out.setdefault(pid, []).append(text)
     return out
-
-
-# The pages of cases that have their own (a complaint's): workflow key -> callable(id) -> URL.
-CASE_PAGES: dict[str, Callable[[int], str]] = {}
 
 
 # The pages of cases that have their own (a complaint's): workflow key -> callable(id) -> URL.
@@ -467,10 +464,26 @@ def card_html(card: queries.Card, back_to: str) -> str:
 
 def hidden_fields(show_personal: bool):
     """Personal fields are left out of the forms of a viewer who may not see them, so a
-    masked value can never be saved over the real one."""
+    masked value can never be saved over the real one; derived fields are out of every
+    form (shown, never typed: they hold another record's value)."""
     def of(record: Any) -> tuple[str, ...]:
-        return () if show_personal else tuple(f.key for f in record.fields if f.personal)
+        return tuple(f.key for f in record.fields
+                     if f.derived or (f.personal and not show_personal))
     return of
+
+
+def source_label(f: Any, wf: Workflow | None = None) -> str:
+    """Where a derived field's value comes from: the record and field, in the reader's
+    language."""
+    record_key, _dot, field_key = (f.source or "").partition(".")
+    return _("From %(record)s: %(field)s", record=record_name(record_key, wf),
+             field=field_label(record_key, field_key, wf))
+
+
+def starting_data(record: Any, data: dict, records: dict, prospect: Any) -> dict:
+    """What a record's form shows: its stored data, with values known elsewhere (the
+    customer's own fields, another record's) where it has none (data entered once)."""
+    return prefilled(record, data, records, services.customer_of(prospect))
 
 
 def record_forms(page: queries.ProspectPage, wf: Workflow, *, show_personal: bool,
@@ -483,7 +496,8 @@ def record_forms(page: queries.ProspectPage, wf: Workflow, *, show_personal: boo
                 out[record.key] = bound[record.key]
                 continue
             out[record.key] = F.build_record_form(
-                record, current_locale(), user_tz(), page.records.get(record.key, {}),
+                record, current_locale(), user_tz(), starting_data(
+                    record, page.records.get(record.key, {}), page.records, page.prospect),
                 hidden=hidden_for(record), version=page.prospect.version)
     return out
 
@@ -533,7 +547,12 @@ def detail_page(page: queries.ProspectPage, *, bound: dict[str, F.RecordForm] | 
         customer_form=customer_form or F.CustomerForm.for_prospect(p),
         upkeep=upkeep_name(p, wf),
         task_form=F.TaskForm(formdata=None), now=clock.now(),
-        stage_index=wf.stage_keys.index(p.stage), tz=user_tz())
+        stage_index=wf.stage_keys.index(p.stage), tz=user_tz(),
+        cadence_tasks=[t for t in page.tasks if t.kind == CADENCE],
+        care_tasks=sorted((t for t in page.tasks if t.kind != CADENCE),
+                          key=lambda t: (t.done_at is not None, t.due_at)),
+        task_kind=lambda t: task_kind_name(t, wf, cadence), task_reason=task_reason,
+        left=bool(page.history) and page.history[-1].event == "leave")
 
 
 def record_page(prospect: Any, rec: Any, form: F.RecordForm, then: str | None, back_to: str,

@@ -96,3 +96,21 @@ def test_a_callback_later_today_counts_as_today(session, factory):
     clock.set_now(datetime(2026, 3, 3, 1, 0, tzinfo=UTC))
     day = my_day(session, li, tz="Asia/Shanghai")
     assert [d.kind for d in day.overdue_tasks] == ["callback"] and day.today_tasks == []
+
+
+def test_the_prospect_page_lists_after_sale_tasks_apart(client, session, factory):
+    li = factory.user()
+    li.locale = "en"
+    session.commit()
+    p = factory.prospect(li, "after_sale", customer_no="C001", tier="gold")
+    services.import_events(session, (EVENTS + "C001,maturity,2026-03-09,1000,Deposit\n")
+                           .encode(), kind="csv", actor=None)
+    client.post("/login", data={"email": li.email, "password": "secret-pass"})
+    html = client.get(f"/prospects/{p.id}").get_data(as_text=True)
+    care = html.split('<section class="card" id="care-tasks">')[1].split("</section>")[0]
+    assert "Maturity" in care and "Deposit · 1,000.00 · 2026-03-09" in care
+    assert "event:" not in html.split('id="tasks"')[1].split("</section>")[0]
+    from pipeline.prospects.services import advance_prospect
+    advance_prospect(session, p.id, "leave", actor=li, reason="Moved abroad")
+    html = client.get(f"/prospects/{p.id}").get_data(as_text=True)
+    assert "Customer left: Moved abroad" in html
