@@ -121,11 +121,12 @@ def funnel_sections(figures: list[queries.StageFigures], cohorts: list[queries.C
                     workflow_key: str = workflows.DEFAULT_KEY) -> list[Section]:
     stage_keys = workflows.workflow(workflow_key).stage_keys
     funnel = Section(_("Funnel"), [
-        _("Stage"), _("Entered"), _("In it now"), _("Advanced"), _("Lost"), _("Went back"),
+        _("Stage"), _("Entered"), _("Re-entries"), _("In it now"), _("Advanced"), _("Lost"), _("Went back"),
         _("Conversion to next stage"), _("Conversion to won"), _("Stalled (escalated)"),
         _("Median days in stage"), _("90th percentile days"), _("Visits timed")])
     for f in figures:
-        funnel.rows.append([labels.stage_name(f.key, workflow_key), f.entered, f.current,
+        funnel.rows.append([labels.stage_name(f.key, workflow_key), f.entered, f.reentered,
+                            f.current,
                             f.advanced, f.lost, f.back, f.conversion, f.won_conversion,
                             f.stalled_share, f.median_days, f.p90_days, f.days_count])
     cohort = Section(_("Cohorts"), [_("Month of first contact"), _("Prospects"),

@@ -18,6 +18,7 @@ same visits kept as rows in ``stage_visits``, written with each history row
 Performance (what the queries rely on):
 
 - The funnel reads ``stage_visits``, not the history: one row per visit with its stage,
+  prospect (a stage's entries count each prospect once, re-entries apart),
   times, stored duration once ended, exit, won and stalled flags, owner and team. On
   PostgreSQL it is one statement, a UNION ALL with one aggregate per stage: the whole
   branch reads each stage by an index-only scan of ``ix_stage_visits_stage`` (``stage,
@@ -51,6 +52,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    distinct,
     func,
     literal,
     or_,
@@ -206,6 +208,7 @@ def visits_subquery(prospects: Any = None):
 class StageFigures:
     key: str
     entered: int = 0
+    reentered: int = 0
     current: int = 0
     advanced: int = 0
     lost: int = 0
@@ -237,7 +240,8 @@ class StageFigures:
         return _days(self.p90_seconds)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "entered": self.entered, "current": self.current,
+        return {"key": self.key, "entered": self.entered, "reentered": self.reentered,
+                "current": self.current,
                 "advanced": self.advanced, "lost": self.lost, "conversion": self.conversion,
                 "median_days": self.median_days, "p90_days": self.p90_days,
                 "back": self.back, "won": self.won, "won_conversion": self.won_conversion,
@@ -250,10 +254,15 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
            ) -> list[StageFigures]:
     """Per stage of the workflow, in order:
 
-    - ``entered``: visits that began in the period; ``advanced`` / ``lost`` / ``back`` / ``won``
-      / ``stalled``: of those, how many left to the next stage, ended lost, went back a stage,
-      belong to a prospect won since, had an escalation opened during the visit;
-    - ``current``: visits open now (whenever they began);
+    - ``entered``: the prospects (each counted once) with a visit that began in the period;
+      ``reentered``: the further visits of the same prospects that began in the period (a
+      prospect sent back a stage and entering it again, or reopened) — the visits begun are
+      ``entered + reentered``;
+    - ``advanced`` / ``lost`` / ``back`` / ``won`` / ``stalled``: of the prospects entered,
+      how many left a visit begun in the period to the next stage, ended lost, went back a
+      stage, were won since, had an escalation opened during such a visit — each prospect
+      once, so every share of ``entered`` is at most 100%;
+    - ``current``: visits open now (whenever they began; a prospect has one open visit);
     - median and 90th percentile of the days in the stage over every visit that left the
       stage in the period or is still in it now (open visits count up to ``now``).
 
@@ -278,13 +287,17 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
     def count_if(*conds: Any) -> Any:
         return func.count().filter(and_(*conds))
 
-    cols = [count_if(entered).label("entered"),
+    def prospects_if(*conds: Any) -> Any:
+        return func.count(distinct(v.c.prospect_id)).filter(and_(*conds))
+
+    cols = [prospects_if(entered).label("entered"),
+            count_if(entered).label("visits"),
             count_if(v.c.end_at.is_(None)).label("current"),
-            count_if(entered, v.c.exit.in_(ADVANCE_EVENTS)).label("advanced"),
-            count_if(entered, v.c.exit == "lost").label("lost"),
-            count_if(entered, v.c.exit == "back").label("back"),
-            count_if(entered, v.c.won.is_(True)).label("won"),
-            count_if(entered, v.c.stalled.is_(True)).label("stalled"),
+            prospects_if(entered, v.c.exit.in_(ADVANCE_EVENTS)).label("advanced"),
+            prospects_if(entered, v.c.exit == "lost").label("lost"),
+            prospects_if(entered, v.c.exit == "back").label("back"),
+            prospects_if(entered, v.c.won.is_(True)).label("won"),
+            prospects_if(entered, v.c.stalled.is_(True)).label("stalled"),
             count_if(in_days).label("n")]
     if postgres:
         # The per-stage sorts of the percentiles fit in memory with a little more than the
@@ -315,6 +328,7 @@ def funnel(session: Session, viewer: User, filters: Filters, *,
         if key in by_stage:
             for name in ("entered", "current", "advanced", "lost", "back", "won", "stalled"):
                 setattr(fig, name, int(by_stage[key][name]))
+            fig.reentered = int(by_stage[key]["visits"]) - fig.entered
         if key in pct and pct[key]["n"]:
             fig.days_count = int(pct[key]["n"])
             fig.median_seconds = pct[key]["p50"]

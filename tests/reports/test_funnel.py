@@ -31,20 +31,24 @@ def test_funnel_all_time(session, story):
     f = by_key(queries.funnel(session, story["sup"], Filters()))
     assert list(f) == ["first_contact", "learn", "decision_maker", "needs", "allocation",
                        "close", "after_sale"]
+    # Entered counts prospects once; a second visit (P3 reopened, P1 back in learn and
+    # decision_maker) is a re-entry, and advanced/lost/won/stalled count prospects too.
     fc = f["first_contact"]
-    assert (fc.entered, fc.current, fc.advanced, fc.lost, fc.back, fc.won) == (5, 0, 4, 1, 0, 1)
-    assert fc.conversion == 0.8 and fc.won_conversion == 0.2
-    # durations 2, 4, 1, 3, 1 days -> sorted 1 1 2 3 4
+    assert (fc.entered, fc.reentered, fc.current, fc.advanced, fc.lost, fc.back, fc.won) == \
+        (4, 1, 0, 4, 1, 0, 1)
+    assert fc.conversion == 1.0 and fc.won_conversion == 0.25
+    # durations 2, 4, 1, 3, 1 days (every visit) -> sorted 1 1 2 3 4
     assert fc.days_count == 5 and fc.median_days == 2.0 and fc.p90_days == 3.6
     learn = f["learn"]
-    assert (learn.entered, learn.current, learn.advanced, learn.lost) == (5, 1, 3, 1)
-    assert learn.conversion == 0.6 and learn.stalled == 1 and learn.stalled_share == 0.2
+    assert (learn.entered, learn.reentered, learn.current, learn.advanced, learn.lost) == \
+        (4, 1, 1, 2, 1)
+    assert learn.conversion == 0.5 and learn.stalled == 1 and learn.stalled_share == 0.25
     # 3, 4, 3, 11 (open since day 9), 1 -> 1 3 3 4 11; p90 at 3.6 -> 4 + 0.6 * 7
     assert learn.median_days == 3.0 and learn.p90_days == 8.2
     dm = f["decision_maker"]
-    assert (dm.entered, dm.current, dm.advanced, dm.back, dm.lost, dm.stalled) == \
-        (3, 1, 1, 1, 0, 1)
-    assert dm.conversion == round(1 / 3, 4)
+    assert (dm.entered, dm.reentered, dm.current, dm.advanced, dm.back, dm.lost,
+            dm.stalled) == (2, 1, 1, 1, 1, 0, 1)
+    assert dm.conversion == 0.5
     assert dm.median_days == 1.0 and dm.p90_days == 8.2  # 1 1 10 -> 1 + 0.8 * 9
     for key in ("needs", "allocation"):
         assert (f[key].entered, f[key].advanced, f[key].median_days) == (1, 1, 1.0)
@@ -75,12 +79,13 @@ def test_funnel_period(session, story):
 def test_funnel_filters_and_scope(session, story):
     team_b = story["m2"].team_id
     f = by_key(queries.funnel(session, story["sup"], Filters(team_id=team_b)))
-    assert (f["first_contact"].entered, f["first_contact"].advanced,
-            f["first_contact"].lost) == (3, 2, 1)
+    assert (f["first_contact"].entered, f["first_contact"].reentered,
+            f["first_contact"].advanced, f["first_contact"].lost) == (2, 1, 2, 1)
     f = by_key(queries.funnel(session, story["sup"], Filters(tier="diamond")))
     assert (f["first_contact"].entered, f["learn"].entered, f["learn"].lost) == (1, 1, 1)
     f = by_key(queries.funnel(session, story["sup"], Filters(owner_id=story["m1"].id)))
-    assert f["first_contact"].entered == 2 and f["decision_maker"].entered == 2
+    assert f["first_contact"].entered == 2 and f["decision_maker"].entered == 1
+    assert f["decision_maker"].reentered == 1
     # a manager sees themself only, a team lead their team, whatever they ask for
     for viewer in (story["m1"], story["lead_a"]):
         f = by_key(queries.funnel(session, viewer, Filters()))

@@ -48,15 +48,15 @@ def test_funnel_page_shows_the_figures(client, story):
     assert '<svg' in html and 'role="img"' in html
     assert 'data-stage="first_contact"' in html
     row = html.split('data-stage="learn"', 1)[1].split("</tr>", 1)[0]
-    assert 'data-col="entered">5<' in row and 'data-col="conversion">60%<' in row
-    assert 'data-col="stalled">20%<' in row
+    assert 'data-col="entered">4<' in row and 'data-col="reentered">1<' in row
+    assert 'data-col="conversion">50.0%<' in row and 'data-col="stalled">25.0%<' in row
     time_row = html.split('data-testid="time-table"', 1)[1].split('data-stage="learn"', 1)[1]
     assert 'data-col="median">3.0<' in time_row and 'data-col="p90">8.2<' in time_row
     assert "客户无意向" in html and "联系不上客户" in html
     # the team filter narrows it
     html = client.get(f"/reports/funnel?team={story['m2'].team_id}").get_data(as_text=True)
     row = html.split('data-stage="first_contact"', 1)[1].split("</tr>", 1)[0]
-    assert 'data-col="entered">3<' in row
+    assert 'data-col="entered">2<' in row and 'data-col="reentered">1<' in row
 
 
 def test_funnel_page_in_chinese(client, story):
@@ -82,8 +82,9 @@ def test_funnel_csv_and_xlsx(client, session, story):
     rows = section(read_csv(r.data), "Funnel")
     header, body = rows[0], {row[0]: row for row in rows[1:]}
     learn = dict(zip(header, body["Learn the customer"]))
-    assert learn["Entered"] == "5" and learn["Advanced"] == "3" and learn["Lost"] == "1"
-    assert float(learn["Conversion to next stage"]) == 0.6
+    assert learn["Entered"] == "4" and learn["Advanced"] == "2" and learn["Lost"] == "1"
+    assert learn["Re-entries"] == "1"
+    assert float(learn["Conversion to next stage"]) == 0.5
     assert float(learn["Median days in stage"]) == 3.0
     assert float(learn["90th percentile days"]) == 8.2
     r = client.get("/reports/funnel.xlsx")
@@ -93,8 +94,8 @@ def test_funnel_csv_and_xlsx(client, session, story):
     values = list(ws.values)
     header = list(values[0])
     fc = dict(zip(header, next(v for v in values if v[0] == "First contact")))
-    assert (fc["Entered"], fc["Advanced"], fc["Lost"], fc["Conversion to next stage"]) == \
-        (5, 4, 1, 0.8)
+    assert (fc["Entered"], fc["Re-entries"], fc["Advanced"], fc["Lost"],
+            fc["Conversion to next stage"]) == (4, 1, 4, 1, 1.0)
     assert fc["90th percentile days"] == 3.6
     lost = list(wb["Lost reasons"].values)
     assert ("Learn the customer", "Team A", "客户无意向", 1) in lost
@@ -133,14 +134,14 @@ def test_api_funnel(client, factory, story):
     stages = {s["key"]: s for s in r.get_json()["stages"]}
     assert next(iter(stages)) == "first_contact" and len(stages) == 7
     fc = stages["first_contact"]
-    assert {k: fc[k] for k in ("entered", "current", "advanced", "lost", "conversion",
-                               "median_days", "p90_days")} == {
-        "entered": 5, "current": 0, "advanced": 4, "lost": 1, "conversion": 0.8,
+    assert {k: fc[k] for k in ("entered", "reentered", "current", "advanced", "lost",
+                               "conversion", "median_days", "p90_days")} == {
+        "entered": 4, "reentered": 1, "current": 0, "advanced": 4, "lost": 1, "conversion": 1.0,
         "median_days": 2.0, "p90_days": 3.6}
     assert stages["needs"]["median_days"] == 1.0
     # filters: team (name), owner (e-mail), tier, from/to (dates, both included)
     r = client.get("/api/v1/funnel?team=Team%20B", headers=auth)
-    assert {s["key"]: s for s in r.get_json()["stages"]}["first_contact"]["entered"] == 3
+    assert {s["key"]: s for s in r.get_json()["stages"]}["first_contact"]["entered"] == 2
     r = client.get(f"/api/v1/funnel?owner={story['m1'].email.upper()}", headers=auth)
     assert {s["key"]: s for s in r.get_json()["stages"]}["first_contact"]["entered"] == 2
     r = client.get("/api/v1/funnel?tier=diamond", headers=auth)
@@ -351,7 +352,7 @@ def test_charts_escape_names_and_carry_their_figures():
     svg = charts.funnel_chart([("<b>First</b>", 10, 4, 0.4), ("Second", 4, 0, 0.0)],
                               title="T & T", desc="D")
     assert "<b>First" not in svg and "&lt;b&gt;First" in svg
-    assert "10 → 4 (40%)" in svg and "<title" in svg and "T &amp; T" in svg
+    assert "10 → 4 (40.0%)" in svg and "<title" in svg and "T &amp; T" in svg
     svg = charts.time_chart([("A", 2.0, 3.5, 21), ("After", 50.0, 90.0, None)],
                             title="t", desc="d", unit="days")
     assert "2.0 / 3.5 days" in svg and "50.0 / 90.0 days" in svg
