@@ -42,7 +42,7 @@ from pipeline.db import unit_of_work
 from pipeline.engine.definition import POTENTIALS, Workflow
 from pipeline.engine.identity import MAINLAND, make_id_number
 from pipeline.engine.machine import Engine, Outcome, ProspectState
-from pipeline.engine.records import merge, validate_record
+from pipeline.engine.records import dependents, derive, merge, validate_record
 from pipeline.prospects.events import STATE_FIELDS, history_values, task_values
 from pipeline.prospects.models import (
     CadenceTask,
@@ -170,13 +170,20 @@ class Timeline:
     def save(self, record_key: str, data: dict[str, Any], at: datetime) -> None:
         """``save_record``: validate, merge, status, cadence."""
         wf = self.engine.workflow
-        values = validate_record(wf.record(record_key), data, now=at)
-        merged = merge(self.records.get(record_key, {}), values)
-        result = record_status(self.engine, record_key, merged)
+        record = wf.record(record_key)
+        values = validate_record(record, data, now=at)
+        customer = {"name": self.name, "phone": self.phone, "id_number": self.id_number,
+                    "assets": self.assets}
+        merged = derive(record, merge(self.records.get(record_key, {}), values), self.records,
+                        customer)
         self.records[record_key] = merged
-        self.record_rows[record_key] = {
-            "record_key": record_key, "data": merged, "completeness": result.completeness,
-            "complete": result.complete, "updated_at": at, "updated_by_id": self.owner.id}
+        self._row(record_key, merged, at)
+        for follower in dependents([r for s in wf.stages for r in s.records], record_key):
+            if follower.key in self.records:
+                followed = derive(follower, self.records[follower.key], self.records, customer)
+                if followed != self.records[follower.key]:
+                    self.records[follower.key] = followed
+                    self._row(follower.key, followed, at)
         if wf.stage(self.state.stage).key == wf.stage_of_record(record_key).key:
             tasks = {t["key"]: t for t in self.tasks if t["clock_no"] == self.state.clock_no}
             synced = self.engine.sync_cadence(
@@ -189,6 +196,12 @@ class Timeline:
                 elif done is None:
                     task["done_by_id"] = None
                 task["due_at"], task["done_at"] = due, done
+
+    def _row(self, record_key: str, data: dict[str, Any], at: datetime) -> None:
+        result = record_status(self.engine, record_key, data)
+        self.record_rows[record_key] = {
+            "record_key": record_key, "data": data, "completeness": result.completeness,
+            "complete": result.complete, "updated_at": at, "updated_by_id": self.owner.id}
 
     def fire(self, event: str, at: datetime, reason: str | None = None) -> None:
         """``advance_prospect``: the engine's outcome, guards included, recorded."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -265,3 +266,61 @@ def merge(existing: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+# ---------------------------------------------------------------- values known elsewhere
+
+def source_value(f: Field, records: Mapping[str, Mapping[str, Any]],
+                 customer: Mapping[str, Any]) -> Any:
+    """The value ``f``'s ``from`` names: the customer's column or another record's field."""
+    if f.source is None:
+        return None
+    head, _dot, tail = f.source.partition(".")
+    value = customer.get(tail) if head == "customer" else (records.get(head) or {}).get(tail)
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def derive(record: Record, data: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]],
+           customer: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with each derived field holding its source's value (absent when it has none)."""
+    out = dict(data)
+    for f in record.fields:
+        if f.derived:
+            value = source_value(f, records, customer)
+            if is_filled(value):
+                out[f.key] = value
+            else:
+                out.pop(f.key, None)
+    return out
+
+
+def prefilled(record: Record, data: Mapping[str, Any], records: Mapping[str, Mapping[str, Any]],
+              customer: Mapping[str, Any]) -> dict[str, Any]:
+    """What a record's form starts from: ``data``, its derived fields from their sources and
+    each empty field with a ``from`` filled from it (data entered once)."""
+    out = derive(record, data, records, customer)
+    for f in record.fields:
+        if f.source and not f.derived and not is_filled(out.get(f.key)):
+            value = source_value(f, records, customer)
+            if is_filled(value):
+                out[f.key] = value
+    return out
+
+
+def derived_mismatches(record: Record, values: Mapping[str, Any],
+                       records: Mapping[str, Mapping[str, Any]],
+                       customer: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Derived fields sent with a value other than their source's, by field: a derived
+    field is never typed, so such a value is refused rather than silently replaced."""
+    out: dict[str, list[str]] = {}
+    for f in record.fields:
+        if f.derived and f.key in values and values[f.key] is not None \
+                and values[f.key] != source_value(f, records, customer):
+            out[f.key] = [f"Taken from {f.source}; change it there."]
+    return out
+
+
+def dependents(records: Any, record_key: str) -> list[Record]:
+    """The records (of ``records``, a workflow's) with a derived field from ``record_key``."""
+    return [r for r in records if any(
+        f.derived and f.source and f.source.split(".", 1)[0] == record_key for f in r.fields)]

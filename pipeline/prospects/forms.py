@@ -274,6 +274,7 @@ def build_record_form(record: Record, locale: str, tz: str, data: Mapping[str, A
     cls = record_form_class(record, locale, hidden=hidden)
     form = cls(formdata=formdata, data=initial_data(record, data, tz), prefix=record.key)
     form.tz = tz
+    form.shown = dict(data)  # what the fields not in the form show (read-only)
     for f in record.fields:
         # A value stored through the API that is not among the suggestions stays selectable.
         if f.type == "string" and f.suggestions and f.key not in form.hidden_keys:

@@ -19,9 +19,17 @@ from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.db import unit_of_work
 from pipeline.engine import EventNotAllowed, TransitionRefused, UnknownEvent
+from pipeline.engine.definition import CUSTOMER_SOURCES
 from pipeline.engine.guards import GUARDS
 from pipeline.engine.machine import Engine, EngineError, NotPermitted, Outcome
-from pipeline.engine.records import completeness, merge, validate_record
+from pipeline.engine.records import (
+    completeness,
+    dependents,
+    derive,
+    derived_mismatches,
+    merge,
+    validate_record,
+)
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.logs import log_event
 from pipeline.prospects import privacy, queries
@@ -66,6 +74,11 @@ def check_version(prospect: Prospect, version: Any) -> None:
         raise Conflict(
             f"the prospect has changed (version {prospect.version}, you had {version})",
             code="stale_version", details={"current_version": prospect.version})
+
+
+def customer_of(prospect: Prospect) -> dict[str, Any]:
+    """The customer's columns a record field may take its value ``from``."""
+    return {column: getattr(prospect, column) for column in CUSTOMER_SOURCES}
 
 
 def load_records(session: Session, prospect: Prospect) -> dict[str, dict]:
@@ -357,11 +370,21 @@ def save_record(session: Session, prospect_id: Any, record_key: str, *, actor: U
             messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
             raise Invalid("the record is not valid: " + ", ".join(sorted(messages)),
                           code="invalid_record", details=messages) from None
+        all_records = [r for s in engine.workflow.stages for r in s.records]
+        followers = dependents(all_records, record_key)
+        others: dict[str, dict] = {}
+        customer = customer_of(prospect)
+        if followers or any(f.derived for f in record.fields):
+            others = load_records(session, prospect)
+            refused = derived_mismatches(record, values, others, customer)
+            if refused:
+                raise Invalid("the record is not valid: " + ", ".join(sorted(refused)),
+                              code="invalid_record", details=refused)
         now = clock.now()
         if row is None:
             row = StageRecord(prospect_id=prospect.id, record_key=record_key, data={})
             session.add(row)
-        merged = merge(stored, values)
+        merged = derive(record, merge(stored, values), others, customer)
         changed = sorted(k for k in set(stored) | set(merged) if stored.get(k) != merged.get(k))
         if changed:
             # Who changed which fields, never their values (the audit log is read by others).
@@ -376,10 +399,32 @@ def save_record(session: Session, prospect_id: Any, record_key: str, *, actor: U
         row.complete = result.complete
         row.updated_at = now
         row.updated_by_id = actor.id
+        if followers:
+            _follow_sources(session, prospect, engine, followers, {**others, record_key: merged},
+                            customer, actor, now)
         if engine.workflow.stage(prospect.stage).key == engine.workflow.stage_of_record(
                 record_key).key:
             sync_cadence(session, prospect, engine, merged, actor, now)
     return result
+
+
+def _follow_sources(session: Session, prospect: Prospect, engine: Engine, followers: list,
+                    records: Mapping[str, dict], customer: Mapping[str, Any], actor: User,
+                    now: datetime) -> None:
+    """Records holding a value derived from the one just saved take its new value."""
+    rows = {r.record_key: r for r in session.scalars(select(StageRecord).where(
+        StageRecord.prospect_id == prospect.id,
+        StageRecord.record_key.in_([f.key for f in followers])))}
+    for follower in followers:
+        row = rows.get(follower.key)
+        if row is None:
+            continue
+        data = derive(follower, row.data or {}, records, customer)
+        if data == (row.data or {}):
+            continue
+        result = record_status(engine, follower.key, data)
+        row.data, row.completeness, row.complete = data, result.completeness, result.complete
+        row.updated_at, row.updated_by_id = now, actor.id
 
 
 # ------------------------------------------------------------------------ events

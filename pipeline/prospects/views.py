@@ -26,7 +26,6 @@ from sqlalchemy import select
 
 from pipeline import workflows
 from pipeline.auth.models import Team
-from pipeline import workflows
 from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import EVENTS, TIERS, Workflow
@@ -265,7 +264,8 @@ def record(prospect_id: int, record_key: str):
         else None
     back_to = safe_next(request.values.get("next") or url_for(".detail",
                                                               prospect_id=prospect.id))
-    stored = queries.records_of(session, [prospect.id])[prospect.id].get(record_key, {})
+    records = queries.records_of(session, [prospect.id])[prospect.id]
+    stored = P.starting_data(rec, records.get(record_key, {}), records, prospect)
     if request.method == "GET":
         form = F.build_record_form(rec, current_locale(), P.user_tz(), stored, hidden=hidden,
                                    version=prospect.version, then=then)

@@ -66,6 +66,10 @@ def test_done_moments_are_not_in_the_future_and_planned_ones_not_in_the_past():
     ("{key: x, type: datetime, when: someday}", "when"),
     ("{key: x, type: string, min: 1}", "min"),
     ("{key: x, type: integer, min: 5, max: 1}", "min"),
+    ("{key: x, type: string, from: nowhere}", "from"),
+    ("{key: x, type: string, from: customer.salary}", "from"),
+    ("{key: x, type: string, from: info_sheet.no_such_field}", "from"),
+    ("{key: x, type: string, derived: true}", "derived"),
 ])
 def test_rules_that_do_not_fit_the_field_are_refused_at_load(tmp_path, field, problem):
     source = (workflows.DEFAULT_DIR / "seven_step.yaml").read_text(encoding="utf-8")

@@ -18,7 +18,7 @@ from pipeline.prospects.models import (
     StageEvent,
     StageRecord,
 )
-from tests.factories import COMPLETE
+from tests.factories import COMPLETE, contact_log
 
 FETCH = {"X-Requested-With": "fetch"}
 
@@ -142,6 +142,8 @@ def _bulk(session, owners, n: int, stages=("first_contact", "learn", "needs", "c
         for stage in keys[:keys.index(target)]:
             at += timedelta(minutes=10)
             key, data = COMPLETE[stage]
+            if stage == "first_contact":
+                data = contact_log(at)  # as of the visit: touches done, a meeting ahead
             t.save(key, data, at)
             t.fire("advance", at)
         timelines.append(t)
