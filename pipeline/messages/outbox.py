@@ -31,6 +31,7 @@ from pipeline.logs import describe_exception
 from pipeline.messages.gateways import Gateway, GatewayError, Sms, gateway_for
 from pipeline.messages.models import TO_SEND, SmsMessage
 from pipeline.messages.services import mark_sent, resume_due
+from pipeline.prospects.models import Prospect
 from pipeline.sql import picked
 
 log = logging.getLogger("pipeline.sms")
@@ -67,8 +68,17 @@ def claim(session: Session, now: datetime, limit: int) -> list[tuple[Sms, int]]:
             update(m).where(m.c.id.in_(picked(pick)), m.c.status == "queued",
                             m.c.next_attempt_at <= now)
             .values(attempts=m.c.attempts + 1, next_attempt_at=now + LEASE)
-            .returning(m.c.id, m.c.phone, m.c.body, m.c.attempts)).all()
-    return [(Sms(r.id, r.phone, r.body), r.attempts) for r in rows]
+            .returning(m.c.id, m.c.phone, m.c.body, m.c.attempts, m.c.prospect_id)).all()
+        # A customer who opted out since the message was queued gets nothing.
+        opted = set(session.scalars(select(Prospect.id).where(
+            Prospect.id.in_({r.prospect_id for r in rows}),
+            Prospect.sms_opt_out.is_(True)))) if rows else set()
+        dropped = [r.id for r in rows if r.prospect_id in opted]
+        if dropped:
+            session.execute(update(m).where(m.c.id.in_(dropped)).values(
+                status="failed", failed_at=now, last_error="opted_out"))
+    return [(Sms(r.id, r.phone, r.body), r.attempts) for r in rows
+            if r.prospect_id not in opted]
 
 
 def send_pending(session: Session, gateway: Gateway, *, now: datetime | None = None,

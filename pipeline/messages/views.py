@@ -4,6 +4,7 @@ gateway's signed callbacks (delivery receipts, replies)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -309,8 +310,11 @@ def lead_call(task_id: int):
             return redirect(url_for("escalations.queue"))
         task, prospect = services.lead_call_task(session, current_user, task_id)
     script = services.lead_call_script(session, prospect, _locale())
+    policy = workflows.workflow(prospect.workflow_key).escalation
+    window_end = task.due_at + timedelta(
+        days=policy.lead_call_within_days - policy.lead_call_after_days)
     return render_template("messages/lead_call.html", task=task, prospect=prospect,
-                           form=form, script=script)
+                           form=form, script=script, window_end=window_end)
 
 
 # ---------------------------------------------------------------- report

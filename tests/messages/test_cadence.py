@@ -69,11 +69,14 @@ def test_no_sms_without_a_phone_or_for_a_customer_who_opted_out(session, factory
     p = factory.prospect(manager, name="钱七", phone="13700000000")
     [queued] = messages(session, p)
     services.set_opt_out(session, p.id, actor=manager, opt_out=True)
-    send_pending(session, Recorder())  # already queued: still goes (asked after)
+    assert services.why_not_sendable(session, p) == "opted_out"
+    # Queued before the customer asked: not sent either.
+    gateway = Recorder()
+    assert send_pending(session, gateway).sent == 0 and gateway.sent == []
+    [queued] = messages(session, p)
+    assert (queued.status, queued.last_error) == ("failed", "opted_out")
     services.set_opt_out(session, p.id, actor=manager, opt_out=False)
     assert services.why_not_sendable(session, p) is None
-    services.set_opt_out(session, p.id, actor=manager, opt_out=True)
-    assert services.why_not_sendable(session, p) == "opted_out"
 
 
 def test_the_worker_sends_it_and_the_branch_step_is_done_by_the_send(session, customer):

@@ -156,6 +156,7 @@ def test_the_lead_records_the_call_on_its_page(client, session, factory, manager
     sign_in(client, lead, "zh_CN")
     page = client.get(f"/messages/lead-calls/{task.id}").get_data(as_text=True)
     assert "团队主管" in page and "更换专属客户经理" in page and "致电结果" in page
+    assert "请在" in page and "之间致电" in page
     r = client.post(f"/messages/lead-calls/{task.id}", data={
         "outcome": "change", "new_owner": str(other.id), "note": "客户要求"})
     assert r.status_code == 302
