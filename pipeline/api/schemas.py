@@ -270,9 +270,12 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
                                **_error_responses(400, 401, 403, 409, 422)}}})
     spec.path("/api/v1/prospects/{prospect_id}", operations={"get": {
         "summary": "One prospect with its history, missing records and available events",
-        "parameters": [pid],
+        "parameters": [pid, {"name": "reason", "in": "query", "required": False,
+                             "schema": {"type": "string", "minLength": 10, "maxLength": 200},
+                             "description": "a supervisor's or administrator's reason to "
+                                            "see the personal data in full (audited)"}],
         "responses": {"200": _json("Prospect") | {"description": "the prospect"},
-                      **_error_responses(401, 404)}}, "patch": {
+                      **_error_responses(401, 403, 404, 422)}}, "patch": {
         "summary": "Change the customer's assets, potential or tier (a tier given is kept; "
                    "null: it follows the assets again); a change of tier is in the history",
         "parameters": [pid],

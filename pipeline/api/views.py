@@ -99,12 +99,13 @@ def page_limit(limit: int | None) -> int:
 
 def prospect_json(session: Session, prospect: Prospect, viewer: User, *,
                   records: dict[str, dict], owners: dict[int, str], teams: dict[int, str],
-                  history: list | None = None, full: bool = False) -> dict[str, Any]:
+                  history: list | None = None, full: bool = False,
+                  unmasked: bool = False) -> dict[str, Any]:
     engine = prospect_services.engine_of(prospect)
     state = prospect_services.state_of(prospect)
     missing = engine.missing(state, records)
     now = clock.now()
-    show = full and sees_personal_data(viewer, prospect)
+    show = full and (unmasked or sees_personal_data(viewer, prospect))
     out: dict[str, Any] = {
         "id": prospect.id,
         "name": prospect.name,
@@ -162,14 +163,16 @@ def names(session: Session, user_ids: set[int], team_ids: set[int]) -> tuple[dic
     return owners, teams
 
 
-def one_prospect_json(session: Session, prospect: Prospect, viewer: User) -> dict[str, Any]:
+def one_prospect_json(session: Session, prospect: Prospect, viewer: User, *,
+                      unmasked: bool = False) -> dict[str, Any]:
     history = queries.history_of(session, prospect.id)
     owners, teams = names(session, {prospect.owner_id} | {h.actor_id for h in history
                                                           if h.actor_id},
                           {prospect.team_id} if prospect.team_id else set())
     return prospect_json(session, prospect, viewer,
                          records=queries.records_of(session, [prospect.id])[prospect.id],
-                         owners=owners, teams=teams, history=history, full=True)
+                         owners=owners, teams=teams, history=history, full=True,
+                         unmasked=unmasked)
 
 
 # ---------------------------------------------------------------- endpoints
@@ -270,7 +273,10 @@ def create_prospect():  # noqa: ANN201
 def get_prospect(prospect_id: str):  # noqa: ANN201
     session = get_session()
     prospect = queries.get_visible(session, api_user(), prospect_id)
-    return jsonify(one_prospect_json(session, prospect, api_user()))
+    # A supervisor or administrator who needs the personal data in full states why; the
+    # view's audit entry keeps the reason (pipeline.audit.views).
+    reason = privacy.unmask_reason(api_user(), prospect, request.args.get("reason"))
+    return jsonify(one_prospect_json(session, prospect, api_user(), unmasked=bool(reason)))
 
 
 @bp.patch("/prospects/<prospect_id>")

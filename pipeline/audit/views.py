@@ -96,8 +96,10 @@ def _audit_personal_data_view(response):
     prospect = session.get(Prospect, int(args["prospect_id"]))
     if viewer is None or prospect is None or viewer.id == prospect.owner_id:
         return response
-    record_view(session, viewer, prospect, full=sees_personal_data(viewer, prospect),
-                channel=channel, ip=request.remote_addr, record=args.get("record_key"))
+    reason = g.get("unmask_reason")
+    record_view(session, viewer, prospect, full=bool(reason) or sees_personal_data(
+        viewer, prospect), channel=channel, ip=request.remote_addr,
+        record=args.get("record_key"), reason=reason)
     return response
 
 

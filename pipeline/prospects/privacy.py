@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from pipeline.prospects.models import Prospect
 
 MASK = "***"  # a personal value that is not a text (a number, a list) shows as this
+UNMASKERS = ("supervisor", "admin")  # may see the data in full, stating why each time
+REASON_LENGTH = (10, 200)
 
 
 def mask(value: str | None) -> str | None:
@@ -70,3 +72,28 @@ def unchanged_masks(workflow: Workflow, record_key: str, stored: Mapping[str, An
     return [key for key, value in values.items()
             if key in personal and value is not None and stored.get(key) is not None
             and value != stored.get(key) and value == mask_value(stored.get(key))]
+
+
+def unmask_reason(viewer: User, prospect: Prospect, reason: str | None) -> str | None:
+    """The reason a supervisor or an administrator gave to see a prospect's personal data
+    in full (the audit keeps it), or None when none is given or the viewer sees it anyway.
+
+    Raises Invalid (``reason``) for a reason too short to say anything or too long, and
+    Forbidden for a role that may not unmask.
+    """
+    from flask import g
+
+    from pipeline.errors import Forbidden, Invalid
+
+    if reason is None or sees_personal_data(viewer, prospect):
+        return None
+    reason = " ".join(reason.split())
+    low, high = REASON_LENGTH
+    if not low <= len(reason) <= high:
+        raise Invalid(f"the reason is {low} to {high} characters",
+                      details={"reason": [f"Length must be between {low} and {high}."]})
+    if viewer.role not in UNMASKERS:
+        raise Forbidden("only a supervisor or an administrator sees another's customer's "
+                        "personal data in full", code="unmask_not_allowed")
+    g.unmask_reason = reason
+    return reason

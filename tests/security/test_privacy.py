@@ -148,3 +148,23 @@ def test_the_record_page_hides_personal_fields_and_a_lead_s_view_is_audited(
     assert [(v.actor_id, v.detail["personal_data"], v.detail.get("record")) for v in views] \
         == [(team["lead"].id, "full", "info_sheet"),
             (team["supervisor"].id, "masked", "info_sheet")]
+
+
+def test_a_supervisor_unmasks_with_a_stated_reason_and_the_audit_keeps_it(
+        client, factory, team, filled, session):
+    p, data = filled
+    url = f"/api/v1/prospects/{p.id}"
+    reason = "customer asked to correct the ID number on file"
+    r = client.get(url, query_string={"reason": reason}, headers=bearer(factory,
+                                                                       team["supervisor"]))
+    assert r.status_code == 200
+    assert {k: r.json["records"]["info_sheet"]["data"][k] for k in data} == data
+    r = client.get(url, query_string={"reason": "why"}, headers=bearer(factory,
+                                                                       team["supervisor"]))
+    assert r.status_code == 422 and list(r.json["error"]["details"]) == ["reason"]
+    peer = factory.user("manager", "Team A")
+    r = client.get(url, query_string={"reason": reason}, headers=bearer(factory, peer))
+    assert r.status_code == 404  # another manager's customer does not exist for them
+    [view] = entries(session, "prospect_viewed")
+    assert (view.actor_id, view.detail["personal_data"], view.detail["unmasked"],
+            view.note) == (team["supervisor"].id, "full", True, reason)
