@@ -482,6 +482,15 @@ def record_receipt(session: Session, gateway_id: Any, status: Any,
     return row
 
 
+def phone_forms(phone: str) -> set[str]:
+    """The ways a mobile number may have been written: as given, its digits, and with or
+    without China's country code (+86 / 86)."""
+    given = phone.strip()
+    digits = "".join(ch for ch in given if ch.isdigit())
+    national = digits[2:] if digits.startswith("86") and len(digits) == 13 else digits
+    return {given, digits, national, f"86{national}", f"+86{national}"} - {""}
+
+
 def record_reply(session: Session, phone: Any, body: Any, *, gateway_id: Any = None,
                  received_at: Any = None) -> SmsReply:
     """A customer's SMS: kept, matched to the prospect last messaged at ``phone``, logged
@@ -506,7 +515,7 @@ def record_reply(session: Session, phone: Any, body: Any, *, gateway_id: Any = N
             if known is not None:
                 return known
         pid = session.scalar(select(SmsMessage.prospect_id).where(
-            SmsMessage.phone == phone.strip()).order_by(SmsMessage.created_at.desc(),
+            SmsMessage.phone.in_(phone_forms(phone))).order_by(SmsMessage.created_at.desc(),
                                                         SmsMessage.id.desc()).limit(1))
         prospect = session.scalar(select(Prospect).where(Prospect.id == pid)
                                   .with_for_update()) if pid else None

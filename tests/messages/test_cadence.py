@@ -174,7 +174,8 @@ def test_a_reply_logged_by_the_manager_cancels_the_call_and_clearing_it_restores
 
 def test_an_opt_out_word_opts_the_customer_out(session, customer, manager):
     send_pending(session, Recorder())
-    reply = services.record_reply(session, CUSTOMER_PHONE, " td ")
+    reply = services.record_reply(session, "+86 " + CUSTOMER_PHONE, " td ")
+    assert reply.prospect_id == customer.id  # the platform adds the country code
     assert reply.opt_out is True
     session.expire_all()
     assert session.get(Prospect, customer.id).sms_opt_out is True
