@@ -146,3 +146,47 @@ def test_four_sweeps_at_once_escalate_each_overdue_complaint_once(app, committed
         assert {(kind, n) for _pid, kind, n in per_case} == {("complaint_overdue", 1)}
         assert conn.scalar(select(func.count()).select_from(Notification).where(
             Notification.user_id == lead_id, Notification.kind == "escalation")) == N
+
+
+def test_the_queue_shows_a_complaint_escalation_with_its_kind(session, factory, client):
+    from tests.prospects.test_views import sign_in
+
+    lead = factory.user("team_lead", "Team A")
+    handler = factory.user("manager", "Team A")
+    customer = factory.prospect(handler, name="Queue Customer")
+    case = file_complaint(session, actor=handler,
+                          data={"customer_id": customer.id, "summary": "lost card"})
+    assert sweep_due(session, at(T0 + timedelta(days=15) + MINUTE)).escalated >= 1
+    sign_in(client, lead)
+    html = client.get("/escalations?kind=complaint_overdue").get_data(as_text=True)
+    assert "Complaint overdue" in html and f"/prospects/{case.id}" in html
+    # Its link opens the complaint's own page.
+    r = client.get(f"/prospects/{case.id}")
+    assert r.status_code == 302 and r.location.endswith(f"/complaints/{case.id}")
+
+
+def test_a_leads_decision_never_moves_a_complaints_limit(session, factory):
+    from pipeline.escalations.services import decide_escalation
+
+    lead = factory.user("team_lead", "Team A")
+    handler = factory.user("manager", "Team A")
+    other = factory.user("manager", "Team A")
+    customer = factory.prospect(handler)
+    case = file_complaint(session, actor=handler,
+                          data={"customer_id": customer.id, "summary": "lost card"})
+    due = case.due_at
+    sweep_due(session, at(T0 + timedelta(days=15) + MINUTE))
+    esc = session.scalars(select(Escalation).where(Escalation.prospect_id == case.id)).one()
+    decide_escalation(session, esc.id, actor=lead, decision="continue", note="keep going")
+    session.refresh(case)
+    assert case.due_at == due  # only an extension moves it
+    assert sweep_due(session, at(T0 + timedelta(days=16))).escalated == 0
+    fire_complaint_event(session, case.id, actor=lead,
+                         data={"event": "extend", "reason": "complicated"})
+    sweep_due(session, at(T0 + timedelta(days=30) + MINUTE))
+    esc = session.scalars(select(Escalation).where(Escalation.prospect_id == case.id,
+                                                   Escalation.status == "open")).one()
+    decide_escalation(session, esc.id, actor=lead, decision="reassign", new_owner=other.email,
+                      note="fresh eyes")
+    session.refresh(case)
+    assert case.owner_id == other.id and case.due_at == T0 + timedelta(days=30)
