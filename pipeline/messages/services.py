@@ -369,6 +369,9 @@ def send_step(session: Session, prospect_id: Any, *, actor: User, step: str | No
     transaction."""
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise Invalid("version must be a whole number",
+                          details={"version": [Message("Must be an integer.")]})
         if version is not None and version != prospect.version:
             raise Conflict("the prospect has changed", code="stale_version",
                            details={"current_version": prospect.version})

@@ -80,7 +80,11 @@ def test_the_api_previews_sends_and_lists(client, session, factory, manager, cus
     body = r.get_json()
     assert r.status_code == 200 and body["step"] == "manager_sms" and body["queued"] is False
     assert body["encoding"] == "ucs2" and body["per_segment"] == 67 and body["segments"] == 2
-    r = api.post(f"/api/v1/prospects/{customer.id}/sms", {})
+    r = api.post(f"/api/v1/prospects/{customer.id}/sms", {"version": "1"})
+    assert r.status_code == 422 and "version" in r.get_json()["error"]["details"]
+    r = api.post(f"/api/v1/prospects/{customer.id}/sms", {"version": customer.version + 5})
+    assert r.status_code == 409 and r.get_json()["error"]["code"] == "stale_version"
+    r = api.post(f"/api/v1/prospects/{customer.id}/sms", {"version": customer.version})
     assert r.status_code == 201 and r.get_json()["status"] == "queued"
     r = api.post(f"/api/v1/prospects/{customer.id}/sms", {})
     assert r.status_code == 409 and r.get_json()["error"]["code"] == "already_sent"
