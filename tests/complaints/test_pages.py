@@ -142,3 +142,19 @@ def test_the_report_page_and_a_corrective_action(client, session, factory):
     assert ok.status_code == 302
     assert "Check orders after each release" in client.get("/complaints/report").get_data(
         as_text=True)
+
+
+def test_the_complaint_pages_speak_chinese(client, session, factory):
+    manager = factory.user("manager", "Team A")
+    customer = factory.prospect(manager, name="Wang Fang")
+    sign_in(client, manager)
+    client.post("/language", data={"locale": "zh_CN", "next": "/"})
+    client.post("/complaints/new", data={"customer_id": str(customer.id), "summary": "x"})
+    cid = _case_id(session, customer.id)
+    html = client.get(f"/complaints/{cid}").get_data(as_text=True)
+    for words in ("迅速受理", "处理人", "投诉受理记录", "受理投诉", "当前步骤"):
+        assert words in html, words
+    for english in ("Handler", "Take the complaint", "Current step", "Next step"):
+        assert english not in html, english
+    listing = client.get("/complaints").get_data(as_text=True)
+    assert "新建投诉" in listing and "投诉处理" in listing
