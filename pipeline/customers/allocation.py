@@ -551,7 +551,8 @@ def move_customers(session: Session, data: Any, *, actor: User) -> Moved:
                              .order_by(User.id).with_for_update()))
         prospects = list(session.scalars(
             select(Prospect).where(Prospect.owner_id == leaving.id,
-                                   Prospect.status.in_(queries.MAINTAINED))
+                                   Prospect.status.in_(queries.MAINTAINED),
+                                   queries.of_workflow())  # customers, not their complaints
             .order_by(Prospect.id).with_for_update()
             .execution_options(populate_existing=True)))
         cap = _cap()

@@ -77,3 +77,20 @@ def test_the_funnel_page_and_export_take_the_workflow(session, client, factory):
     assert "Take the complaint" in csv and "First contact" not in csv
     plain = client.get("/reports/funnel.csv").get_data(as_text=True)
     assert "First contact" in plain and "Take the complaint" not in plain
+
+
+def test_a_leaving_managers_customers_move_without_the_complaints_they_handle(session,
+                                                                            factory):
+    from pipeline.customers import allocation
+
+    old, new = factory.user("manager", "Team A"), factory.user("manager", "Team A")
+    boss = factory.user("supervisor")
+    customer = factory.prospect(old, name="Moving Customer")
+    case = file_complaint(session, actor=old, data={"customer_id": customer.id,
+                                                    "summary": "fees"})
+    moved = allocation.move_customers(session, {"leaving": old.email, "receivers": [new.id],
+                                                "note": "left"}, actor=boss)
+    assert moved.moved == 1
+    session.expire_all()
+    assert session.get(type(customer), customer.id).owner_id == new.id
+    assert session.get(type(case), case.id).owner_id == old.id  # a lead assigns it
