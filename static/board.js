@@ -1,7 +1,9 @@
-/* The board's enhancements: drag a card to a column, or use its "Move to" menu; both post
-   the same form the page already has (no JavaScript needed for any move). When the
-   stage's records are missing, the record form opens in a dialog; once it is saved and
-   complete the card moves. */
+/* The board's enhancements: drag a card to a column, or use its "Move to" menu (by
+   keyboard or touch); both post the same form the page already has (no JavaScript needed
+   for any move). When the stage's records are missing, the record form opens in a dialog;
+   once it is saved and complete the card moves. On a card's name the arrow keys go to the
+   card above or below and to the column before or after; every move and refusal is said
+   in a live region for screen readers. */
 (function () {
   "use strict";
   var board = document.querySelector("[data-board]");
@@ -12,9 +14,21 @@
   var toastBox = document.querySelector("[data-toast]");
   var dragged = null;
   var toastTimer = null;
+  var announcer = document.createElement("div");
+  announcer.className = "visually-hidden";
+  announcer.setAttribute("aria-live", "polite");
+  announcer.setAttribute("data-testid", "announcer");
+  document.body.appendChild(announcer);
+
+  function announce(message) {
+    // Emptied first, so the same words twice are said twice.
+    announcer.textContent = "";
+    setTimeout(function () { announcer.textContent = message; }, 50);
+  }
 
   function toast(message, isError) {
     if (!message) { return; }
+    announce(message);
     toastBox.textContent = message;
     toastBox.classList.toggle("error", !!isError);
     toastBox.hidden = false;
@@ -160,6 +174,38 @@
       item.insertAdjacentHTML("afterend", html);
       item.remove();
     }).catch(function (err) { toast(String(err), true); });
+  });
+
+  // The keyboard: arrows on a card's name (or a column's heading) go between cards and
+  // columns.
+  function columns() { return Array.prototype.slice.call(board.querySelectorAll(".column")); }
+
+  function focusColumn(col) {
+    var first = col.querySelector(".kcard .kcard-name");
+    var target = first || col.querySelector(".column-head h2");
+    if (!first) { target.setAttribute("tabindex", "-1"); }
+    target.focus();
+    col.scrollIntoView({ block: "nearest", inline: "start" });
+  }
+
+  board.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
+    var here = event.target;
+    if (!here.matches || !here.matches(".kcard-name, .column-head h2")) { return; }
+    var col = here.closest(".column");
+    var all = columns();
+    var i = all.indexOf(col);
+    if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      var next = all[i + (event.key === "ArrowRight" ? 1 : -1)];
+      if (next) { event.preventDefault(); focusColumn(next); }
+      return;
+    }
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      var names = Array.prototype.slice.call(col.querySelectorAll(".kcard .kcard-name"));
+      var j = names.indexOf(here);
+      var to = event.key === "ArrowDown" ? names[j + 1] : (j > 0 ? names[j - 1] : null);
+      if (to) { event.preventDefault(); to.focus(); }
+    }
   });
 
   // Dragging.
