@@ -155,13 +155,27 @@ def manager_phone(session: Session, user_id: int | None) -> str | None:
     return session.scalar(select(SmsSender.phone).where(SmsSender.user_id == user_id))
 
 
-def set_manager_phone(session: Session, user: User, phone: str) -> None:
-    """Keep ``phone`` as the number ``user`` gives customers (caller's transaction)."""
+def set_manager_phone(session: Session, user: User, phone: str) -> int:
+    """Keep ``phone`` as the number ``user`` gives customers, and queue the ``auto`` SMS
+    that waited for it (the branch's steps still open on the user's customers); caller's
+    transaction. Returns how many were queued."""
     row = session.get(SmsSender, user.id)
+    first = row is None
     if row is None:
         session.add(SmsSender(user_id=user.id, phone=phone, updated_at=clock.now()))
     else:
         row.phone, row.updated_at = phone, clock.now()
+    if not first:
+        return 0
+    session.flush()
+    auto = {s.key for e in workflows.all_engines().values() for st in e.workflow.stages
+            for s in st.cadence if s.send == "auto"}
+    waiting = list(session.scalars(select(CadenceTask.prospect_id).join(
+        Prospect, Prospect.id == CadenceTask.prospect_id).where(
+        Prospect.owner_id == user.id, Prospect.status == "active",
+        Prospect.clock_no == CadenceTask.clock_no, CadenceTask.key.in_(auto),
+        CadenceTask.done_at.is_(None)))) if auto else []
+    return queue_auto_sms(session, waiting, clock.now()) if waiting else 0
 
 
 def clean_phone(value: Any, field: str) -> str:

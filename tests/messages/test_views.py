@@ -70,8 +70,9 @@ def test_the_page_asks_for_the_managers_phone_when_it_is_not_known(client, sessi
     r = client.post(f"/prospects/{p.id}/sms", data={"manager_phone": "13511112222",
                                                       "next": "/board"})
     assert r.status_code == 302
-    sms = session.scalars(select(SmsMessage)).one()
-    assert "13511112222" in sms.body
+    sent = {m.step: m for m in session.scalars(select(SmsMessage))}
+    assert set(sent) == {"manager_sms", "institution_sms"}  # the branch's waited for it
+    assert "13511112222" in sent["manager_sms"].body
 
 
 def test_the_api_previews_sends_and_lists(client, session, factory, manager, customer):
@@ -251,3 +252,15 @@ def test_the_openapi_document_describes_the_messages_endpoints(client):
                  "/api/v1/sms/inbound", "/api/v1/tasks/{task_id}/lead-call",
                  "/api/v1/reports/messages", "/api/v1/prospects/{prospect_id}/pause-contact"):
         assert path in doc["paths"], path
+
+
+def test_the_branch_sms_waiting_for_the_managers_phone_goes_once_it_is_given(
+        client, session, factory):
+    owner = factory.user("manager", "Team C")
+    waiting = factory.prospect(owner, name="等号码", phone="13600005678")
+    other = factory.prospect(owner, name="点击", phone="13600005679")
+    assert session.scalars(select(SmsMessage)).all() == []
+    services.send_step(session, other.id, actor=owner, manager_phone_="13511113333")
+    steps = sorted((m.prospect_id, m.step) for m in session.scalars(select(SmsMessage)))
+    assert steps == sorted([(waiting.id, "institution_sms"), (other.id, "institution_sms"),
+                            (other.id, "manager_sms")])
