@@ -20,6 +20,7 @@ from pipeline.api.views import api_user, bp, json_body
 from pipeline.customers import allocation
 from pipeline.customers.models import CLAIM_STATUSES, CustomerClaim
 from pipeline.db import get_session
+from pipeline.engine.definition import TIERS
 from pipeline.errors import Invalid
 
 
@@ -81,3 +82,63 @@ def refuse_claim(claim_id: str):  # noqa: ANN201
 def move():  # noqa: ANN201
     moved = allocation.move_customers(get_session(), json_body(), actor=api_user())
     return jsonify(moved.as_dict())
+
+
+def openapi_paths(spec: Any) -> None:
+    """The book's endpoints in the OpenAPI document (``spec``: an apispec ``APISpec``)."""
+    for name, schema in [("BookAllocate", allocation.Allocate), ("BookClaim", allocation.Claim),
+                         ("ClaimRefuse", allocation.Refuse), ("BookMove", allocation.Move)]:
+        spec.components.schema(name, schema=schema)
+
+    def body(name: str) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": name}}}
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {str(c): {"description": "see the error's code",
+                         "content": {"application/json": {"schema": "Error"}}} for c in codes}
+
+    query = [{"name": n, "in": "query", "required": False, "schema": s} for n, s in (
+        ("tier", {"type": "string", "enum": list(TIERS)}),
+        ("assets_from", {"type": "number", "minimum": 0}),
+        ("assets_to", {"type": "number", "minimum": 0}),
+        ("area", {"type": "string", "maxLength": allocation.AREA_MAX}),
+        ("page", {"type": "integer", "minimum": 1, "maximum": allocation.MAX_PAGE}))]
+    claim_id = {"name": "claim_id", "in": "path", "required": True,
+                "schema": {"type": "integer"}}
+    spec.path("/api/v1/book", operations={"get": {
+        "summary": "The unallocated book, filtered, largest assets first, numbers masked "
+                   "(supervisor, administrator, manager)", "parameters": query,
+        "responses": {"200": {"description": "items, total, page, pages, areas"},
+                      **errors(401, 403, 422)}}})
+    spec.path("/api/v1/book/allocations", operations={"post": {
+        "summary": "Allocate book customers to a manager under the cap; each enters the "
+                   "first stage with its cadence (supervisor, administrator)",
+        "requestBody": body("BookAllocate"),
+        "responses": {"201": {"description": "allocated: customer_id, prospect_id"},
+                      **errors(400, 401, 403, 409, 422)}}})
+    spec.path("/api/v1/book/claims", operations={
+        "get": {"summary": "Claims: every pending one for a supervisor, a manager's own",
+                "parameters": [{"name": "status", "in": "query", "required": False,
+                                "schema": {"type": "string", "enum": [
+                                    *CLAIM_STATUSES, "all"]}}],
+                "responses": {"200": {"description": "items"}, **errors(401, 403, 422)}},
+        "post": {"summary": "A manager claims (申领) book customers they know",
+                 "requestBody": body("BookClaim"),
+                 "responses": {"201": {"description": "claims"},
+                               **errors(400, 401, 403, 409, 422)}}})
+    spec.path("/api/v1/book/claims/{claim_id}/approve", operations={"post": {
+        "summary": "Approve a pending claim: the customer is allocated to its manager",
+        "parameters": [claim_id],
+        "responses": {"200": {"description": "customer_id, prospect_id"},
+                      **errors(401, 403, 404, 409, 422)}}})
+    spec.path("/api/v1/book/claims/{claim_id}/refuse", operations={"post": {
+        "summary": "Refuse a pending claim with a note for the manager",
+        "parameters": [claim_id], "requestBody": body("ClaimRefuse"),
+        "responses": {"200": {"description": "the claim"},
+                      **errors(400, 401, 403, 404, 409, 422)}}})
+    spec.path("/api/v1/book/moves", operations={"post": {
+        "summary": "Move every customer a leaving manager maintains to the receivers, "
+                   "under the cap, with handover letters (supervisor, administrator)",
+        "requestBody": body("BookMove"),
+        "responses": {"200": {"description": "leaving, moved, to, handovers, deactivated"},
+                      **errors(400, 401, 403, 422)}}})

@@ -38,7 +38,7 @@ from pipeline.auth.services import audit
 from pipeline.customers.models import BookCustomer, CustomerClaim
 from pipeline.db import unit_of_work
 from pipeline.engine.definition import TIERS
-from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
+from pipeline.errors import MAX_ID, Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.escalations.models import Handover
 from pipeline.escalations.services import handover_letter
 from pipeline.logs import log_event
@@ -54,6 +54,7 @@ ALLOCATORS = ("supervisor", "admin")
 PER_PAGE = 50
 MAX_PER_PAGE = 200
 MAX_SELECTED = 500  # customers in one allocation or claim
+MAX_PAGE = 100_000  # beyond any book (and within what an OFFSET takes)
 NOTE_MAX = 2000
 AREA_MAX = 64
 
@@ -99,8 +100,10 @@ class QueryPage(fields.Integer):
             page = int(value)
         except (TypeError, ValueError):
             raise ValidationError(FieldMessage("Must be a whole number.")) from None
-        if page < 1:
-            raise ValidationError(FieldMessage("Must be a whole number.")) from None
+        if not 1 <= page <= MAX_PAGE:
+            raise ValidationError(FieldMessage(
+                f"Must be a page number from 1 to {MAX_PAGE}.",
+                "Must be a page number from 1 to %(max)d.", max=MAX_PAGE))
         return page
 
 
@@ -201,7 +204,7 @@ class Ids(fields.List):
                 number = int(item)
             except (TypeError, ValueError):
                 raise ValidationError(FieldMessage("Must be a list of ids.")) from None
-            if not 0 < number < 2**31:
+            if not 0 < number <= MAX_ID:
                 raise ValidationError(FieldMessage("Must be a list of ids."))
             out.append(number)
         if not out:
@@ -218,11 +221,11 @@ class UserField(UserRef):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool):
             raise ValidationError(FieldMessage("Not a valid user id or e-mail address."))
-        if isinstance(value, int) and value > 0:
+        if isinstance(value, int) and 0 < value <= MAX_ID:
             return value
         if isinstance(value, str) and value.strip():
             value = value.strip()
-            if value.isdigit():
+            if value.isdigit() and 0 < int(value) <= MAX_ID:
                 return int(value)
             if "@" in value and "\x00" not in value and len(value) <= 254:
                 return value.lower()

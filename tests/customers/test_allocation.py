@@ -420,3 +420,14 @@ def test_an_import_that_allocates_a_book_customer_closes_the_claims(session, fac
     session.expire_all()
     assert [session.get(CustomerClaim, c.id).status for c in claims] == ["closed", "pending"]
     assert session.scalars(select(Prospect.owner_id)).all() == [wu.id]
+
+
+def test_ids_beyond_the_id_column_are_refused_as_input(session, factory):
+    boss = factory.user("supervisor")
+    with pytest.raises(Invalid) as info:
+        allocation.move_customers(session, {"leaving": 2**40, "receivers": ["99999999999"]},
+                                  actor=boss)
+    assert set(info.value.details) == {"leaving", "receivers"}
+    with pytest.raises(Invalid) as info:
+        allocation.book_page(session, boss, {"page": "999999999999999999"})
+    assert list(info.value.details) == ["page"]
