@@ -342,9 +342,6 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
     from pipeline.api.allocation import openapi_paths as allocation_paths
 
     allocation_paths(spec)  # the customer book's allocation
-    from pipeline.api.allocation import openapi_paths as allocation_paths
-
-    allocation_paths(spec)  # the customer book's allocation
     _after_sale_paths(spec)
     from pipeline.messages.openapi import openapi_paths as message_paths
 
