@@ -438,7 +438,7 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
         counts[card.prospect.stage] = (row[-2], row[-1] or 0)
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
                       by_stage_cards.get(stage, [])) for stage in stages]
-    loads = manager_loads(session, viewer)
+    loads = manager_loads(session, viewer, team=filters.get("team"))
     owners = loads if viewer.role != "manager" else []
     mine = next((m for m in loads if m.id == viewer.id), None) \
         if viewer.role == "manager" else None
@@ -474,9 +474,15 @@ def maintained_count(session: Session, owner_id: int) -> int:
         Prospect.owner_id == owner_id, Prospect.status.in_(MAINTAINED), of_workflow()))
 
 
-def manager_loads(session: Session, viewer: User) -> list[ManagerLoad]:
-    """The managers of :func:`managers_in_scope` with their counts, in one query."""
+def manager_loads(session: Session, viewer: User, *, team: str | None = None
+                  ) -> list[ManagerLoad]:
+    """The managers of :func:`managers_in_scope` with their counts, in one query; a
+    supervisor's board on one ``team`` (by name) counts only that team's managers, not a
+    province's."""
     managers = select(User.id).where(User.role == "manager", User.active.is_(True))
+    if team and viewer.role in ("supervisor", "admin"):
+        managers = managers.where(User.team_id == select(Team.id).where(
+            Team.name == team).scalar_subquery())
     if viewer.role == "team_lead":
         managers = managers.where(User.team_id == viewer.team_id)
     elif viewer.role == "manager":

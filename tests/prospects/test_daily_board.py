@@ -23,9 +23,12 @@ def test_the_supervisors_board_opens_on_the_first_team(client, session, factory)
     assert names(html) == {"Alpha one"}
     assert '<option value="Alpha team" selected>' in html
     assert 'data-testid="board-total">1 prospect<' in html
+    # The manager filter offers the team's managers only (counted out of the cap).
+    assert f'<option value="{a.email}"' in html and f'<option value="{b.email}"' not in html
     everyone = client.get("/board?team=all").get_data(as_text=True)
     assert {"Alpha one", "Beta one"} <= names(everyone)
     assert '<option value="all" selected>' in everyone
+    assert f'<option value="{b.email}"' in everyone
     assert names(client.get("/board?team=Beta+team").get_data(as_text=True)) == {"Beta one"}
     # A search, or a manager chosen, is not limited to the first team.
     assert "Beta one" in names(client.get("/board?q=Beta").get_data(as_text=True))
