@@ -7,6 +7,9 @@
 * ``api_tokens.expires_at`` (every token expires; tokens issued before this revision expire
   90 days after the upgrade) and ``api_tokens.name`` (what the owner uses it for).
 * ``ix_audit_log_action_ip_at``: the sign-in throttle counts recent failures per address.
+* ``audit_log_append_only``: the database itself refuses to change an audit entry (a
+  trigger on PostgreSQL and SQLite), whatever program or console tries; entries can
+  still be deleted by a database administrator purging old ones.
 
 Revision ID: 0010
 Revises: 0009
@@ -25,6 +28,17 @@ branch_labels = None
 depends_on = None
 
 EXISTING_TOKEN_DAYS = 90
+PG_FUNCTION = """
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_log is append-only: entry % cannot be changed', OLD.id;
+END $$"""
+PG_TRIGGER = """
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"""
+SQLITE_TRIGGER = """
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"""
 
 
 def upgrade() -> None:
@@ -43,9 +57,18 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index('ix_audit_log_action_ip_at', ['action', 'ip', 'at'],
                               unique=False)
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute(PG_FUNCTION)
+        op.execute(PG_TRIGGER)
+    else:
+        op.execute(SQLITE_TRIGGER)
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS audit_log_append_only"
+               + (" ON audit_log" if op.get_bind().dialect.name == 'postgresql' else ""))
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_action_ip_at')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:

@@ -198,3 +198,20 @@ def test_the_page_speaks_chinese(client, team):
     client.post("/language", data={"locale": "zh_CN"})
     page = client.get("/audit").get_data(as_text=True)
     assert "审计日志" in page and "登录" in page
+
+
+def test_the_database_refuses_to_change_an_audit_entry(session, team):
+    """Not only the app: an UPDATE from any program or console is refused by the database
+    itself (a trigger), on SQLite and PostgreSQL alike."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    from pipeline.auth.services import audit
+
+    audit(session, "login_failed", target_type="email", note="someone@bank.test")
+    session.commit()
+    with pytest.raises(DatabaseError, match="append-only"):
+        session.execute(text("UPDATE audit_log SET note = 'rewritten'"))
+    session.rollback()
+    [entry] = entries(session, "login_failed")
+    assert entry.note == "someone@bank.test"
