@@ -20,7 +20,7 @@ class CustomerEvent(Base):
     """A customer event as the core banking system reported it. ``event_key`` (customer
     number, kind, date, product, amount) is unique: the same event twice is one row.
     ``prospect_id`` is the customer's prospect when the file was imported (None for a
-    customer of the unallocated book), ``task_id`` the task it opened."""
+    customer of the unallocated book); the task it opened has the key ``event:<id>``."""
 
     __tablename__ = "customer_events"
     __table_args__ = (
@@ -37,8 +37,6 @@ class CustomerEvent(Base):
     product: Mapped[str | None] = mapped_column(String(200))
     prospect_id: Mapped[int | None] = mapped_column(
         ForeignKey("prospects.id", ondelete="SET NULL"))
-    task_id: Mapped[int | None] = mapped_column(
-        ForeignKey("cadence_tasks.id", ondelete="SET NULL"))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from pipeline.aftersale.models import Campaign, CustomerEvent
+from pipeline.aftersale.models import Campaign
 from pipeline.auth.models import User
 from pipeline.errors import NotFound
 from pipeline.prospects.models import CADENCE, CadenceTask, Contact, Prospect
@@ -44,9 +44,8 @@ def open_condition() -> Any:
 
 def tasks_statement(assignee_id: int) -> Select:
     return (select(CadenceTask, Prospect.id, Prospect.name, Prospect.tier, Prospect.status,
-                   Prospect.stage, CustomerEvent.kind)
+                   Prospect.stage, CadenceTask.source)
             .join(Prospect, Prospect.id == CadenceTask.prospect_id)
-            .outerjoin(CustomerEvent, CustomerEvent.task_id == CadenceTask.id)
             .where(CadenceTask.assignee_id == assignee_id, open_condition()))
 
 

@@ -60,7 +60,8 @@ def test_each_kind_opens_its_task_for_the_owner(session, customers):
     assert made[1].due_at == clock.now() + timedelta(days=2)
     assert made[2].due_at == clock.now() + timedelta(days=2)
     events = session.scalars(select(CustomerEvent).order_by(CustomerEvent.id)).all()
-    assert [e.task_id for e in events] == [t.id for t in made]
+    assert [f"event:{e.id}" for e in events] == [t.key for t in made]
+    assert [e.kind for e in events] == [t.source for t in made]
     audit = session.scalars(select(AuditEntry).where(
         AuditEntry.action == "customer_events_imported")).one()
     assert audit.detail == {"created": 4, "ignored": 0, "channel": "cli"}
@@ -151,3 +152,25 @@ def test_api_for_supervisors_only(api_for, factory, session, customers):
     r = manager.client.post("/api/v1/imports/customer-events", data=body,
                             headers={**manager.headers, "Content-Type": "text/csv"})
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("row", [
+    "C001,maturity,2026-03-10,500000,Fixed deposit", "C001,maturity,2026-03-10,,",
+    "C001,maturity,2026-03-10,0,x", "C001,tier_drop,2024-02-29,1e3,",
+    "C001,maturity,2026-02-30,1,", "C001,maturity,2026-3-10,1,", "C001,Maturity,2026-03-10,1,",
+    "C 001,maturity,2026-03-10,1,", "C001,maturity,2026-03-10,nan,",
+    "C001,maturity,2026-03-10,1e13,", "C001,maturity,2026-03-10,1,\"" + "p" * 201 + "\""])
+def test_the_quick_read_agrees_with_the_schema(row):
+    raw, errors = services.book.read_rows(csv_file(row), "csv", services.EVENT_COLUMNS, ())
+    [(line, cells)] = raw
+    values = {c: services._cell(cells[c]) for c in services.EVENT_COLUMNS}
+    values["amount"] = services._amount(values["amount"])
+    quick = services._plain(line, values)
+    try:
+        data = services.EventRow().load(values)
+    except services.ValidationError:
+        assert quick is None
+        return
+    expected = services.Event(line, data["customer_no"], data["kind"], data["date"],
+                              data["amount"], data["product"])
+    assert quick == expected
