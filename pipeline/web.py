@@ -124,7 +124,6 @@ NAV = [
     ("audit.index", lazy_gettext("Audit log"), ("supervisor", "admin"), None),
     ("customers.import_page", lazy_gettext("Import customers"), ("supervisor", "admin"), None),
     ("messages.templates", lazy_gettext("Message templates"), ("supervisor", "admin"), None),
-    ("messages.report", lazy_gettext("First-contact touches"), None, None),
     ("messages.branch_queue", lazy_gettext("Branch SMS queue"), ("team_lead", "supervisor",
                                                                   "admin"), None),
     ("allocation.book", lazy_gettext("Allocation"), ("supervisor", "admin", "manager"), None),

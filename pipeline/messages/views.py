@@ -322,8 +322,31 @@ def lead_call(task_id: int):
 @bp.route("/reports/messages")
 @login_required
 def report():
-    data = reports.touch_report(get_session(), current_user)
-    return render_template("messages/report.html", data=data)
+    start, end, bad = _period(request.args.get("from"), request.args.get("to"))
+    if bad:
+        flash(_("That period is not valid; showing every touch."), "error")
+    data = reports.touch_report(get_session(), current_user, start=start, end=end)
+    return render_template("messages/report.html", data=data,
+                           start=request.args.get("from", "") if not bad else "",
+                           end=request.args.get("to", "") if not bad else "")
+
+
+def _period(start: str | None, end: str | None) -> tuple[Any, Any, bool]:
+    """The report's period from two days (the bank's time zone), the end day included."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(workflows.workflow().timezone)
+    try:
+        days = [date.fromisoformat(v) if v else None for v in (start, end)]
+    except ValueError:
+        return None, None, True
+    moments = [datetime.combine(d, datetime.min.time(), zone) if d else None for d in days]
+    if moments[1] is not None:
+        moments[1] += timedelta(days=1)
+    if all(moments) and moments[0] >= moments[1]:
+        return None, None, True
+    return moments[0], moments[1], False
 
 
 # ---------------------------------------------------------------- the JSON API

@@ -198,6 +198,12 @@ def test_the_touch_report(client, session, factory, manager, lead, customer):
     sign_in(client, lead)
     page = client.get("/reports/messages").get_data(as_text=True)
     assert manager.name in page and "Calls after no reply" in page
+    assert 'aria-current="page">First-contact touches' in page  # a tab of the reports
+    page = client.get("/reports/messages?from=2026-03-03&to=2026-03-31").get_data(as_text=True)
+    row = page.split(manager.name)[1].split("</tr>")[0]
+    assert "<td>2</td>" in row  # two SMS sent from the 3rd (Shanghai) on
+    page = client.get("/reports/messages?from=2026-03-31&to=2026-03-03").get_data(as_text=True)
+    assert "That period is not valid" in page
 
 
 def test_the_prospect_page_links_the_sms_shows_the_script_and_the_reply(
