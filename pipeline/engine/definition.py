@@ -501,8 +501,9 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         max_active_per_manager=r.positive_int(esc.get("max_active_per_manager", 250),
                                               "escalation.max_active_per_manager"),
         overdue_kind=_overdue_kind(r, esc.get("overdue_kind", "stage_overdue")),
-        lead_call_within_days=r.positive_int(esc.get("lead_call_within_days", 3),
-                                             "escalation.lead_call_within_days"),
+        lead_call_within_days=r.positive_int(
+            esc.get("lead_call_within_days", max(3, _int_or(esc.get("lead_call_after_days")))),
+            "escalation.lead_call_within_days"),
         lead_call_after_step=esc.get("lead_call_after_step"),
         lead_call_script=esc.get("lead_call_script"),
     )
@@ -550,6 +551,10 @@ def _check_sources(r: _Reader, stages: Any) -> None:
                 if pair not in known or pair == (rec.key, f.key):
                     raise r.fail(f"stages.{s.key}.records.{rec.key}.fields.{f.key}.from",
                                  f"no other record field {f.source!r} in this workflow")
+
+
+def _int_or(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _check_messages(r: _Reader, policy: EscalationPolicy, messages: Messages | None,
