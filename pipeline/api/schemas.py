@@ -347,6 +347,13 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
 
     message_paths(spec)  # SMS, templates, the lead's call, callbacks
     doc = spec.to_dict()
+    for operations in doc["paths"].values():  # every body is at most MAX_CONTENT_LENGTH
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["responses"].setdefault("413", {
+                    "description": "the body is larger than 1 MiB",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}})
     doc["security"] = [{"bearer": []}]
     return doc
 
