@@ -84,6 +84,7 @@ def decides_claim(role: str, _relation: str) -> str | int:
 MATRIX = {
     ("index", "GET"): signed_in,
     ("healthz", "GET"): everyone,
+    ("favicon", "GET"): everyone,
     ("auth.login", "GET"): everyone,
     ("auth.login", "POST"): everyone,
     ("auth.logout", "POST"): lambda role, relation: LOGIN,  # always back to sign-in
