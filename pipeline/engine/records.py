@@ -147,6 +147,8 @@ class StringList(fields.List):
         for item in value:
             if not isinstance(item, str):
                 raise ValidationError("Must be a list of strings.")
+            if len(item) > MAX_LENGTH["string"]:
+                raise ValidationError(f"Each item is at most {MAX_LENGTH['string']} characters.")
             if item.strip():
                 out.append(item.strip())
         return out
@@ -181,8 +183,15 @@ _SIMPLE = {
 }
 
 
+# The longest value a record's text field takes, from the API as from the forms.
+MAX_LENGTH = {"string": 200, "text": 4000}  # as the record forms (prospects.forms)
+
+
 def marshmallow_field(f: Field) -> fields.Field:
     meta = {"description": f.label.en}
+    if f.type in MAX_LENGTH and not f.format:
+        return StrictString(allow_none=True, metadata=meta,
+                            validate=validate.Length(max=MAX_LENGTH[f.type]))
     if f.type == "choice":
         return Choice(f.choices or (), allow_none=True, metadata=meta)
     if f.type == "string_list":

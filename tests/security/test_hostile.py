@@ -261,3 +261,29 @@ def test_fuzz_every_api_endpoint_with_hostile_input(app, client, factory, sessio
     logged = caplog.text + "\n".join(str(r.__dict__) for r in caplog.records)
     for secret in (ID, PHONE, NAME):
         assert secret not in logged
+
+
+def test_every_record_text_field_has_a_length_limit(client, world, session):
+    """A 10 MB note was stored before; now each text field has its limit (and the body
+    its 1 MiB)."""
+    from pipeline import workflows
+    from pipeline.engine.records import MAX_LENGTH
+
+    url = f"/api/v1/prospects/{world['prospect'].id}/records/"
+    wf = workflows.engine(workflows.DEFAULT_KEY).workflow
+    before = snapshot(session)
+    checked = 0
+    for stage in wf.stages:
+        for record in stage.records:
+            for f in record.fields:
+                if f.type not in MAX_LENGTH or f.format:
+                    continue
+                limit = MAX_LENGTH[f.type]
+                r = client.put(url + record.key, json={f.key: "x" * (limit + 1)},
+                               headers=world["headers"])
+                assert r.status_code == 422 and list(r.json["error"]["details"]) == [f.key]
+                checked += 1
+    assert checked > 20 and snapshot(session) == before
+    r = client.put(url + "info_sheet", json={"background": "x" * MAX_LENGTH["text"]},
+                   headers=world["headers"])
+    assert r.status_code == 200
