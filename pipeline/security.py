@@ -16,7 +16,7 @@ import logging
 import re
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 
 from pipeline import config as config_module
 from pipeline.cli import UPGRADE_HINT, schema_problem
@@ -40,7 +40,7 @@ def init_app(app: Flask) -> None:
     _exempt_api_from_csrf(app)
     _trust_proxies(app)
     app.after_request(_security_headers)
-    app.before_request(_allow_uploads)
+    app.request_class = UploadAwareRequest
     app.before_request(_refuse_nul_characters)
     app.before_request(_refuse_hostile_json)
     app.before_request(_schema_ready)
@@ -121,16 +121,22 @@ def _trust_proxies(app: Flask) -> None:
                                 x_host=hops)
 
 
-def _allow_uploads() -> None:
-    """Bodies are at most ``MAX_CONTENT_LENGTH`` (1 MiB: 413 beyond), except the customer
-    book's upload, which takes a file of up to its own limit and answers its own 413."""
-    from pipeline.customers.services import MAX_FILE_BYTES
-
-    if request.endpoint in UPLOAD_ENDPOINTS:
-        request.max_content_length = MAX_FILE_BYTES + 64 * 1024  # the form's own fields
-
-
 UPLOAD_ENDPOINTS = ("api.import_customers", "customers.import_page")
+
+
+class UploadAwareRequest(Request):
+    """Bodies are at most ``MAX_CONTENT_LENGTH`` (1 MiB: 413 beyond), except the customer
+    book's upload, which takes a file of up to its own limit and answers its own 413. The
+    limit is the request's own, known from its route before anything (the form's CSRF
+    check included) reads the body."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self.endpoint in UPLOAD_ENDPOINTS:
+            from pipeline.customers.services import MAX_FILE_BYTES
+
+            return MAX_FILE_BYTES + 64 * 1024  # the form's own fields
+        return super().max_content_length
 
 
 def _is_text_body() -> bool:

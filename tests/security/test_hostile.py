@@ -287,3 +287,28 @@ def test_every_record_text_field_has_a_length_limit(client, world, session):
     r = client.put(url + "info_sheet", json={"background": "x" * MAX_LENGTH["text"]},
                    headers=world["headers"])
     assert r.status_code == 200
+
+
+def test_the_import_page_takes_a_large_book_with_form_tokens_checked(csrf_app, factory):
+    """The upload's own limit holds before anything reads the body: the form token check
+    of the page reads it first, and would have answered 413 at 1 MiB."""
+    import io
+
+    supervisor = factory.user("supervisor")
+    client = csrf_app.test_client()
+
+    def token_of(path: str) -> str:
+        page = client.get(path).get_data(as_text=True)
+        return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+    r = client.post("/login", data={"email": supervisor.email, "password": "secret-pass",
+                                    "csrf_token": token_of("/login")})
+    assert r.status_code == 302
+    header = "customer_no,name,id_number,phone,birthday,assets,potential,tier,manager\n"
+    book = (header + ("x" * 4000 + ",\n") * 300).encode()  # 1.2 MB
+    r = client.post("/imports/customers", content_type="multipart/form-data",
+                    data={"csrf_token": token_of("/imports/customers"), "preview": "1",
+                          "file": (io.BytesIO(book), "book.csv")})
+    assert r.status_code in (200, 422), r.status_code  # read and judged, not refused
+    r = client.post("/login", data={"email": "x" * (2 * 1024 * 1024), "password": "y"})
+    assert r.status_code == 413  # any other form keeps the 1 MiB limit
