@@ -19,6 +19,9 @@
   announcer.setAttribute("aria-live", "polite");
   announcer.setAttribute("data-testid", "announcer");
   document.body.appendChild(announcer);
+  // The announcer speaks for the toast, which would otherwise say everything twice.
+  toastBox.removeAttribute("role");
+  toastBox.removeAttribute("aria-live");
 
   function announce(message) {
     // Emptied first, so the same words twice are said twice.

@@ -141,6 +141,9 @@ def reason_text(esc, prospect, wf) -> str:
     if esc.kind == "contact_overdue":
         return _("Contacts required in the period were not made (%(missing)s).",
                  missing=esc.reason or "—")
+    if esc.kind == "retention_overdue" and esc.due_at is not None:
+        return _("A retention task was not done by %(day)s.",
+                 day=esc.due_at.astimezone(ZoneInfo(wf.timezone)).strftime("%Y-%m-%d"))
     return esc.reason or labels.label(labels.ESCALATION_KINDS, esc.kind)
 
 
@@ -307,17 +310,21 @@ def inbox():
 @bp.post("/inbox/read")
 @login_required
 def inbox_read():
-    """Mark read: the ticked groups' notifications (``ids``, each a comma-separated list),
-    or, with ``all``, every unread one (of ``kind`` when given)."""
+    """Mark read: the ticked groups' notifications (``ids``, each a comma-separated list;
+    ``ticked`` with none ticked marks nothing), or, with ``all`` or no ids at all, every
+    unread one (of ``kind`` when given)."""
     form = MarkReadForm()
     if form.validate_on_submit():
         raw = [part for value in request.form.getlist("ids") for part in value.split(",")]
         ids = [int(x) for x in raw if x.strip().isdigit()]
         kind = (request.form.get("kind") or "").strip()[:32] or None
-        if request.form.get("all") or not any(x.strip() for x in raw):
+        if request.form.get("all") or not (request.form.get("ticked")
+                                           or any(x.strip() for x in raw)):
             mark_read(get_session(), current_user, None, kind=kind)
-        else:
+        elif ids:
             mark_read(get_session(), current_user, ids)
+        else:
+            flash(_("Tick the notifications to mark as read."), "info")
     nxt = request.form.get("next") or ""
     return redirect(nxt if nxt.startswith("/inbox") else url_for(".inbox"))
 

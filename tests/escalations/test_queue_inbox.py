@@ -139,6 +139,12 @@ def test_marked_read_in_bulk_by_group_and_by_kind(client, session, factory):
     assert session.get(Notification, foreign).read_at is None
     left = client.get("/inbox?unread=1").get_data(as_text=True)
     assert left.count('data-testid="notification"') == 4
+    # "Mark ticked" with nothing ticked marks nothing.
+    r = client.post("/inbox/read", data={"ticked": "1"}, follow_redirects=True)
+    assert "请勾选要标为已读的通知。" in r.get_data(as_text=True)  # the app default: Chinese
+    session.expire_all()
+    assert len(session.scalars(select(Notification).where(
+        Notification.user_id == owner.id, Notification.read_at.is_(None))).all()) == 4
     # All of one kind.
     client.post("/inbox/read", data={"all": "1", "kind": "warning"})
     session.expire_all()
