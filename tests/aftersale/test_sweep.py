@@ -22,7 +22,7 @@ def retention_tasks(session) -> list[CadenceTask]:
                                 .order_by(CadenceTask.id)))
 
 
-def test_an_outflow_not_met_in_2_days_is_escalated_once(session, factory):
+def test_an_outflow_not_met_in_2_days_is_escalated_once(session, factory, client):
     li = factory.user("manager", "Team A")
     lead = factory.user("team_lead", "Team A")
     p = factory.prospect(li, "after_sale", customer_no="C001", assets=900000)
@@ -41,6 +41,12 @@ def test_an_outflow_not_met_in_2_days_is_escalated_once(session, factory):
     told = {n.user_id for n in session.scalars(select(Notification).where(
         Notification.prospect_id == p.id, Notification.kind == "escalation"))}
     assert told == {lead.id, li.id}
+    lead.locale = "en"
+    session.commit()
+    client.post("/login", data={"email": lead.email, "password": "secret-pass"})
+    html = client.get("/escalations").get_data(as_text=True)
+    assert "A retention task was not done by 2026-03-04." in html
+    assert "The prospect has moved on since." not in html
     # Like a stall: the lead decides.
     decide_escalation(session, esc.id, actor=lead, decision="continue", note="Call today")
     session.refresh(esc)
