@@ -307,7 +307,8 @@ def fire_event(prospect_id: str):  # noqa: ANN201
     session = get_session()
     prospect = prospect_services.advance_prospect(
         session, prospect_id, data["event"], actor=api_user(), reason=data["reason"],
-        version=data["version"], new_owner=data["new_owner"])
+        version=data["version"], new_owner=data["new_owner"],
+        reason_category=data["reason_category"])
     return jsonify(one_prospect_json(session, prospect, api_user()))
 
 

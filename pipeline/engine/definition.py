@@ -4,6 +4,7 @@ Every error names the file and the key at fault; nothing half-valid is returned.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -320,6 +321,15 @@ class Messages:
 
 
 @dataclass(frozen=True)
+class LostReason:
+    """A category of why a prospect was lost (the lose event's ``reason_category``); the
+    free-text reason stays beside it."""
+
+    key: str
+    name: Text
+
+
+@dataclass(frozen=True)
 class Workflow:
     key: str
     name: Text
@@ -338,6 +348,9 @@ class Workflow:
     # Named facts a report reads from the records: name -> (record key, field key).
     dimensions: Mapping[str, tuple[str, str]] = field(
         default_factory=lambda: MappingProxyType({}))
+    # The lose event's reason categories, in the order the form offers them (empty: only
+    # the free-text reason).
+    lost_reasons: tuple[LostReason, ...] = ()
 
     @property
     def stage_keys(self) -> tuple[str, ...]:
@@ -456,7 +469,7 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
     top = r.mapping(raw, "(top)")
     r.only(top, {"key", "name", "calendar", "holiday_country", "timezone", "budgets",
                  "stages", "transitions", "escalation", "tiering", "customer_care",
-                 "case_limit", "dimensions", "messages"}, "(top)")
+                 "case_limit", "dimensions", "messages", "lost_reasons"}, "(top)")
     key = r.string(top.get("key"), "key")
     calendar = top.get("calendar", "calendar_days")
     if calendar not in CALENDARS:
@@ -525,7 +538,24 @@ def parse_workflow(raw: Any, source: str, guards: Mapping[str, Any]) -> Workflow
         case_limit=case_limit,
         dimensions=_dimensions(r, top.get("dimensions", {}), stages),
         messages=messages,
+        lost_reasons=_lost_reasons(r, top.get("lost_reasons", [])),
     )
+
+
+def _lost_reasons(r: _Reader, value: Any) -> tuple[LostReason, ...]:
+    """``lost_reasons``: a list of ``{key, name: {en, zh_CN}}``, keys unique."""
+    out: list[LostReason] = []
+    for i, item in enumerate(r.seq(value, "lost_reasons")):
+        where = f"lost_reasons[{i}]"
+        m = r.mapping(item, where)
+        r.only(m, {"key", "name"}, where)
+        key = r.string(m.get("key"), f"{where}.key")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+            raise r.fail(f"{where}.key", "must be lower-case letters, digits and _")
+        if any(x.key == key for x in out):
+            raise r.fail(f"{where}.key", f"lost reason {key!r} appears twice")
+        out.append(LostReason(key, r.text(m.get("name"), f"{where}.name")))
+    return tuple(out)
 
 
 def _source(r: _Reader, value: Any, where: str) -> str | None:

@@ -32,7 +32,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from pipeline import clock, labels
@@ -307,9 +307,21 @@ class EventForm(VersionedForm):
     schema = FireEvent
     event = HiddenField()
     reason = TextAreaField(_l("Reason"), validators=[hints(FireEvent, "reason")])
+    # The lose event's category, offered (and then required) when the workflow lists
+    # lost_reasons; the choices are set with :meth:`offer_categories`.
+    reason_category = SelectField(_l("Reason category"), choices=[], validate_choice=False)
+
+    def offer_categories(self, categories: Any, locale: str) -> None:
+        self.reason_category.choices = [option("", "—")] + [
+            option(c.key, c.name.get(locale)) for c in categories]
+
+    def validate_reason_category(self, field: Any) -> None:
+        if len(field.choices or ()) > 1 and not field.data:
+            raise ValidationError(_l("Choose the category of the reason."))
 
     def command(self) -> dict[str, Any]:
         return {"event": self.event.data, "reason": self.reason.data,
+                "reason_category": self.reason_category.data or None,
                 "version": self.version_value()}
 
 

@@ -502,9 +502,12 @@ def record_forms(page: queries.ProspectPage, wf: Workflow, *, show_personal: boo
     return out
 
 
-def event_form(event: str, version: int, formdata: Any = None) -> F.EventForm:
+def event_form(event: str, version: int, formdata: Any = None,
+               wf: Workflow | None = None) -> F.EventForm:
     form = F.EventForm(formdata=formdata, prefix=event)
     form.event.data = event
+    if event == "lose" and wf is not None and wf.lost_reasons:
+        form.offer_categories(wf.lost_reasons, current_locale())
     if formdata is None:
         form.version.data = str(version)
     return form
@@ -536,7 +539,7 @@ def detail_page(page: queries.ProspectPage, *, bound: dict[str, F.RecordForm] | 
     statuses = {r.key: services.record_status(engine, r.key, page.records.get(r.key, {}))
                 for s in wf.stages for r in s.records}
     events = [e for e in EVENTS if _event_possible(engine, state, e)]
-    forms = {e: (event_forms or {}).get(e) or event_form(e, p.version) for e in events}
+    forms = {e: (event_forms or {}).get(e) or event_form(e, p.version, wf=wf) for e in events}
     cadence = {c.key: c for s in wf.stages for c in s.cadence}
     return dict(
         page=page, p=p, wf=wf, state=state, missing=missing,

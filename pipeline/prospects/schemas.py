@@ -188,6 +188,9 @@ class FireEvent(Command):
     event = Text(required=True, metadata={"enum": list(EVENTS),
                                           "description": "one of " + ", ".join(EVENTS)})
     reason = Text(load_default=None, max_length=REASON_MAX)
+    reason_category = Text(load_default=None, max_length=64, metadata={
+        "description": "lose only: one of the workflow's lost_reasons keys, beside the "
+                       "free-text reason; optional (a lose without one counts as other)"})
     version = Integer(load_default=None, metadata={
         "description": "the version as last read; a stale one is refused with 409"})
     new_owner = Email(load_default=None, metadata={

@@ -431,7 +431,8 @@ def _follow_sources(session: Session, prospect: Prospect, engine: Engine, follow
 
 def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: User,
                      reason: Any = None, data: Mapping[str, Any] | None = None,
-                     version: Any = None, new_owner: str | None = None) -> Prospect:
+                     version: Any = None, new_owner: str | None = None,
+                     reason_category: Any = None) -> Prospect:
     """Fire ``event`` on a prospect: guards, new stage and clock, history row, cadence tasks
     and escalations, all in one transaction (:func:`pipeline.prospects.events.apply`).
 
@@ -441,9 +442,10 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
     ``event_not_allowed``.
     """
     command = load(FireEvent, {"event": event, "reason": reason, "version": version,
-                               "new_owner": new_owner})
+                               "new_owner": new_owner, "reason_category": reason_category})
     event, reason, version, new_owner = (command["event"], command["reason"],
                                          command["version"], command["new_owner"])
+    category = command["reason_category"]
     with unit_of_work(session):
         prospect = queries.get_visible(session, actor, prospect_id, for_update=True)
         check_version(prospect, version)
@@ -468,6 +470,8 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                           ) from None
         except EngineError as exc:  # pragma: no cover - every engine error is one of the above
             raise Invalid(exc.message, code=exc.code) from None
+        if category is not None:
+            outcome = _with_lost_reason(outcome, engine, category)
         if event == "reopen":
             # The customer may have another prospect meanwhile: one manager per customer.
             check_unique_customer(session, actor, customer_no=prospect.customer_no,
@@ -481,6 +485,19 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                 raise
             raise duplicate_customer(field) from None
     return prospect
+
+
+def _with_lost_reason(outcome: Outcome, engine: Engine, category: str) -> Outcome:
+    """The lose event's reason category (one of the workflow's ``lost_reasons``) kept in the
+    history row's data beside the free-text reason; refused on any other event."""
+    if outcome.event != "lose":
+        raise Invalid("only the lose event takes a reason category",
+                      details={"reason_category": ["Only for lose."]})
+    keys = [c.key for c in engine.workflow.lost_reasons]
+    if category not in keys:
+        raise Invalid("unknown reason category", details={"reason_category": [
+            "One of: " + ", ".join(keys) if keys else "This workflow has no categories."]})
+    return replace(outcome, data={**(outcome.data or {}), "reason_category": category})
 
 
 def _reopen_owner(session: Session, prospect: Prospect, outcome: Outcome, engine: Engine,

@@ -338,13 +338,15 @@ def fire(prospect_id: int, event: str):
         abort(404)
     session = get_session()
     prospect = queries.get_visible(session, current_user, prospect_id)
-    form = P.event_form(event, prospect.version, formdata=request.form)
+    form = P.event_form(event, prospect.version, formdata=request.form,
+                        wf=P.workflow(prospect.workflow_key))
     if not form.validate_on_submit():
         return render_detail(prospect.id, event_forms={event: form}, status=422)
     try:
         moved = services.advance_prospect(session, prospect.id, event, actor=current_user,
                                           reason=form.values["reason"],
-                                          version=form.values["version"])
+                                          version=form.values["version"],
+                                          reason_category=form.values["reason_category"])
     except ServiceError as exc:
         if form.show(exc) or P.reason_beside_field(form, exc):
             return render_detail(prospect.id, event_forms={event: form}, status=422)

@@ -73,14 +73,22 @@ class DailyFilterForm(_QueryForm):
         self.manager.choices = [option(u.id, u.name) for u in managers]
 
 
+ALL_TEAMS = "all"  # the weekly log of every team (a supervisor's branch)
+
+
+def _team_or_all(value: object) -> int | str | None:
+    return ALL_TEAMS if value == ALL_TEAMS else _int_or_none(value)
+
+
 class WeeklyFilterForm(_QueryForm):
-    team = SelectField(_l("Team"), coerce=_int_or_none, validators=[Optional()],
+    team = SelectField(_l("Team"), coerce=_team_or_all, validators=[Optional()],
                        validate_choice=False)
     week = DateField(_l("Week of"), validators=[Optional()])
 
     def __init__(self, *args, teams=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.team.choices = [option(t.id, t.name) for t in teams]
+        everyone = [option(ALL_TEAMS, _l("All teams"))] if len(teams) > 1 else []
+        self.team.choices = everyone + [option(t.id, t.name) for t in teams]
 
 
 class WeeklySummaryForm(FlaskForm):

@@ -461,28 +461,52 @@ def cohorts(session: Session, viewer: User, filters: Filters, months: list[date]
 
 # ---------------------------------------------------------------- lost reasons, escalations
 
+# The category of a loss that has none of the workflow's: rows written before the workflow
+# listed its lost_reasons, and API clients that send the free-text reason only.
+OTHER = "other"
+REASON_CATEGORY = "reason_category"  # the key of the category in the history row's data
+
+
 @dataclass
 class LostReason:
     stage: str
     team: str | None
-    reason: str
+    category: str  # a key of the workflow's lost_reasons, or OTHER
     count: int
+    # The free-text reasons given beside the category, most frequent first.
+    notes: list[tuple[str, int]] = field(default_factory=list)
 
 
 def lost_reasons(session: Session, viewer: User, filters: Filters, *,
                  workflow_key: str = workflows.DEFAULT_KEY) -> list[LostReason]:
-    """Prospects lost in the period, by the stage they were lost in, team and reason; in
-    stage order, then team, then most frequent first. One query."""
-    order = _stage_order(workflow_key)
-    stmt = select(se.c.to_stage, Team.name, se.c.reason, func.count().label("n")) \
+    """Prospects lost in the period, by the stage they were lost in, team and the reason's
+    category (from the lose event's history row; :data:`OTHER` when it has none the
+    workflow knows), each with its free-text notes counted; in stage order, then team, then
+    most frequent first. One query."""
+    wf = workflows.workflow(workflow_key)
+    order = wf.stage_keys
+    known = [c.key for c in wf.lost_reasons]
+    category = se.c.data[REASON_CATEGORY].as_string()
+    stmt = select(se.c.to_stage, Team.name, category, se.c.reason, func.count().label("n")) \
         .select_from(se).outerjoin(Team, Team.id == se.c.team_id).where(
             _losing(), _in_period(se.c.at, filters), se.c.to_stage.in_(order),
             scope_clause(viewer, se.c.owner_id, se.c.team_id),
             *_filter_clauses(filters, se.c.owner_id, se.c.team_id, se.c.prospect_id),
-        ).group_by(se.c.to_stage, Team.name, se.c.reason)
-    rows = [LostReason(s, t, r or "", int(n)) for s, t, r, n in session.execute(stmt)]
+        ).group_by(se.c.to_stage, Team.name, category, se.c.reason)
+    groups: dict[tuple[str, str | None, str], LostReason] = {}
+    for stage, team, cat, reason, n in session.execute(stmt):
+        cat = cat if cat in known else OTHER
+        group = groups.setdefault((stage, team, cat), LostReason(stage, team, cat, 0))
+        group.count += int(n)
+        if reason:
+            group.notes.append((reason, int(n)))
     rank = {k: i for i, k in enumerate(order)}
-    rows.sort(key=lambda x: (rank.get(x.stage, len(order)), x.team or "", -x.count, x.reason))
+    cat_rank = {k: i for i, k in enumerate(known)}
+    rows = list(groups.values())
+    for r in rows:
+        r.notes.sort(key=lambda x: (-x[1], x[0]))
+    rows.sort(key=lambda x: (rank.get(x.stage, len(order)), x.team or "", -x.count,
+                             cat_rank.get(x.category, len(known))))
     return rows
 
 
@@ -767,3 +791,99 @@ def visible_managers(session: Session, viewer: User, team_id: int | None = None
 
 def ids_in(values: Iterable[int]) -> list[int]:
     return sorted(set(values))
+
+
+# ---------------------------------------------------------------- branch totals
+
+@dataclass
+class ManagerDay:
+    """One manager's figures for one day: contacts and the day's moves of their prospects."""
+
+    user_id: int
+    name: str
+    team: str | None
+    calls: int = 0
+    meetings: int = 0
+    contacts: int = 0
+    created: int = 0
+    advanced: int = 0
+    won: int = 0
+    lost: int = 0
+    back: int = 0
+
+
+DAY_FIGURES = ("calls", "meetings", "contacts", "created", "advanced", "won", "lost", "back")
+
+
+@dataclass
+class DayTotals:
+    """The daily progress sheet's figures for every manager in view (a team lead's team,
+    a supervisor's branch), by team, with the norms of the day."""
+
+    day: date
+    working_day: bool
+    managers: list[ManagerDay]
+
+    @property
+    def call_norm(self) -> int:
+        return CALL_NORM if self.working_day else 0
+
+    @property
+    def meeting_norm(self) -> int:
+        return MEETING_NORM if self.working_day else 0
+
+    def teams(self) -> list[tuple[str | None, list[ManagerDay]]]:
+        out: dict[str | None, list[ManagerDay]] = {}
+        for m in self.managers:
+            out.setdefault(m.team, []).append(m)
+        return list(out.items())
+
+    def total(self, name: str, rows: Iterable[ManagerDay] | None = None) -> int:
+        return sum(getattr(m, name) for m in (self.managers if rows is None else rows))
+
+
+def daily_totals(session: Session, managers: list[User], day: date, *, tz: str,
+                 now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
+                 ) -> DayTotals:
+    """The day's contacts and moves per manager of ``managers`` (in ``tz``), ordered by
+    team and name, for the branch's (or team's) totals. Three queries."""
+    now = now or clock.now()
+    start, end = day_bounds(day, tz)
+    ids = [m.id for m in managers]
+    team_names = dict(session.execute(select(Team.id, Team.name).where(
+        Team.id.in_({m.team_id for m in managers if m.team_id is not None}))).all())
+    rows = {m.id: ManagerDay(m.id, m.name, team_names.get(m.team_id)) for m in managers}
+
+    def count_if(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    if ids:
+        today = and_(se.c.at >= _ts(start), se.c.at < _ts(end), se.c.at <= _ts(now))
+        for uid, *counts in session.execute(
+                select(se.c.owner_id, *[count_if(cond) for cond in (
+                    se.c.event == "create", se.c.event == "advance",
+                    se.c.event == "win", _losing(), se.c.event == "back")])
+                .where(today, se.c.owner_id.in_(ids),
+                       se.c.to_stage.in_(_stage_order(workflow_key)))
+                .group_by(se.c.owner_id)):
+            m = rows[uid]
+            m.created, m.advanced, m.won, m.lost, m.back = map(int, counts)
+        c = Contact.__table__
+        for uid, calls, meetings, n in session.execute(
+                select(c.c.user_id, count_if(c.c.kind == "call"),
+                       count_if(c.c.kind.in_(MEETING_KINDS)), func.count())
+                .where(c.c.user_id.in_(ids), c.c.at >= _ts(start), c.c.at < _ts(end))
+                .group_by(c.c.user_id)):
+            rows[uid].calls, rows[uid].meetings, rows[uid].contacts = (
+                int(calls), int(meetings), int(n))
+    ordered = sorted(rows.values(), key=lambda m: (m.team is None, m.team or "", m.name,
+                                                   m.user_id))
+    return DayTotals(day, is_working_day(day, workflow_key), ordered)
+
+
+def weekly_branch(session: Session, teams: list[Team], week_start: date, *, tz: str,
+                  now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
+                  ) -> list[tuple[Team, WeeklyFigures]]:
+    """The weekly work log of every team in ``teams`` (a supervisor's branch), in order."""
+    return [(t, weekly_figures(session, t.id, week_start, tz=tz, now=now,
+                               workflow_key=workflow_key)) for t in teams]

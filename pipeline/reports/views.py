@@ -27,6 +27,7 @@ from pipeline.db import get_session
 from pipeline.errors import NotFound, ServiceError
 from pipeline.reports import aftersale, charts, exports, queries, services
 from pipeline.reports.forms import (
+    ALL_TEAMS,
     DailyFilterForm,
     FunnelFilterForm,
     WeeklyFilterForm,
@@ -62,6 +63,11 @@ def _check_format(fmt: str) -> None:
 
 def _stamp(value: date | None) -> str:
     return value.isoformat() if value else "all"
+
+
+def _period(start: date | None, end: date | None) -> str:
+    """A period as the sheets' headings give it: "2026-03-02 – 2026-03-08"."""
+    return f"{start.isoformat() if start else '…'} – {end.isoformat() if end else '…'}"
 
 
 # ---------------------------------------------------------------- the funnel
@@ -119,7 +125,9 @@ def _funnel_context() -> dict[str, Any]:
 def funnel():
     ctx = _funnel_context()
     return render_template("funnel/index.html", **ctx, labels=labels,
-                           query=request.args.to_dict())
+                           query=request.args.to_dict(),
+                           category_name=exports.lost_category_name,
+                           describe_notes=exports.describe_notes)
 
 
 @bp.get("/funnel.<fmt>")
@@ -131,7 +139,11 @@ def funnel_export(fmt: str):
     services.record_export(get_session(), "funnel", request.args.to_dict(),
                            actor=current_user._get_current_object(), ip=request.remote_addr)
     name = f"funnel-{_stamp(ctx['start_day'])}-{_stamp(ctx['end_day'])}"
-    return exports.download(sections, fmt, name, tz=user_tz())
+    heading = exports.Heading(
+        _("Stage funnel"), exports.branch_name(),
+        _period(ctx["start_day"], ctx["end_day"]) if ctx["start_day"] or ctx["end_day"]
+        else _("All entries since the first record."))
+    return exports.download(sections, fmt, name, tz=user_tz(), heading=heading)
 
 
 # ---------------------------------------------------------------- the daily progress sheet
@@ -154,8 +166,12 @@ def _daily_context() -> dict[str, Any]:
     form.manager.data = manager.id if manager else None
     form.day.data = day
     sheet = queries.daily_sheet(session, manager.id, day, tz=user_tz()) if manager else None
+    # A team lead's team and a supervisor's branch: every manager's day, with the totals.
+    totals = queries.daily_totals(session, managers, day, tz=user_tz()) \
+        if viewer.role != "manager" and managers else None
     return {"form": form, "manager": manager, "day": day, "sheet": sheet,
-            "managers": managers, "today": today_local()}
+            "managers": managers, "today": today_local(), "totals": totals,
+            "branch_view": viewer.role in ("supervisor", "admin")}
 
 
 @bp.get("/daily")
@@ -175,12 +191,15 @@ def daily_export(fmt: str):
     ctx = _daily_context()
     if ctx["sheet"] is None:
         raise NotFound(_("There is no manager to report on."))
-    sections = exports.daily_sections(ctx["sheet"], ctx["manager"].name)
+    sections = exports.daily_sections(ctx["sheet"], ctx["manager"].name,
+                                      totals=ctx["totals"], branch=ctx["branch_view"])
     services.record_export(get_session(), "daily", {"manager": ctx["manager"].id,
                                                     "day": ctx["day"].isoformat()},
                            actor=current_user._get_current_object(), ip=request.remote_addr)
+    heading = exports.Heading(_("Customer management progress sheet"), exports.branch_name(),
+                              ctx["day"].isoformat())
     return exports.download(sections, fmt, f"daily-{ctx['day'].isoformat()}-"
-                            f"{ctx['manager'].id}", tz=user_tz())
+                            f"{ctx['manager'].id}", tz=user_tz(), heading=heading)
 
 
 # ---------------------------------------------------------------- the weekly work log
@@ -197,22 +216,31 @@ def _weekly_context(args: MultiDict | None = None) -> dict[str, Any]:
         flash(_("That week is not a valid date; showing this week."), "error")
     by_id = {t.id: t for t in teams}
     wanted = form.team.data
-    if wanted is not None and wanted not in by_id:
+    everyone = wanted == ALL_TEAMS and len(teams) > 1
+    if wanted is not None and not everyone and wanted not in by_id:
         raise NotFound(_("No such team among those you may see."))
-    team = by_id.get(wanted) if wanted else (by_id.get(viewer.team_id) or
-                                             (teams[0] if teams else None))
+    team = None if everyone else by_id.get(wanted) if wanted else (
+        by_id.get(viewer.team_id) or (teams[0] if teams else None))
     picked = form.week.data if form.week.data and not form.week.errors else today_local()
     week = queries.week_start_of(picked)
-    form.team.data = team.id if team else None
+    form.team.data = ALL_TEAMS if everyone else (team.id if team else None)
     form.week.data = week
     figures = queries.weekly_figures(session, team.id, week, tz=user_tz()) if team else None
+    # Every team of the branch, each with its subtotal, and the branch's total.
+    branch = queries.weekly_branch(session, teams, week, tz=user_tz()) if everyone else None
+    summaries = {log.team_id: log.summary for log in session.scalars(select(WeeklyLog).where(
+        WeeklyLog.week_start == week, WeeklyLog.team_id.in_(list(by_id))))} \
+        if everyone else {}
     log = session.scalars(select(WeeklyLog).where(
         WeeklyLog.team_id == team.id, WeeklyLog.week_start == week)).first() if team else None
     author = session.get(User, log.author_id) if log and log.author_id else None
     can_write = bool(team) and (viewer.role == "admin" or (
         viewer.role == "team_lead" and viewer.team_id == team.id))
     return {"form": form, "team": team, "week": week, "figures": figures, "log": log,
-            "author": author, "can_write": can_write, "teams": teams}
+            "author": author, "can_write": can_write, "teams": teams, "branch": branch,
+            "summaries": summaries,
+            "branch_decided": {k: sum(f.decided.get(k, 0) for _t, f in branch or ())
+                               for k in ("continue", "reassign", "abandon")}}
 
 
 @bp.get("/weekly")
@@ -256,15 +284,23 @@ def save_weekly():
 def weekly_export(fmt: str):
     _check_format(fmt)
     ctx = _weekly_context()
-    if ctx["team"] is None:
+    week = ctx["week"]
+    if ctx["branch"] is not None:
+        sections = exports.weekly_branch_sections(ctx["branch"], ctx["summaries"], week)
+        which: Any = ALL_TEAMS
+    elif ctx["team"] is None:
         raise NotFound(_("There is no team to report on."))
-    sections = exports.weekly_sections(ctx["figures"], ctx["team"].name,
-                                       ctx["log"].summary if ctx["log"] else None)
-    services.record_export(get_session(), "weekly", {"team": ctx["team"].id,
-                                                     "week": ctx["week"].isoformat()},
+    else:
+        sections = exports.weekly_sections(ctx["figures"], ctx["team"].name,
+                                           ctx["log"].summary if ctx["log"] else None)
+        which = ctx["team"].id
+    services.record_export(get_session(), "weekly", {"team": which,
+                                                     "week": week.isoformat()},
                            actor=current_user._get_current_object(), ip=request.remote_addr)
-    return exports.download(sections, fmt, f"weekly-{ctx['week'].isoformat()}-"
-                            f"{ctx['team'].id}", tz=user_tz())
+    heading = exports.Heading(_("CRM weekly work log"), exports.branch_name(),
+                              _period(week, week + timedelta(days=6)))
+    return exports.download(sections, fmt, f"weekly-{week.isoformat()}-{which}",
+                            tz=user_tz(), heading=heading)
 
 
 

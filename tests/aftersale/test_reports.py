@@ -4,6 +4,7 @@ contact-frequency compliance per tier; the page and its CSV and Excel downloads.
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date, timedelta
 
 from openpyxl import load_workbook
@@ -62,8 +63,10 @@ def test_the_figures_per_manager(session, factory, client):
     assert r.status_code == 200
     assert r.get_data(as_text=True).count('data-testid="aftersale-row"') == 3
     r = client.get("/reports/after-sale.csv?from=2026-03-01&to=2026-03-31")
-    assert r.status_code == 200 and r.mimetype == "text/csv"
-    assert li.name in r.get_data(as_text=True)
+    assert r.status_code == 200 and r.mimetype == "application/zip"  # one CSV per table
+    with zipfile.ZipFile(io.BytesIO(r.data)) as z:
+        assert len(z.namelist()) == 2
+        assert li.name in z.read(z.namelist()[0]).decode("utf-8-sig")
     r = client.get("/reports/after-sale.xlsx?from=2026-03-01&to=2026-03-31")
     book = load_workbook(io.BytesIO(r.data))
     assert len(book.worksheets) == 2

@@ -377,13 +377,15 @@ def test_supervisor_cannot_overwrite_personal_fields(client, factory, manager):
 
 def test_lose_needs_a_reason_beside_the_field(as_manager, factory, manager):
     p = factory.prospect(manager)
-    r = as_manager.post(f"/prospects/{p.id}/events/lose", data={"lose-reason": "  "})
+    r = as_manager.post(f"/prospects/{p.id}/events/lose",
+                        data={"lose-reason": "  ", "lose-reason_category": "no_need"})
     assert r.status_code == 422
     assert b'id="lose-reason-error"' in r.data and b"Give a reason." in r.data
     factory.session.expire_all()
     assert factory.session.get(Prospect, p.id).status == "active"
     r = as_manager.post(f"/prospects/{p.id}/events/lose",
-                        data={"lose-reason": "bought at another bank"})
+                        data={"lose-reason": "bought at another bank",
+                              "lose-reason_category": "bought_elsewhere"})
     assert r.status_code == 302
     factory.session.expire_all()
     assert factory.session.get(Prospect, p.id).lost_reason == "bought at another bank"
@@ -397,7 +399,8 @@ def test_pause_resume_reopen(as_manager, factory, manager):
     assert "Paused since" in html and 'data-testid="event-resume"' in html
     assert as_manager.post(f"/prospects/{p.id}/events/resume").status_code == 302
     assert as_manager.post(f"/prospects/{p.id}/events/lose",
-                           data={"lose-reason": "no interest"}).status_code == 302
+                           data={"lose-reason": "no interest",
+                                 "lose-reason_category": "no_need"}).status_code == 302
     assert as_manager.post(f"/prospects/{p.id}/events/reopen",
                            data={"reopen-reason": "called back"}).status_code == 302
     factory.session.expire_all()

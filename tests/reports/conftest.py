@@ -23,7 +23,7 @@ def day(n: float) -> datetime:
 
 class History:
     """Writes prospects with a given history (``steps``: (event, to_stage, to_status, day,
-    reason)); the prospect row ends in the last step's state."""
+    reason[, data])); the prospect row ends in the last step's state."""
 
     def __init__(self, session) -> None:
         self.session = session
@@ -31,7 +31,7 @@ class History:
 
     def prospect(self, owner: User, steps: list[tuple], *, name: str = "P",
                  tier: str = "gold", owners: dict[int, User] | None = None) -> Prospect:
-        event, stage, status, when, reason = steps[-1]
+        event, stage, status, when, reason = steps[-1][:5]
         p = Prospect(name=name, tier=tier, owner_id=owner.id, team_id=owner.team_id,
                      stage=stage, status=status, stage_entered_at=day(when),
                      clock_started_at=day(when), paused_at=day(when) if status == "paused"
@@ -40,13 +40,13 @@ class History:
         self.session.add(p)
         self.session.flush()
         prev_stage = prev_status = None
-        for seq, (event, stage, status, when, reason) in enumerate(steps, start=1):
+        for seq, (event, stage, status, when, reason, *data) in enumerate(steps, start=1):
             who = (owners or {}).get(seq, owner)
             self.session.add(StageEvent(
                 prospect_id=p.id, seq=seq, event=event, from_stage=prev_stage,
                 to_stage=stage, from_status=prev_status, to_status=status,
                 actor_id=who.id, owner_id=who.id, team_id=who.team_id, at=day(when),
-                reason=reason))
+                reason=reason, data=data[0] if data else None))
             prev_stage, prev_status = stage, status
         self.session.flush()
         visits.rebuild(self.session, [p.id])  # rows written around the services
@@ -77,13 +77,13 @@ def history(session) -> History:
 
 
 def walk(*steps: Any) -> list[tuple]:
-    """(event, stage, day[, reason]) → history steps with statuses worked out."""
+    """(event, stage, day[, reason[, data]]) → history steps with statuses worked out."""
     out = []
     for step in steps:
         event, stage, when, *rest = step
         reason = rest[0] if rest else None
         status = {"lose": "lost", "win": "won", "pause": "paused"}.get(event, "active")
-        out.append((event, stage, status, when, reason))
+        out.append((event, stage, status, when, reason, *rest[1:2]))
     return out
 
 

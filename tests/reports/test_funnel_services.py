@@ -54,8 +54,10 @@ def test_funnel_from_the_services(session, factory):
     assert (learn.median_days, learn.p90_days) == (1.5, 1.9)     # 1 and 2 days
     assert (f["decision_maker"].entered, f["decision_maker"].advanced) == (1, 1)
     assert (f["needs"].current, f["needs"].median_days) == (1, 6.0)  # open since day 6
-    reasons = [(r.stage, r.reason) for r in queries.lost_reasons(session, sup, Filters())]
-    assert reasons == [("first_contact", "客户拒绝会面"), ("learn", "客户无意向")]
+    reasons = [(r.stage, r.category, r.notes)
+               for r in queries.lost_reasons(session, sup, Filters())]
+    assert reasons == [("first_contact", "other", [("客户拒绝会面", 1)]),
+                       ("learn", "other", [("客户无意向", 1)])]
     esc_rows = queries.escalations_by_decision(session, sup, Filters())
     assert [(r.decision, r.kind, r.count, r.avg_days_to_decide) for r in esc_rows] == [
         ("abandon", "no_meeting", 1, 1.0)]

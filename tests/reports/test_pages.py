@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from datetime import date, timedelta
 
 from openpyxl import load_workbook
@@ -22,16 +23,22 @@ def login(client, user, locale="en"):
     client.post("/language", data={"locale": locale, "next": "/"})
 
 
-def read_csv(body: bytes) -> list[list[str]]:
-    assert body.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read the Chinese right
-    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+def read_csv(body: bytes) -> dict[str, list[list[str]]]:
+    """The CSV download: a zip of one CSV file per table ("01-Funnel.csv"), by title."""
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(body)) as z:
+        for name in z.namelist():
+            data = z.read(name)
+            assert data.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets read the Chinese right
+            number, title = name.removesuffix(".csv").split("-", 1)
+            assert number == f"{len(out) + 1:02d}"  # in the report's order
+            out[title] = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    return out
 
 
-def section(rows: list[list[str]], title: str) -> list[list[str]]:
-    """The header and rows of the CSV section titled ``title``."""
-    start = rows.index([title]) + 1
-    end = next((i for i in range(start, len(rows)) if rows[i] == []), len(rows))
-    return rows[start:end]
+def section(tables: dict[str, list[list[str]]], title: str) -> list[list[str]]:
+    """The header and rows of the table titled ``title`` (one file, one table)."""
+    return tables[title]
 
 
 def test_report_pages_need_sign_in(client):
@@ -78,13 +85,13 @@ def test_funnel_bad_period_is_an_error_not_a_crash(client, story):
 def test_funnel_csv_and_xlsx(client, session, story):
     login(client, story["sup"])
     r = client.get("/reports/funnel.csv")
-    assert r.status_code == 200 and r.mimetype == "text/csv"
+    assert r.status_code == 200 and r.mimetype == "application/zip"
     rows = section(read_csv(r.data), "Funnel")
     header, body = rows[0], {row[0]: row for row in rows[1:]}
     learn = dict(zip(header, body["Learn the customer"]))
     assert learn["Entered"] == "4" and learn["Advanced"] == "2" and learn["Lost"] == "1"
     assert learn["Re-entries"] == "1"
-    assert float(learn["Conversion to next stage"]) == 0.5
+    assert learn["Conversion to next stage"] == "50.0%"
     assert float(learn["Median days in stage"]) == 3.0
     assert float(learn["90th percentile days"]) == 8.2
     r = client.get("/reports/funnel.xlsx")
@@ -92,13 +99,13 @@ def test_funnel_csv_and_xlsx(client, session, story):
     wb = load_workbook(io.BytesIO(r.data))
     ws = wb["Funnel"]
     values = list(ws.values)
-    header = list(values[0])
+    header = list(values[3])  # below the title, the branch and the period
     fc = dict(zip(header, next(v for v in values if v[0] == "First contact")))
     assert (fc["Entered"], fc["Re-entries"], fc["Advanced"], fc["Lost"],
             fc["Conversion to next stage"]) == (4, 1, 4, 1, 1.0)
     assert fc["90th percentile days"] == 3.6
     lost = list(wb["Lost reasons"].values)
-    assert ("Learn the customer", "Team A", "客户无意向", 1) in lost
+    assert ("Learn the customer", "Team A", "Other", 1, "客户无意向") in lost
     exports = session.scalars(select(AuditEntry).where(
         AuditEntry.action == "report_exported")).all()
     assert len(exports) == 2
@@ -107,7 +114,7 @@ def test_funnel_csv_and_xlsx(client, session, story):
 def test_funnel_csv_in_chinese(client, story):
     login(client, story["sup"], locale="zh_CN")
     rows = read_csv(client.get("/reports/funnel.csv").data)
-    assert ["漏斗"] in rows
+    assert list(rows)[0] == "漏斗"
     body = section(rows, "漏斗")
     assert body[0][0] == "阶段" and any(r[0] == "初次接触" for r in body)
 
@@ -118,9 +125,9 @@ def test_exports_keep_formulas_as_text(client, session, factory, history):
                                                                 "=HYPERLINK(\"x\")")))
     login(client, m)
     rows = section(read_csv(client.get("/reports/funnel.csv").data), "Lost reasons")
-    assert rows[1][2] == "'=HYPERLINK(\"x\")"
+    assert rows[1][4] == "'=HYPERLINK(\"x\")"
     wb = load_workbook(io.BytesIO(client.get("/reports/funnel.xlsx").data))
-    cell = wb["Lost reasons"]["C2"]
+    cell = wb["Lost reasons"]["E5"]
     assert cell.value == "=HYPERLINK(\"x\")" and cell.data_type == "s"
 
 
@@ -204,8 +211,8 @@ def test_daily_sheet_page_and_exports(client, session, factory, history):
     assert "First contact → Learn the customer" in by_name["王芳"]["Changed today"]
     assert by_name["王芳"]["Contacts today"] == "Call 3"
     wb = load_workbook(io.BytesIO(client.get("/reports/daily.xlsx").data))
-    assert [c.value for c in wb["Prospects"]["A"]][1:] == ["New Today", "王芳"] or \
-        [c.value for c in wb["Prospects"]["A"]][1:] == ["王芳", "New Today"]
+    assert [c.value for c in wb["Prospects"]["A"]][4:] == ["New Today", "王芳"] or \
+        [c.value for c in wb["Prospects"]["A"]][4:] == ["王芳", "New Today"]
     # a manager may not read another manager's sheet
     assert client.get(f"/reports/daily?manager={other.id}").status_code == 404
 
@@ -302,7 +309,7 @@ def test_weekly_log_figures_summary_and_exports(client, session, factory, histor
     assert (total["Manager"], total["Advanced"], total["Won"], total["Lost"], total["Calls"]) \
         == ("Team total", "2", "1", "1", "5")
     wb = load_workbook(io.BytesIO(client.get("/reports/weekly.xlsx").data))
-    decided = dict(list(wb["Escalations decided"].values)[1:])
+    decided = dict(list(wb["Escalations decided"].values)[4:])
     assert decided == {"Continue": 1, "Reassign": 0, "Abandon": 0}
 
 
