@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, url_for
@@ -158,6 +158,12 @@ def clock_reading(due: datetime | None, status: str, now: datetime) -> tuple[str
     if days >= 1:
         return "days_overdue", days, "overdue"
     return "hours_overdue", max(int(-seconds // 3600), 1), "overdue"
+
+
+def next_contact(period_end: datetime) -> str:
+    """An after-sale card's next contact: due by the last day of the contact period."""
+    return _("Next contact by %(day)s",
+             day=when(period_end - timedelta(seconds=1), "yyyy-MM-dd"))
 
 
 @per_request
@@ -407,6 +413,11 @@ class CardWriter:
                        f'</span>\n')
         if not active:
             out.append(f'    <span class="flag flag-{status}">{self.flags[status]}</span>\n')
+            if status == "won" and p.due_at is not None:
+                # The sweep keeps in due_at the end of the after-sale contact period it
+                # judges next: the tier's (or cell's) contacts are due by its last day.
+                out.append(f'    <span class="due due-left" data-testid="next-contact">'
+                           f'{e(next_contact(p.due_at))}</span>\n')
         else:
             kind, num, css = clock_reading(p.due_at, status, self.now)
             if kind:

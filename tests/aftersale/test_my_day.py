@@ -114,3 +114,17 @@ def test_the_prospect_page_lists_after_sale_tasks_apart(client, session, factory
     advance_prospect(session, p.id, "leave", actor=li, reason="Moved abroad")
     html = client.get(f"/prospects/{p.id}").get_data(as_text=True)
     assert "Customer left: Moved abroad" in html
+
+
+def test_an_after_sale_card_shows_its_next_contact(client, session, factory):
+    from pipeline.escalations.services import sweep_due
+
+    li = factory.user()
+    li.locale = "en"
+    session.commit()
+    factory.prospect(li, "after_sale", name="Sun Mei", customer_no="C001", tier="platinum")
+    sweep_due(session, clock.now())  # sets the end of the contact period it judges next
+    client.post("/login", data={"email": li.email, "password": "secret-pass"})
+    html = client.get("/board").get_data(as_text=True)
+    card = html.split("Sun Mei")[1].split("</article>")[0]
+    assert 'data-testid="next-contact">Next contact by 2026-03-31<' in card
