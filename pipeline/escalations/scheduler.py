@@ -12,6 +12,8 @@ import atexit
 import logging
 import os
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 
@@ -25,6 +27,9 @@ log = logging.getLogger("pipeline.scheduler")
 _lock = threading.Lock()
 _scheduler = None
 _last_full: str | None = None  # the UTC day of this process's last full sweep
+# Other outboxes each scheduled run delivers after the sweep and the e-mail (name ->
+# callable(app) -> summary), registered at app start by the domains that own them.
+DELIVERIES: dict[str, Callable[[Flask], Any]] = {}
 
 
 def should_start(app: Flask) -> bool:
@@ -50,9 +55,8 @@ def run_once(app: Flask) -> dict:
         finally:
             session.close()
         summary["mail"] = deliver_after_commit(app)
-        from pipeline.messages.outbox import deliver as deliver_sms
-
-        summary["sms"] = deliver_sms(app)
+        for name, deliver in DELIVERIES.items():
+            summary[name] = deliver(app)
     log.info("sweep: %s", summary)
     return summary
 

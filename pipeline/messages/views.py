@@ -31,9 +31,11 @@ from pipeline.auth.views import safe_next
 from pipeline.db import get_session
 from pipeline.engine.definition import LANGS
 from pipeline.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
+from pipeline.escalations import scheduler
 from pipeline.forms import options
-from pipeline.messages import reports, services
+from pipeline.messages import outbox, reports, services
 from pipeline.messages import text as T
+from pipeline.messages.cards import CardMarks
 from pipeline.messages.forms import (
     LeadCallForm,
     OptOutForm,
@@ -43,6 +45,7 @@ from pipeline.messages.forms import (
 )
 from pipeline.messages.gateways import verify
 from pipeline.messages.models import SmsMessage
+from pipeline.prospects import presenters as P
 from pipeline.prospects import queries
 from pipeline.prospects.privacy import mask
 from pipeline.web import csrf
@@ -56,6 +59,8 @@ DECIDERS = ("team_lead", "supervisor", "admin")
 def init_app(app: Flask) -> None:
     """The pages, the API, and the hook that queues the SMS of every applied outcome."""
     services.register_hooks()
+    P.CARD_PARTS["sms"] = CardMarks  # the opt-out note, or the manager's SMS button
+    scheduler.DELIVERIES["sms"] = outbox.deliver
     app.register_blueprint(bp)
     app.register_blueprint(api)
     csrf.exempt(api)  # bearer tokens and signed callbacks, never the session cookie

@@ -324,6 +324,10 @@ def template_helpers() -> dict[str, Any]:
 # Marks other domains put on a customer's card (e.g. open complaints), registered at app
 # start: name -> callable(card ids) -> {id: text}; each is one query per set of cards.
 CARD_MARKS: dict[str, Callable[[list[int]], dict[int, str]]] = {}
+# Parts other domains write into each card (e.g. the manager's SMS button), registered at
+# app start: a factory(session, prospects, viewer id, back-to URL) answering an object whose
+# ``html(prospect)`` is the card's part, built once per set of cards.
+CARD_PARTS: dict[str, Callable[..., Any]] = {}
 
 
 def card_marks(ids: list[int]) -> dict[int, list[str]]:
@@ -377,10 +381,10 @@ class CardWriter:
     def __call__(self, cards: list[queries.Card]) -> Markup:
         out: list[str] = []
         from pipeline.db import get_session
-        from pipeline.messages.cards import CardMarks
 
-        self.sms = CardMarks(get_session(), [c.prospect for c in cards], current_user.id,
-                             self.back_to.unescape())
+        prospects = [c.prospect for c in cards]
+        self.parts = [part(get_session(), prospects, current_user.id, self.back_to.unescape())
+                      for part in CARD_PARTS.values()]
         self.marks = card_marks([c.prospect.id for c in cards])
         for card in cards:
             self.write(card, out)
@@ -406,7 +410,7 @@ class CardWriter:
         if p.phone:
             out.append(f'  <div class="kcard-phone muted" data-testid="masked-phone">'
                        f'{e(mask(p.phone))}</div>\n')
-        out.append(self.sms.html(p))  # the opt-out note, or the manager's SMS button
+        out.extend(part.html(p) for part in self.parts)  # e.g. the manager's SMS button
         out.append('  <div class="kcard-flags">\n')
         for mark in getattr(self, "marks", {}).get(p.id, ()):
             out.append(f'    <span class="flag flag-mark" data-testid="card-mark">{e(mark)}'
