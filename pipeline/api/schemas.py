@@ -157,7 +157,11 @@ class EscalationPage(Schema):
 
 class FunnelStage(Schema):
     key = fields.String()
-    entered = fields.Integer()
+    entered = fields.Integer(metadata={
+        "description": "prospects who entered the stage in the period, each counted once"})
+    reentered = fields.Integer(metadata={
+        "description": "their further entries into the stage in the period (after going "
+                       "back a stage, or reopened)"})
     current = fields.Integer()
     advanced = fields.Integer()
     lost = fields.Integer()
