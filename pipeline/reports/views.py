@@ -340,6 +340,8 @@ def after_sale_export(fmt: str):
     services.record_export(get_session(), "after_sale", {"from": ctx["start"].isoformat(),
                                                          "to": ctx["end"].isoformat()},
                            actor=current_user._get_current_object(), ip=request.remote_addr)
+    heading = exports.Heading(_("After-sale work"), exports.branch_name(),
+                              _period(ctx["start"], ctx["end"]))
     return exports.download(aftersale.sections(ctx["report"]), fmt,
                             f"after-sale-{ctx['start'].isoformat()}-{ctx['end'].isoformat()}",
-                            tz=user_tz())
+                            tz=user_tz(), heading=heading)
