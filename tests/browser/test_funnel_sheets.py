@@ -94,3 +94,41 @@ def open_funnel(open_page, login, user):
     login(page, user.email)
     page.goto("/reports/funnel")
     return page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_supervisor_hands_on_the_branch_sheets(open_page, live_factory, login, lang):
+    """The daily sheet's branch totals and the weekly log of all teams, at both widths, and
+    their downloads as a browser saves them: a zip of CSV tables and an Excel workbook."""
+    import io
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    sup = live_factory.user("supervisor")
+    for team in (f"Sheets A {secrets.token_hex(2)}", f"Sheets B {secrets.token_hex(2)}"):
+        live_factory.prospect(live_factory.user("manager", team), name="Sun Sheet")
+    total = {"en": "Branch total", "zh": "支行合计"}[lang]
+    for viewport in (DESK, PHONE):
+        page = open_page(viewport, lang)
+        login(page, sup.email)
+        page.goto("/reports/daily")
+        totals = page.get_by_test_id("daily-totals")
+        assert total in totals.inner_text()
+        assert page_width(page) <= viewport["width"]
+        page.goto("/reports/weekly?team=all")
+        assert total in page.get_by_test_id("weekly-branch-table").inner_text()
+        assert page_width(page) <= viewport["width"]
+        assert axe_violations(page) == []
+        with page.expect_download() as info:
+            page.get_by_test_id("download-xlsx").click()
+        book = load_workbook(io.BytesIO(open(info.value.path(), "rb").read()))
+        ws = book.worksheets[1]
+        assert ws.print_title_rows == "$4:$4" and ws.page_setup.orientation == "landscape"
+        assert [c.value for c in ws[ws.max_row]][0] == total
+        with page.expect_download() as info:
+            page.get_by_test_id("download-csv").click()
+        assert info.value.suggested_filename.endswith(".zip")
+        with zipfile.ZipFile(info.value.path()) as z:
+            assert len(z.namelist()) == 3
+        page.context.close()
