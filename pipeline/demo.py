@@ -70,7 +70,8 @@ ASSETS = ((8, 25), (15, 20), (30, 10), (60, 18), (80, 12), (120, 6), (300, 4), (
 
 def examples(workflow: Workflow, *, complete: bool) -> dict[str, tuple[str, dict]]:
     """Each stage's example record from the workflow file: stage key → (record key, values),
-    the complete example or the one still being filled in."""
+    the complete example or the one still being filled in, as stored: a derived field holds
+    what its source's example gives (the record a guard reads)."""
     out: dict[str, tuple[str, dict]] = {}
     for stage in workflow.stages:
         for record in stage.records:
@@ -78,7 +79,9 @@ def examples(workflow: Workflow, *, complete: bool) -> dict[str, tuple[str, dict
             if values is not None:
                 out[stage.key] = (record.key, dict(values))
                 break
-    return out
+    given = {key: values for key, values in out.values()}
+    return {stage: (key, derive(workflow.record(key), values, given, {}))
+            for stage, (key, values) in out.items()}
 
 
 # ---------------------------------------------------------------- customers' numbers

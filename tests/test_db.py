@@ -101,7 +101,7 @@ def _hot_statements(p: Prospect, dialect: str) -> list[tuple[str, DriverStatemen
         ("history", _APPEND_HISTORY[()], history),
         ("history, reason and data", _APPEND_HISTORY[("reason", "data")], {
             **history, "reason": "回访", "data": {"previous_owner_id": 7, "note": "分配"}}),
-        ("visit close", follow["close"], {"pid": p.id, "at": now, "exit": "advance"}),
+        ("visit close", follow["close_open"], {"pid": p.id, "at": now, "exit": "advance"}),
         ("visit close won", follow["close_won"], {"pid": p.id, "at": now, "exit": "win"}),
         ("visit open", follow["open"], {**who, "seq": 99, "stage": "needs", "at": now,
                                         "won": False}),

@@ -33,7 +33,7 @@ ENGINE = Engine(load_workflow(DEFAULT_DIR / "seven_step.yaml"))
 WF = ENGINE.workflow
 STATUSES = {"active", "paused", "won", "lost"}
 DECISIONS = ("extend", "restart_clock")  # a team lead's continue / a reassignment
-STAGE_ENTRIES = {"advance", "win", "back", "reopen"}
+STAGE_ENTRIES = {"advance", "win", "back", "reopen", "new_round"}
 
 
 # ---------------------------------------------------------------- strategies
@@ -98,7 +98,9 @@ def check_state(state: ProspectState) -> None:
     """A state the workflow allows."""
     assert state.stage in WF.stage_keys
     assert state.status in STATUSES
-    assert (state.status == "won") == (state.stage == WF.stage_keys[-1])
+    # Won is the last stage; in the last stage a customer is won, or lost by leaving.
+    assert state.status != "won" or state.stage == WF.stage_keys[-1]
+    assert state.stage != WF.stage_keys[-1] or state.status in ("won", "lost")
     assert (state.status == "paused") == (state.paused_at is not None)
     if state.status == "lost":
         assert state.lost_reason and state.lost_reason.strip()

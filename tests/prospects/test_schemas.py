@@ -81,10 +81,12 @@ def test_fire_event_leaves_events_and_reasons_to_the_workflow():
     assert load(FireEvent, {"event": "lose", "reason": "  "})["reason"] is None
     assert load(FireEvent, {"event": "lose", "reason": None, "version": None,
                             "new_owner": None}) == {"event": "lose", "reason": None,
+                                                     "reason_category": None,
                                                      "version": None, "new_owner": None}
     assert load(FireEvent, {"event": "reopen", "reason": " back ", "version": 3,
                             "new_owner": "li@bank.test"}) == {
-        "event": "reopen", "reason": "back", "version": 3, "new_owner": "li@bank.test"}
+        "event": "reopen", "reason": "back", "reason_category": None, "version": 3,
+        "new_owner": "li@bank.test"}
 
 
 @pytest.mark.parametrize("data, field", [
