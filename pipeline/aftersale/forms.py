@@ -10,7 +10,7 @@ from wtforms.validators import Optional
 from pipeline import labels
 from pipeline.aftersale.services import CreateCampaign
 from pipeline.engine.definition import TIERS
-from pipeline.forms import CommandForm, hints
+from pipeline.forms import CommandForm, hints, options
 
 
 class CampaignForm(CommandForm):
@@ -18,7 +18,7 @@ class CampaignForm(CommandForm):
     name = StringField(_l("Market event"), validators=[hints(CreateCampaign, "name")],
                        description=_l("What happened, e.g. a rate cut or a new fund."))
     due_on = DateField(_l("Contact the customers by"), validators=[Optional()])
-    tiers = SelectMultipleField(_l("Tiers"), choices=labels.choices(labels.TIERS, TIERS),
+    tiers = SelectMultipleField(_l("Tiers"), choices=options(labels.choices(labels.TIERS, TIERS)),
                                 validate_choice=False,
                                 description=_l("None chosen: every tier."))
     min_assets = FloatField(_l("Assets from (CNY)"), validators=[Optional()])

@@ -10,6 +10,7 @@ from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from pipeline import labels
 from pipeline.errors import MAX_ID
+from pipeline.forms import options
 
 # Days the log can hold (a day beyond these has no start or end in every time zone).
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
@@ -25,8 +26,8 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    action = SelectField(_l("Action"), choices=[("", _l("All actions"))]
-                         + list(labels.AUDIT_ACTIONS.items()),
+    action = SelectField(_l("Action"), choices=options([("", _l("All actions"))]
+                                                       + list(labels.AUDIT_ACTIONS.items())),
                          validators=[Optional()])
     actor = StringField(_l("Who (e-mail)"), validators=[Optional(), Length(max=254)])
     since = DateField(_l("From"), validators=[Optional(), within_the_log])
