@@ -21,7 +21,7 @@ from pipeline.api import schemas
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
 from pipeline.db import get_session
-from pipeline.errors import BadRequest, Invalid, Unauthorized
+from pipeline.errors import BadRequest, Invalid, NotFound, Unauthorized
 from pipeline.prospects import privacy, queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.models import Prospect
@@ -46,6 +46,19 @@ def _authenticate() -> None:
     if user is None:
         raise Unauthorized("the token is not valid")
     g.api_user = user
+
+
+@bp.before_request
+def _customers_only() -> None:
+    """The prospect endpoints (``/prospects/<id>/...``) are a customer's: a case about a
+    customer (a complaint) answers 404 there, as any case outside the caller's scope; it
+    has its own endpoints."""
+    pid = (request.view_args or {}).get("prospect_id")
+    if pid is None or not str(pid).isdigit() or len(str(pid)) > 18:
+        return  # the endpoint's own id check answers
+    about = get_session().scalar(select(Prospect.customer_id).where(Prospect.id == int(pid)))
+    if about is not None:
+        raise NotFound("no such prospect")
 
 
 def api_user() -> User:

@@ -102,3 +102,23 @@ def test_a_leaving_managers_customers_move_without_the_complaints_they_handle(se
     session.expire_all()
     assert session.get(type(customer), customer.id).owner_id == new.id
     assert session.get(type(case), case.id).owner_id == old.id  # a lead assigns it
+
+
+def test_the_prospect_endpoints_answer_404_for_a_complaint(session, factory, api_for):
+    manager = factory.user("manager", "Team A")
+    customer = factory.prospect(manager, name="Zhang Wei")
+    case = file_complaint(session, actor=manager, data={
+        "customer_id": customer.id, "summary": "fees charged twice"})
+    api = api_for(manager)
+    assert api.get(f"/api/v1/prospects/{customer.id}").status_code == 200
+    for method, url, body in [
+            ("get", f"/api/v1/prospects/{case.id}", None),
+            ("patch", f"/api/v1/prospects/{case.id}", {"assets": 1000}),
+            ("put", f"/api/v1/prospects/{case.id}/records/contact_log", {}),
+            ("post", f"/api/v1/prospects/{case.id}/events", {"event": "lose", "reason": "x"}),
+            ("get", f"/api/v1/prospects/{case.id}/contacts", None),
+            ("post", f"/api/v1/prospects/{case.id}/contacts", {"kind": "call"})]:
+        r = getattr(api, method)(url, body) if body is not None else getattr(api, method)(url)
+        assert r.status_code == 404, (method, url)
+        assert r.json["error"]["code"] == "not_found"
+    assert api.get(f"/api/v1/complaints/{case.id}").status_code == 200
