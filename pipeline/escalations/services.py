@@ -136,6 +136,20 @@ def register_hooks() -> None:
     """Write the escalation changes of every applied outcome (called at app start)."""
     events.handle("open", _open_on_event)
     events.handle("close_ended", _close_on_event)
+    events.after_apply(_follow_owner)
+
+
+def _follow_owner(session: Session, applied: events.Applied) -> None:
+    """A customer moved to another manager (a leaving manager's book, a handler assigned)
+    takes its open escalations along: the new manager's, in their team lead's queue."""
+    prospect = applied.prospect
+    if applied.outcome.owner_id is None:
+        return
+    session.execute(update(Escalation).where(
+        Escalation.prospect_id == prospect.id, Escalation.status == "open",
+        or_(Escalation.owner_id.is_(None), Escalation.owner_id != prospect.owner_id))
+        .values(owner_id=prospect.owner_id, team_id=prospect.team_id)
+        .execution_options(synchronize_session=False))
 
 
 def _open_on_event(session: Session, applied: events.Applied,

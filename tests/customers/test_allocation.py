@@ -431,3 +431,24 @@ def test_ids_beyond_the_id_column_are_refused_as_input(session, factory):
     with pytest.raises(Invalid) as info:
         allocation.book_page(session, boss, {"page": "999999999999999999"})
     assert list(info.value.details) == ["page"]
+
+
+def test_a_moved_customers_open_escalation_goes_to_the_new_managers_lead(session, factory):
+    from datetime import timedelta
+
+    from pipeline import clock
+    from pipeline.escalations.models import Escalation
+    from pipeline.escalations.services import sweep_due
+
+    boss = factory.user("supervisor")
+    old = factory.user("manager", "Team A")
+    new = factory.user("manager", "Team B")
+    stalled = factory.prospect(old, name="Stalled")
+    sweep_due(session, clock.now() + timedelta(days=21, seconds=1))
+    esc = session.scalars(select(Escalation).where(Escalation.prospect_id == stalled.id)).one()
+    assert (esc.owner_id, esc.team_id) == (old.id, old.team_id)
+    allocation.move_customers(session, {"leaving": old.email, "receivers": [new.id]},
+                              actor=boss)
+    session.expire_all()
+    esc = session.get(Escalation, esc.id)
+    assert esc.status == "open" and (esc.owner_id, esc.team_id) == (new.id, new.team_id)
