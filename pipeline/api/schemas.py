@@ -447,7 +447,9 @@ class Task(Schema):
     customer = fields.String()
     tier = fields.String()
     event = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
     overdue = fields.Boolean()
+    done_at = fields.DateTime(allow_none=True)
     done_note = fields.String(allow_none=True)
     outcome = fields.String(allow_none=True)
 

@@ -21,7 +21,7 @@ from pipeline.api import schemas
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
 from pipeline.db import get_session
-from pipeline.errors import BadRequest, Invalid, NotFound, Unauthorized
+from pipeline.errors import MAX_ID, BadRequest, Invalid, NotFound, Unauthorized
 from pipeline.prospects import privacy, queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.models import Prospect
@@ -54,7 +54,7 @@ def _customers_only() -> None:
     customer (a complaint) answers 404 there, as any case outside the caller's scope; it
     has its own endpoints."""
     pid = (request.view_args or {}).get("prospect_id")
-    if pid is None or not str(pid).isdigit() or len(str(pid)) > 18:
+    if pid is None or not str(pid).isdigit() or int(pid) > MAX_ID:
         return  # the endpoint's own id check answers
     about = get_session().scalar(select(Prospect.customer_id).where(Prospect.id == int(pid)))
     if about is not None:

@@ -183,6 +183,44 @@ MATRIX = {
     ("messages_api.report_api", "GET"): signed_in,
     ("messages_api.receipt", "POST"): lambda role, _r: LOGIN,
     ("messages_api.inbound", "POST"): lambda role, _r: LOGIN,
+    ("escalations.bulk_continue", "POST"): only(*STAFF),
+    # After-sale: campaigns are the leads' and supervisors' (the matrix's campaign does not
+    # exist: 404); the report and the day's tasks are scoped to who one sees.
+    ("aftersale.campaigns", "GET"): only(*STAFF),
+    ("aftersale.campaigns", "POST"): only(*STAFF),  # an empty form: 422
+    ("aftersale.campaign", "GET"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in STAFF else 403,
+    ("reports.after_sale", "GET"): signed_in,
+    ("reports.after_sale_export", "GET"): signed_in,
+    ("api.list_tasks", "GET"): signed_in,
+    ("api.task_done", "POST"): visible,
+    ("api.log_contact", "POST"): visible,  # an empty contact: 422
+    ("api.list_contacts", "GET"): visible,
+    ("api.import_customer_events", "POST"): only("supervisor", "admin"),
+    # Complaints: anyone receives one (first responder); a complaint is seen by its handler,
+    # their lead and supervisors (the matrix's complaint does not exist: 404); leads and
+    # supervisors assign and set corrective actions.
+    ("complaints.index", "GET"): signed_in,
+    ("complaints.new", "GET"): signed_in,
+    ("complaints.new", "POST"): signed_in,  # an empty form: 422
+    ("complaints.detail", "GET"): lambda role, _r: LOGIN if role == "anonymous" else 404,
+    ("complaints.record", "POST"): lambda role, _r: LOGIN if role == "anonymous" else 404,
+    ("complaints.fire", "POST"): lambda role, _r: LOGIN if role == "anonymous" else 404,
+    ("complaints.assign", "POST"): lambda role, _r: LOGIN if role == "anonymous" else 404,
+    ("complaints.report", "GET"): signed_in,
+    ("complaints.report", "POST"): signed_in,  # an empty form: 422
+    ("api.file_complaint", "POST"): signed_in,  # no such customer: 422
+    ("api.list_complaints", "GET"): signed_in,
+    ("api.get_complaint", "GET"): lambda role, _r: LOGIN if role == "anonymous" else 404,
+    ("api.save_complaint_record", "PUT"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404,
+    ("api.fire_complaint_event", "POST"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404,
+    ("api.assign_complaint", "POST"): lambda role, _r: LOGIN if role == "anonymous"
+    else 404 if role in STAFF else 403,
+    ("api.complaint_report", "GET"): signed_in,
+    ("api.root_causes", "GET"): signed_in,
+    ("api.add_cause_action", "POST"): only(*STAFF),  # an unknown owner: 422
 }
 # Bodies that pass authentication but change nothing much (or are refused as input).
 API_BODIES = {
@@ -191,6 +229,12 @@ API_BODIES = {
     "api.fire_event": {"event": "lose"},  # no reason: refused, nothing changes
     "api.update_customer": {"tier": "silver"},  # no such tier: refused, nothing changes
     "api.decide": {"decision": "continue"},
+    "api.file_complaint": {"customer_id": MISSING_ID, "summary": "Matrix."},
+    "api.fire_complaint_event": {"event": "advance"},
+    "api.assign_complaint": {"handler": "nobody@example.com"},
+    "api.add_cause_action": {"cause": "process", "action": "Check.",
+                             "owner": "nobody@example.com"},
+    "api.log_contact": {},
 }
 # Forms that pass validation, so that the answer shows the authorization, not the input check.
 FORMS = {
@@ -200,7 +244,8 @@ FORMS = {
 }
 VALUES = {"record_key": "contact_log", "event": "lose", "stage": "first_contact",
           "fmt": "csv", "key": "seven_step", "token_id": str(MISSING_ID),
-          "claim_id": str(MISSING_ID)}
+          "claim_id": str(MISSING_ID), "complaint_id": str(MISSING_ID),
+          "campaign_id": str(MISSING_ID)}
 
 
 def routes(app) -> list[tuple[str, str, str]]:
@@ -292,7 +337,7 @@ def test_the_authorization_matrix(app, world):
             for relation in RELATIONS if target else ("none",):
                 url = rule
                 for var, value in VALUES.items():
-                    url = url.replace(f"<{var}>", value)
+                    url = url.replace(f"<{var}>", value).replace(f"<int:{var}>", value)
                 if target:
                     url = re.sub(r"<(?:int:)?\w+_id>", str(world["ids"][relation][target]), url)
                 api = url.startswith("/api/")

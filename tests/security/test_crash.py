@@ -20,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from pipeline import create_app
+from pipeline import clock, create_app
 from pipeline.cli import upgrade
 from pipeline.db import get_db
 from pipeline.prospects.models import Prospect, StageEvent, StageRecord
@@ -72,6 +72,7 @@ def kill(proc: subprocess.Popen) -> None:
 
 @pytest.mark.postgres_only
 def test_sigkill_mid_burst_loses_nothing_acknowledged(database_url, fresh_database, tmp_path):
+    clock.set_now(None)  # the server reads the wall clock: its tokens must be valid now
     upgrade(fresh_database)
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "DATABASE_URL": fresh_database})
     db = get_db(app)
