@@ -337,7 +337,7 @@ def after_sale():
 def after_sale_export(fmt: str):
     _check_format(fmt)
     ctx = _after_sale_context()
-    services.record_export(get_session(), "after_sale", {"from": ctx["start"].isoformat(),
+    services.record_export(get_session(), "aftersale", {"from": ctx["start"].isoformat(),
                                                          "to": ctx["end"].isoformat()},
                            actor=current_user._get_current_object(), ip=request.remote_addr)
     heading = exports.Heading(_("After-sale work"), exports.branch_name(),
