@@ -1,7 +1,7 @@
 """Web-side extensions: sign-in sessions, CSRF, languages."""
 from __future__ import annotations
 
-from flask import Flask, g, request, session
+from flask import Blueprint, Flask, g, request, session
 from flask_babel import Babel, Domain, lazy_gettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -11,6 +11,15 @@ from pipeline.auth.services import session_user
 from pipeline.db import get_session
 
 login_manager = LoginManager()
+
+
+def require_sign_in(bp: Blueprint) -> None:
+    """Every page of the blueprint ``bp`` needs a signed-in user (else the sign-in page)."""
+    @bp.before_request
+    def _signed_in():  # noqa: ANN202
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        return None
 csrf = CSRFProtect()
 babel = Babel()
 

@@ -23,17 +23,13 @@ from pipeline.prospects import queries as prospect_queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.events import state_of
 from pipeline.prospects.models import Prospect
-from pipeline.web import current_locale, login_manager
+from pipeline.web import current_locale, require_sign_in
 
 bp = Blueprint("complaints", __name__)
 UNKNOWN_CUSTOMER = "No customer has this number."
 
 
-@bp.before_request
-def _signed_in():
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
+require_sign_in(bp)
 
 
 @bp.context_processor

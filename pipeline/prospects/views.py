@@ -36,7 +36,7 @@ from pipeline.prospects import queries, services
 from pipeline.prospects.privacy import sees_personal_data
 from pipeline.prospects.schemas import FireEvent
 from pipeline.validation import load
-from pipeline.web import current_locale, login_manager
+from pipeline.web import current_locale, require_sign_in
 
 bp = Blueprint("prospects", __name__)
 
@@ -44,11 +44,7 @@ COLUMN_LIMIT_MAX = 1000
 STATUS_FILTERS = ("open", "active", "paused", "won", "lost")
 
 
-@bp.before_request
-def _signed_in():
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()
-    return None
+require_sign_in(bp)
 
 
 @bp.context_processor
