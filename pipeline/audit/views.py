@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from pipeline import labels
 from pipeline.audit import queries
+from pipeline.audit.changes import masked_detail
 from pipeline.audit.forms import AuditFilterForm
 from pipeline.audit.services import record_view
 from pipeline.db import get_session
@@ -61,10 +62,12 @@ def index():
 
 
 def summary(detail: dict | None) -> str:
-    """The entry's detail as compact ``key=value`` pairs."""
+    """The entry's detail as compact ``key=value`` pairs, personal values masked
+    (:func:`pipeline.audit.changes.masked_detail`)."""
+    detail = masked_detail(detail)
     if not detail:
         return ""
-    return ", ".join(f"{k}={v if isinstance(v, (str, int, float)) else json.dumps(v)}"
+    return ", ".join(f"{k}={v if isinstance(v, (str, int, float)) else json.dumps(v, ensure_ascii=False)}"
                      for k, v in sorted(detail.items()))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
+from pipeline.audit.changes import record_changes
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.db import unit_of_work
@@ -387,12 +388,9 @@ def save_record(session: Session, prospect_id: Any, record_key: str, *, actor: U
         merged = derive(record, merge(stored, values), others, customer)
         changed = sorted(k for k in set(stored) | set(merged) if stored.get(k) != merged.get(k))
         if changed:
-            # Who changed which fields, never their values (the audit log is read by others).
-            personal = privacy.personal_fields(record)
             audit(session, "record_saved", actor=actor, target_type="prospect",
                   target_id=prospect.id,
-                  detail={"record": record_key, "fields": changed,
-                          "personal_fields": [k for k in changed if k in personal]})
+                  detail=record_changes(record, record_key, stored, merged, changed))
         result = record_status(engine, record_key, merged)
         row.data = merged
         row.completeness = result.completeness
