@@ -32,6 +32,8 @@ class Config:
     PIPELINE_ENV = "development"
     SECRET_KEY = DEFAULT_SECRET
     DATABASE_URL: str | None = None  # default: sqlite file in the instance folder
+    # A read-only replica the reports and their downloads read (default: the database).
+    PIPELINE_REPORTS_DATABASE_URL: str | None = None
     WORKFLOWS_DIR: str | None = None  # default: the workflows shipped with the app
     PIPELINE_TIMEZONE = "Asia/Shanghai"
     PIPELINE_NOW: str | None = None  # fixed clock (ISO-8601), never in production
@@ -57,7 +59,9 @@ class Config:
     API_PAGE_SIZE = 50
     API_MAX_PAGE_SIZE = 500
     MAX_CONTENT_LENGTH = 1024 * 1024  # 413 beyond 1 MiB (the customer book's upload: 20 MB)
-    PIPELINE_PROXY_HOPS = 0  # reverse proxies whose X-Forwarded-For is trusted
+    # Reverse proxies in front of the app whose X-Forwarded-For, -Proto and -Host are
+    # trusted (werkzeug's ProxyFix, one hop each per proxy); 0: none, the headers are ignored.
+    PIPELINE_PROXY_HOPS = 0
     PIPELINE_TOKEN_DAYS = 90  # an API token expires this many days after it is issued
 
 

@@ -70,10 +70,13 @@ _IDLE_SINCE = "pipeline_idle_since"
 
 
 def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
-                **kwargs: Any) -> Engine:
+                read_only: bool = False, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets real transactions, WAL and a busy timeout; a server
     database's pooled connections are checked after ``ping_after_idle`` seconds unused
-    (:func:`ping_when_idle`; None: never, unless ``pool_pre_ping`` is passed)."""
+    (:func:`ping_when_idle`; None: never, unless ``pool_pre_ping`` is passed).
+
+    ``read_only``: every transaction of the engine refuses to write (PostgreSQL's
+    ``default_transaction_read_only``, SQLite's ``query_only``)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, hide_parameters=True, **kwargs)
@@ -84,9 +87,11 @@ def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
-            if ":memory:" not in url and "mode=memory" not in url:
+            if ":memory:" not in url and "mode=memory" not in url and not read_only:
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
+            if read_only:
+                cur.execute("PRAGMA query_only=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -94,6 +99,10 @@ def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
             conn.exec_driver_sql("BEGIN")
 
         return engine
+    if read_only:
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args["options"] = (connect_args.get("options", "") +
+                                   " -c default_transaction_read_only=on").strip()
     engine = create_engine(url, hide_parameters=True, **kwargs)
     if ping_after_idle is not None and not kwargs.get("pool_pre_ping"):
         ping_when_idle(engine, ping_after_idle)
@@ -137,26 +146,44 @@ def ping_when_idle(engine: Engine, seconds: float) -> None:
 
 
 class Database:
-    """The app's engine and session factory (``app.extensions['pipeline.db']``)."""
+    """The app's engine and session factory (``app.extensions['pipeline.db']``), and the
+    reports' own, read-only, when ``PIPELINE_REPORTS_DATABASE_URL`` names a replica."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, reports_url: str | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.reports_url = reports_url
+        self.reports_engine: Engine | None = None
+        self.reports_sessionmaker: sessionmaker[Session] | None = None
+        if reports_url:
+            self.reports_engine = make_engine(reports_url, read_only=True)
+            self.reports_sessionmaker = sessionmaker(bind=self.reports_engine,
+                                                     expire_on_commit=False)
 
     def bind_to(self, connection: Any) -> None:
         """Tests: run every session inside ``connection``'s outer transaction."""
         self.sessionmaker.configure(bind=connection, join_transaction_mode="create_savepoint")
 
 
+def sqlalchemy_url(url: str) -> str:
+    """``url`` with the driver SQLAlchemy uses here (``postgres://`` and ``postgresql://``
+    as every PostgreSQL tool writes them mean psycopg 3)."""
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
 def init_app(app: Flask) -> None:
     url = app.config.get("DATABASE_URL") or "sqlite:///" + app.instance_path + "/pipeline.sqlite3"
-    if url.startswith("postgres://"):
-        url = "postgresql+psycopg://" + url[len("postgres://"):]
-    elif url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    url = sqlalchemy_url(url)
     app.config["DATABASE_URL"] = url
-    app.extensions["pipeline.db"] = Database(url)
+    reports_url = app.config.get("PIPELINE_REPORTS_DATABASE_URL") or None
+    if reports_url:
+        reports_url = app.config["PIPELINE_REPORTS_DATABASE_URL"] = sqlalchemy_url(reports_url)
+    app.extensions["pipeline.db"] = Database(url, reports_url)
     app.teardown_appcontext(_close_session)
 
 
@@ -171,10 +198,27 @@ def get_session() -> Session:
     return g.db_session
 
 
+def reports_session() -> Session:
+    """The session the reports and their downloads read from: bound to
+    ``PIPELINE_REPORTS_DATABASE_URL`` (a streaming replica; read-only) when it is set, else
+    the request's own session (:func:`get_session`).
+
+    Only for reads of figures that may lag the primary by the replica's delay. Every write
+    — the audit row of a download included — goes through :func:`get_session`, and so
+    does a read of what the same user has just saved (a weekly summary)."""
+    db = get_db()
+    if db.reports_sessionmaker is None:
+        return get_session()
+    if "db_reports_session" not in g:
+        g.db_reports_session = db.reports_sessionmaker()
+    return g.db_reports_session
+
+
 def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
+    for name in ("db_session", "db_reports_session"):
+        session = g.pop(name, None)
+        if session is not None:
+            session.close()
 
 
 @contextmanager

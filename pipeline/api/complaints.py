@@ -26,7 +26,7 @@ from pipeline.auth.models import User
 from pipeline.complaints import queries as complaint_queries
 from pipeline.complaints import reports, services
 from pipeline.complaints.models import Complaint
-from pipeline.db import get_session
+from pipeline.db import get_session, reports_session
 from pipeline.engine.definition import STATUSES
 from pipeline.errors import Invalid
 from pipeline.prospects import queries
@@ -169,7 +169,7 @@ def complaint_report():
     included) select the complaints received."""
     args = query_args(ReportQuery)
     start, end = _period(args)
-    return jsonify(reports.report(get_session(), api_user(), by=args["by"], start=start,
+    return jsonify(reports.report(reports_session(), api_user(), by=args["by"], start=start,
                                   end=end))
 
 

@@ -10,7 +10,7 @@ from pipeline import clock, workflows
 from pipeline.api import schemas
 from pipeline.api.views import api_user, bp, iso, query_args
 from pipeline.auth.models import Team, User
-from pipeline.db import get_session
+from pipeline.db import reports_session
 from pipeline.errors import Invalid
 from pipeline.reports import queries
 
@@ -21,7 +21,7 @@ def funnel():
     both included, in the caller's time zone) select the entries into a stage; ``workflow``
     (default the customer workflow) whose stages to count."""
     args = query_args(schemas.FunnelQuery)
-    session = get_session()
+    session = reports_session()  # the replica, when configured
     viewer = api_user()
     team_id = owner_id = None
     if args["team"]:

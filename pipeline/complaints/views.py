@@ -15,7 +15,7 @@ from pipeline import clock, workflows
 from pipeline.complaints import queries, reports, services
 from pipeline.complaints.forms import AssignForm, CauseActionForm, ComplaintForm, StepEventForm
 from pipeline.complaints.models import Complaint
-from pipeline.db import get_session
+from pipeline.db import get_session, reports_session
 from pipeline.errors import Forbidden, Invalid, ServiceError
 from pipeline.prospects import forms as F
 from pipeline.prospects import presenters as P
@@ -277,7 +277,10 @@ def report():
                 return redirect(url_for(".report", _anchor="causes"))
         else:
             status = 422
-    tables = {by: reports.report(session, current_user, by=by) for by in reports.GROUPS}
+    # The figures from the reports' database (a replica, when configured); the root causes
+    # with the actions this page saves from the primary, so a saved action is shown.
+    figures = reports_session()
+    tables = {by: reports.report(figures, current_user, by=by) for by in reports.GROUPS}
     return render_template("complaints/report.html", tables=tables,
                            causes=reports.root_causes(session, current_user), form=form,
                            may_act=current_user.role in services.LEADS,

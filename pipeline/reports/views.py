@@ -1,5 +1,8 @@
 """The supervisor's view: the funnel page, the daily progress sheet (附件四) and the weekly
-work log (附件五), each with CSV and XLSX downloads."""
+work log (附件五), each with CSV and XLSX downloads.
+
+Their figures are read through :func:`pipeline.db.reports_session` (the replica, when one is
+configured); the audit row of a download and the weekly summary go to the primary."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -23,8 +26,9 @@ from werkzeug.datastructures import MultiDict
 
 from pipeline import clock, labels, workflows
 from pipeline.auth.models import User
-from pipeline.db import get_session
+from pipeline.db import get_session, reports_session
 from pipeline.errors import NotFound, ServiceError
+from pipeline.prospects.presenters import time_left
 from pipeline.reports import aftersale, charts, exports, queries, services
 from pipeline.reports.forms import (
     ALL_TEAMS,
@@ -73,7 +77,7 @@ def _period(start: date | None, end: date | None) -> str:
 # ---------------------------------------------------------------- the funnel
 
 def _funnel_context() -> dict[str, Any]:
-    session = get_session()
+    session = reports_session()
     viewer = current_user._get_current_object()
     teams = queries.visible_teams(session, viewer) if viewer.role in ("supervisor", "admin") \
         else []
@@ -149,7 +153,7 @@ def funnel_export(fmt: str):
 # ---------------------------------------------------------------- the daily progress sheet
 
 def _daily_context() -> dict[str, Any]:
-    session = get_session()
+    session = reports_session()
     viewer = current_user._get_current_object()
     managers = queries.visible_managers(session, viewer)
     form = DailyFilterForm(request.args, managers=managers)
@@ -180,9 +184,7 @@ def daily():
     return render_template("reports/daily.html", **ctx, labels=labels,
                            describe_changes=exports.describe_changes,
                            describe_contacts=exports.describe_contacts,
-                           limits={k: workflows.workflow().limit_days(k)
-                                   for k in workflows.workflow().stage_keys},
-                           timedelta=timedelta)
+                           time_left=time_left, timedelta=timedelta)
 
 
 @bp.get("/daily.<fmt>")
@@ -205,7 +207,8 @@ def daily_export(fmt: str):
 # ---------------------------------------------------------------- the weekly work log
 
 def _weekly_context(args: MultiDict | None = None) -> dict[str, Any]:
-    session = get_session()
+    session = reports_session()
+    own = get_session()  # the summary its lead has just saved: from the primary
     viewer = current_user._get_current_object()
     if viewer.role == "manager":
         raise NotFound(_("The weekly work log is written by team leads."))
@@ -228,12 +231,12 @@ def _weekly_context(args: MultiDict | None = None) -> dict[str, Any]:
     figures = queries.weekly_figures(session, team.id, week, tz=user_tz()) if team else None
     # Every team of the branch, each with its subtotal, and the branch's total.
     branch = queries.weekly_branch(session, teams, week, tz=user_tz()) if everyone else None
-    summaries = {log.team_id: log.summary for log in session.scalars(select(WeeklyLog).where(
+    summaries = {log.team_id: log.summary for log in own.scalars(select(WeeklyLog).where(
         WeeklyLog.week_start == week, WeeklyLog.team_id.in_(list(by_id))))} \
         if everyone else {}
-    log = session.scalars(select(WeeklyLog).where(
+    log = own.scalars(select(WeeklyLog).where(
         WeeklyLog.team_id == team.id, WeeklyLog.week_start == week)).first() if team else None
-    author = session.get(User, log.author_id) if log and log.author_id else None
+    author = own.get(User, log.author_id) if log and log.author_id else None
     can_write = bool(team) and (viewer.role == "admin" or (
         viewer.role == "team_lead" and viewer.team_id == team.id))
     return {"form": form, "team": team, "week": week, "figures": figures, "log": log,
@@ -307,7 +310,7 @@ def weekly_export(fmt: str):
 # ---------------------------------------------------------------- after-sale work
 
 def _after_sale_context() -> dict[str, Any]:
-    session = get_session()
+    session = reports_session()
     viewer = current_user._get_current_object()
     today = today_local()
     start, end = today.replace(day=1), today
