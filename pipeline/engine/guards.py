@@ -94,77 +94,116 @@ def _check_min(record: Record) -> str | None:
 completeness_at_least.check_params = _check_min  # type: ignore[attr-defined]
 
 
-@guard("decision_maker_identified")
-def decision_maker_identified(record: Record, data: Mapping[str, Any]) -> list[Problem]:
-    out = []
-    if data.get("identified") is not True:
-        out.append(Problem("field_required", "the decision maker must be identified",
-                           record.key, "identified"))
-    if not is_filled(data.get("name")):
-        out.append(Problem("field_required", "the decision maker's name must be set",
-                           record.key, "name"))
-    return out
+def _field_names(record: Record, value: Any) -> list[str] | None:
+    """``value`` as a list of the record's field keys, or None when it is not one."""
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, str) and record.field(v) is not None for v in value):
+        return None
+    return value
 
 
-@guard("needs_found")
-def needs_found(record: Record, data: Mapping[str, Any]) -> list[Problem]:
-    out = []
-    if not is_filled(data.get("life_stage")):
-        out.append(Problem("field_required", "the customer's life stage must be set",
-                           record.key, "life_stage"))
-    if not data.get("needs"):
-        out.append(Problem("field_required", "at least one need must be recorded",
-                           record.key, "needs"))
-    return out
+def _is_set(record: Record, name: str, value: Any) -> bool:
+    """A boolean field is set when ticked; any other when filled."""
+    spec = record.field(name)
+    if spec is not None and spec.type == "boolean":
+        return value is True
+    return is_filled(value)
 
 
-@guard("proposal_chosen")
-def proposal_chosen(record: Record, data: Mapping[str, Any]) -> list[Problem]:
-    lo = int(record.params.get("min_options", 2))
-    hi = int(record.params.get("max_options", 3))
-    options = data.get("options") or []
-    out = []
-    if not lo <= len(options) <= hi:
-        out.append(Problem("options_count",
-                           f"{lo}–{hi} proposals must be offered (there are {len(options)})",
-                           record.key, "options"))
-    chosen = data.get("chosen")
-    if not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < len(options):
-        out.append(Problem("field_required", "the customer's chosen proposal must be marked",
-                           record.key, "chosen"))
-    return out
+def _required(record: Record, data: Mapping[str, Any], names: list[str]) -> list[Problem]:
+    return [Problem("field_required", f"{record.key}.{name} must be set", record.key, name)
+            for name in names if not _is_set(record, name, data.get(name))]
 
 
-CHECKLIST = ("recommended", "risk_disclosed", "confirmed", "signed", "ledger")
+@guard("fields_set")
+def fields_set(record: Record, data: Mapping[str, Any]) -> list[Problem]:
+    """Every field named in ``params.fields`` is set (ticked, filled, a non-empty list)."""
+    return _required(record, data, record.params["fields"])
 
 
-def risk_number(level: Any, prefix: str) -> int | None:
-    if isinstance(level, str) and len(level) == 2 and level[0] == prefix and level[1] in "12345":
-        return int(level[1])
+def _check_fields(record: Record) -> str | None:
+    if _field_names(record, record.params.get("fields")) is None:
+        return ("fields_set needs params.fields: a list of the record's fields "
+                f"(got {record.params.get('fields')!r})")
     return None
 
 
-@guard("closing_checklist_passed")
-def closing_checklist_passed(record: Record, data: Mapping[str, Any]) -> list[Problem]:
-    out = [
-        Problem("field_required", f"checklist step {step} must be done", record.key, step)
-        for step in CHECKLIST if data.get(step) is not True
-    ]
-    customer = risk_number(data.get("customer_risk_level"), "C")
-    product = risk_number(data.get("product_risk_level"), "R")
-    if customer is None:
-        out.append(Problem("field_required", "the customer's risk tolerance (C1–C5) must be set",
-                           record.key, "customer_risk_level"))
-    if product is None:
-        out.append(Problem("field_required", "the product's risk rating (R1–R5) must be set",
-                           record.key, "product_risk_level"))
-    if customer is not None and product is not None and product > customer:
-        out.append(Problem(
-            "risk_mismatch",
-            f"a {data['customer_risk_level']} customer may not buy an "
-            f"{data['product_risk_level']} product",
-            record.key, "product_risk_level"))
+fields_set.check_params = _check_fields  # type: ignore[attr-defined]
+
+
+@guard("option_chosen")
+def option_chosen(record: Record, data: Mapping[str, Any]) -> list[Problem]:
+    """Between ``min`` and ``max`` entries in the ``options`` field, and the ``chosen`` field
+    holds the (0-based) index of one of them."""
+    p = record.params
+    lo, hi = int(p.get("min", 1)), int(p.get("max", 1_000))
+    options = data.get(p["options"]) or []
+    out = []
+    if not lo <= len(options) <= hi:
+        out.append(Problem("options_count",
+                           f"{lo}–{hi} options must be offered (there are {len(options)})",
+                           record.key, p["options"]))
+    chosen = data.get(p["chosen"])
+    if not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < len(options):
+        out.append(Problem("field_required", "one of the options must be chosen",
+                           record.key, p["chosen"]))
     return out
+
+
+def _check_option_params(record: Record) -> str | None:
+    p = record.params
+    if _field_names(record, [p.get("options"), p.get("chosen")]) is None:
+        return "option_chosen needs params.options and params.chosen naming the record's fields"
+    lo, hi = p.get("min", 1), p.get("max", 1_000)
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (lo, hi)) \
+            or not 0 <= lo <= hi:
+        return "option_chosen needs whole numbers params.min <= params.max"
+    return None
+
+
+option_chosen.check_params = _check_option_params  # type: ignore[attr-defined]
+
+
+def rank(record: Record, name: str, value: Any) -> int | None:
+    """The position of ``value`` among the choice field's choices (lowest risk first)."""
+    spec = record.field(name)
+    choices = spec.choices if spec is not None else None
+    return choices.index(value) if choices and value in choices else None
+
+
+@guard("checklist_suitable")
+def checklist_suitable(record: Record, data: Mapping[str, Any]) -> list[Problem]:
+    """Every step in ``params.steps`` is ticked, and the product's rating (the ``rating``
+    choice field) is not above the customer's tolerance (the ``tolerance`` choice field):
+    both fields' choices run from the lowest risk to the highest."""
+    p = record.params
+    out = _required(record, data, p["steps"])
+    tolerance, rating = data.get(p["tolerance"]), data.get(p["rating"])
+    tolerance_rank = rank(record, p["tolerance"], tolerance)
+    rating_rank = rank(record, p["rating"], rating)
+    for name, value in ((p["tolerance"], tolerance_rank), (p["rating"], rating_rank)):
+        if value is None:
+            out.append(Problem("field_required", f"{record.key}.{name} must be set",
+                               record.key, name))
+    if tolerance_rank is not None and rating_rank is not None and rating_rank > tolerance_rank:
+        out.append(Problem("risk_mismatch",
+                           f"a {tolerance} customer may not buy a {rating} product",
+                           record.key, p["rating"]))
+    return out
+
+
+def _check_checklist_params(record: Record) -> str | None:
+    p = record.params
+    if _field_names(record, p.get("steps")) is None:
+        return "checklist_suitable needs params.steps: a list of the record's fields"
+    for name in ("tolerance", "rating"):
+        spec = record.field(p.get(name)) if isinstance(p.get(name), str) else None
+        if spec is None or not spec.choices:
+            return f"checklist_suitable needs params.{name} naming one of the record's choice fields"
+    return None
+
+
+checklist_suitable.check_params = _check_checklist_params  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- transition guards

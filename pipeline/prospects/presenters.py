@@ -30,6 +30,7 @@ from pipeline.prospects import queries, services
 from pipeline.prospects.models import CADENCE
 from pipeline.prospects.privacy import mask, sees_personal_data
 from pipeline.prospects.schemas import RETENTION_OUTCOMES
+from pipeline.prospects.stage_clock import clock_reading
 from pipeline.web import current_locale
 
 NORM_CALLS = 20  # a manager's daily norm (PROCESS.md): 20 calls and 2 meetings
@@ -141,25 +142,6 @@ def time_left(due: datetime | None, status: str, now: datetime | None = None) ->
     return (_time_phrase(kind, num) if kind else ""), css
 
 
-def clock_reading(due: datetime | None, status: str, now: datetime) -> tuple[str, int, str]:
-    """(phrase kind, number, css class) of a stage clock: what :func:`time_left` says, before
-    it is put in words."""
-    if status == "paused":
-        return "paused", 0, "paused"
-    if status in ("won", "lost") or due is None:
-        return "", 0, ""
-    seconds = (due - now).total_seconds()
-    if seconds >= 0:
-        days = int(seconds // 86400)
-        if days >= 1:
-            return "days_left", days, "left"
-        return "hours_left", max(int(seconds // 3600), 0), "soon"
-    days = int(-seconds // 86400)
-    if days >= 1:
-        return "days_overdue", days, "overdue"
-    return "hours_overdue", max(int(-seconds // 3600), 1), "overdue"
-
-
 def next_contact(period_end: datetime) -> str:
     """An after-sale card's next contact: due by the last day of the contact period."""
     return _("Next contact by %(day)s",
@@ -207,7 +189,10 @@ def _problem_text(problem: Any, wf: Workflow | None = None) -> str:
         return _("%(record)s must be at least %(need)s complete", record=rname,
                  need=f"{need:.0%}")
     if code == "options_count":
-        return _("%(record)s: offer 2 or 3 proposals", record=rname)
+        rec = wf.record(record)
+        params = rec.params if rec else {}
+        return _("%(record)s: offer %(low)s to %(high)s options", record=rname,
+                 low=params.get("min", 1), high=params.get("max", 1_000))
     if code == "risk_mismatch":
         return _("%(record)s: the product's risk rating is above the customer's risk "
                  "tolerance", record=rname)

@@ -77,6 +77,18 @@ def _stage(raw: dict, key: str) -> dict:
      "transitions[10].event", "unknown event 'teleport'"),
     (lambda r: _stage(r, "first_contact")["records"][0]["params"].update(field="ghost"),
      "stages.first_contact.records.contact_log.params", "ghost"),
+    (lambda r: _stage(r, "needs")["records"][0]["params"].update(fields=["life_stage", "hobby"]),
+     "stages.needs.records.needs_sheet.params", "fields_set needs params.fields"),
+    (lambda r: _stage(r, "needs")["records"][0].update(params={}),
+     "stages.needs.records.needs_sheet.params", "fields_set needs params.fields"),
+    (lambda r: _stage(r, "allocation")["records"][0]["params"].update(chosen="winner"),
+     "stages.allocation.records.proposals.params", "params.options and params.chosen"),
+    (lambda r: _stage(r, "allocation")["records"][0]["params"].update(min=4),
+     "stages.allocation.records.proposals.params", "params.min <= params.max"),
+    (lambda r: _stage(r, "close")["records"][0]["params"].update(rating="product"),
+     "stages.close.records.closing_checklist.params", "params.rating naming"),
+    (lambda r: _stage(r, "close")["records"][0]["params"].update(steps=[]),
+     "stages.close.records.closing_checklist.params", "params.steps"),
     (lambda r: _stage(r, "after_sale")["contact_frequency"].update(silver={"period": "month",
                                                                            "require": {"call": 1}}),
      "stages.after_sale.contact_frequency.silver", "unknown tier"),
@@ -147,3 +159,28 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(WorkflowError, match="does not exist"):
         load_workflow(tmp_path / "nothing.yaml")
+
+
+def test_suitability_ranks_by_the_fields_own_choices(tmp_path):
+    """The checklist guard compares positions in each field's choices, whatever they are
+    called: a workflow with its own risk scales needs no code."""
+    from pipeline.engine.guards import GUARDS
+
+    def scales(raw):
+        fields = _stage(raw, "close")["records"][0]["fields"]
+        for f in fields:
+            if f["key"] == "customer_risk_level":
+                f["choices"] = ["cautious", "balanced", "bold"]
+            if f["key"] == "product_risk_level":
+                f["choices"] = ["low", "medium", "high"]
+    record = load_workflow(_mutated(tmp_path, scales)).record("closing_checklist")
+    steps = {s: True for s in record.params["steps"]}
+    check = GUARDS[record.complete_when]
+    ok = check(record, {**steps, "customer_risk_level": "balanced",
+                        "product_risk_level": "medium"})
+    assert ok == []
+    refused = check(record, {**steps, "customer_risk_level": "balanced",
+                             "product_risk_level": "high"})
+    assert [p.code for p in refused] == ["risk_mismatch"]
+    missing = check(record, {"customer_risk_level": "C3", "product_risk_level": "low"})
+    assert {p.field for p in missing} == set(record.params["steps"]) | {"customer_risk_level"}

@@ -587,7 +587,7 @@ def test_an_incomplete_save_says_what_is_missing_not_a_percentage(as_manager, fa
                         follow_redirects=True)
     html = r.get_data(as_text=True)
     assert "Allocation proposals saved, not complete yet" in html
-    assert "offer 2 or 3 proposals" in html
+    assert "offer 2 to 3 options" in html
     assert "100%" not in html and "flash-success" not in html
     r = as_manager.post(f"/prospects/{p.id}/records/proposals",
                         data={"proposals-options-0": "fund plan",
