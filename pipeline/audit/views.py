@@ -107,5 +107,8 @@ def _audit_personal_data_view(response):
 
 
 def init_app(app) -> None:
+    from pipeline.audit.cli import audit_cli
+
     app.register_blueprint(bp)
+    app.cli.add_command(audit_cli)
     app.after_request(_audit_personal_data_view)

@@ -200,18 +200,117 @@ def test_the_page_speaks_chinese(client, team):
     assert "审计日志" in page and "登录" in page
 
 
-def test_the_database_refuses_to_change_an_audit_entry(session, team):
-    """Not only the app: an UPDATE from any program or console is refused by the database
-    itself (a trigger), on SQLite and PostgreSQL alike."""
-    from sqlalchemy import text
+@pytest.mark.parametrize("how", ["sql", "orm"])
+@pytest.mark.parametrize("change", ["update", "delete"])
+def test_the_database_refuses_to_change_or_delete_an_audit_entry(session, team, change, how):
+    """Not only the app: an UPDATE or DELETE from any program or console, raw SQL or the
+    ORM's bulk statements (which skip the mapper's guard), is refused by the database
+    itself (triggers), on SQLite and PostgreSQL alike."""
+    from sqlalchemy import delete, text, update
     from sqlalchemy.exc import DatabaseError
 
     from pipeline.auth.services import audit
 
     audit(session, "login_failed", target_type="email", note="someone@bank.test")
     session.commit()
+    statement = {("update", "sql"): text("UPDATE audit_log SET note = 'rewritten'"),
+                 ("delete", "sql"): text("DELETE FROM audit_log"),
+                 ("update", "orm"): update(AuditEntry).values(note="rewritten"),
+                 ("delete", "orm"): delete(AuditEntry)}[change, how]
     with pytest.raises(DatabaseError, match="append-only"):
-        session.execute(text("UPDATE audit_log SET note = 'rewritten'"))
+        session.execute(statement.execution_options(synchronize_session=False))
     session.rollback()
     [entry] = entries(session, "login_failed")
     assert entry.note == "someone@bank.test"
+
+
+def trigger_sql(session) -> list:
+    """The audit log's triggers as the database holds them (SQLite: their SQL)."""
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.execute(text(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'audit_log'::regclass "
+            "AND NOT tgisinternal ORDER BY tgname")))
+    return list(session.execute(text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+        "AND tbl_name = 'audit_log' ORDER BY name")))
+
+
+def test_a_purge_deletes_old_entries_notes_it_and_the_guard_is_back(session, team):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    from pipeline.audit.purge import purge
+    from pipeline.auth.services import audit
+
+    before_guard = trigger_sql(session)
+    assert [name for name, _ in before_guard] == ["audit_log_append_only",
+                                                  "audit_log_no_delete"]
+    for days in (400, 380, 10):
+        clock.set_now(T0 - timedelta(days=days))
+        audit(session, "login_failed", target_type="email", note=f"old{days}@bank.test")
+    clock.set_now(T0)
+    session.commit()
+    assert purge(session, T0 - timedelta(days=365)) == 2
+    session.expire_all()
+    assert [e.note for e in entries(session, "login_failed")] == ["old10@bank.test"]
+    [note] = entries(session, "audit_purged")
+    assert note.detail == {"before": (T0 - timedelta(days=365)).isoformat(), "deleted": 2}
+    assert trigger_sql(session) == before_guard  # the refusal is back, as it was
+    with pytest.raises(DatabaseError, match="append-only"):
+        session.execute(text("DELETE FROM audit_log"))
+    session.rollback()
+
+
+def test_the_purge_command_asks_and_refuses_a_day_to_come(runner, session, team):
+    from pipeline.auth.services import audit
+
+    clock.set_now(T0 - timedelta(days=30))
+    audit(session, "login_failed", target_type="email", note="old@bank.test")
+    clock.set_now(T0)
+    session.commit()
+    day = (T0 - timedelta(days=1)).date().isoformat()
+    r = runner.invoke(args=["audit", "purge", "--before", day], input="n\n")
+    assert r.exit_code == 1 and entries(session, "login_failed")  # answered no: kept
+    r = runner.invoke(args=["audit", "purge", "--before", "2999-01-01", "--yes"])
+    assert r.exit_code == 1 and "future" in r.output
+    r = runner.invoke(args=["audit", "purge", "--before", day], input="y\n")
+    assert r.exit_code == 0 and "1 audit entries" in r.output
+    session.expire_all()
+    assert entries(session, "login_failed") == [] and len(entries(session, "audit_purged")) == 1
+
+
+def test_migration_0011_adds_and_removes_the_delete_refusal(fresh_database):
+    """Up: DELETE refused; down to 0010: allowed again (UPDATE still refused); up again."""
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
+    from pipeline.cli import alembic_config
+    from pipeline.db import make_engine
+
+    cfg = alembic_config(fresh_database)
+    engine = make_engine(fresh_database)
+    add = text("INSERT INTO audit_log (at, action) VALUES ('2026-03-02 01:00:00', 'login')")
+
+    def refused(sql: str) -> bool:
+        try:
+            with engine.begin() as conn:
+                conn.execute(add)
+                conn.execute(text(sql))
+        except DatabaseError as exc:
+            assert "append-only" in str(exc)
+            return True
+        return False
+
+    try:
+        command.upgrade(cfg, "head")
+        assert refused("DELETE FROM audit_log") and refused("UPDATE audit_log SET note = 'x'")
+        command.downgrade(cfg, "0010")
+        assert not refused("DELETE FROM audit_log")
+        assert refused("UPDATE audit_log SET note = 'x'")
+        command.upgrade(cfg, "head")
+        assert refused("DELETE FROM audit_log")
+    finally:
+        engine.dispose()
