@@ -316,14 +316,18 @@ def daily_sections(sheet: queries.DailySheet, manager_name: str,
                          sheet.events.get("advance", 0), sheet.events.get("win", 0),
                          sheet.events.get("lost", 0), sheet.events.get("create", 0)])
     lines = Section(_("Prospects"), [_("Customer"), _("Tier"), _("Stage"), _("Status"),
-                                     _("In stage since"), _("Days in stage"),
-                                     _("Changed today"), _("Contacts today")],
-                    formats=[TEXT, TEXT, TEXT, TEXT, TEXT, DAYS, TEXT, TEXT])
+                                     _("In stage since"), _("Days in stage"), _("Due"),
+                                     _("Days left"), _("Changed today"), _("Contacts today")],
+                    formats=[TEXT, TEXT, TEXT, TEXT, TEXT, DAYS, TEXT, DAYS, TEXT, TEXT])
     for line in sheet.lines:
+        # Due and days left: the stage clock the prospect page reads (negative: overdue).
+        running = line.clock is not None and line.clock.days_left is not None
         lines.rows.append([line.name, labels.label(labels.TIERS, line.tier),
                            labels.stage_name(line.stage, workflow_key),
                            labels.label(labels.STATUSES, line.status), line.entered_at,
-                           line.days_in_stage, describe_changes(line.changes, workflow_key),
+                           line.days_in_stage, line.clock.due_at if running else None,
+                           line.clock.days_left if running else None,
+                           describe_changes(line.changes, workflow_key),
                            describe_contacts(line.contacts)])
     out = [summary, lines]
     if totals is not None:

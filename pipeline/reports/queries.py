@@ -70,6 +70,7 @@ from pipeline.db import UTCDateTime
 from pipeline.engine.deadlines import WorkingDays
 from pipeline.escalations.models import Escalation
 from pipeline.prospects.models import Contact, Prospect, StageEvent, StageVisit
+from pipeline.prospects.stage_clock import StageClock, stage_clock, state_as_of
 from pipeline.sql import dialect_name, seconds_between  # noqa: F401  (used by reports.visits)
 
 # The daily activity norm of the seven-step process (seed 004, stage 2): every working day a
@@ -556,6 +557,10 @@ class SheetLine:
     days_in_stage: float
     changes: list[dict[str, Any]] = field(default_factory=list)
     contacts: dict[str, int] = field(default_factory=dict)
+    # The stage clock at the sheet's moment, the one the prospect page reads (it starts
+    # again when a team lead reassigns the prospect, moves with a continue or a pause);
+    # None when the history cannot be replayed.
+    clock: StageClock | None = None
 
 
 @dataclass
@@ -620,6 +625,7 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
     lines = [SheetLine(pid, name, tier, stage, status, entered, _days(secs) or 0.0)
              for pid, name, tier, stage, status, entered, secs in rows]
     by_id = {line.prospect_id: line for line in lines}
+    _read_clocks(session, by_id, as_of, now, seen, workflow_key)
     today = and_(se.c.at >= _ts(start), seen)
     if by_id:
         today_rows = session.execute(
@@ -651,6 +657,30 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
             by_id[pid].contacts[kind] = by_id[pid].contacts.get(kind, 0) + n
     return DailySheet(manager_id, day, start, end, as_of, lines, calls, meetings, total,
                       is_working_day(day, workflow_key), events)
+
+
+def _read_clocks(session: Session, by_id: dict[int, SheetLine], as_of: datetime,
+                 now: datetime, seen: ColumnElement[bool], workflow_key: str) -> None:
+    """Each line's stage clock at ``as_of``: for today the clock the prospect keeps (what
+    its page shows), for a past day the engine's state then, replayed from the history up
+    to the end of that day. One query."""
+    if not by_id:
+        return
+    ids = list(by_id)
+    if as_of >= now:
+        for p in session.execute(select(Prospect.id, Prospect.status, Prospect.due_at,
+                                        Prospect.paused_at).where(Prospect.id.in_(ids))):
+            by_id[p.id].clock = stage_clock(p, as_of)
+        return
+    engine = workflows.engine(workflow_key)
+    history: dict[int, list[dict[str, Any]]] = {pid: [] for pid in ids}
+    for row in session.execute(
+            select(se.c.prospect_id, se.c.event, se.c.to_stage, se.c.at, se.c.data)
+            .where(seen, se.c.prospect_id.in_(ids)).order_by(se.c.prospect_id, se.c.seq)):
+        history[row.prospect_id].append(row._asdict())
+    for pid, rows in history.items():
+        state = state_as_of(engine, rows)
+        by_id[pid].clock = stage_clock(state, as_of) if state is not None else None
 
 
 # ---------------------------------------------------------------- the weekly work log
