@@ -1,6 +1,8 @@
 # make run   - virtualenv, install, migrate the SQLite database in instance/, demo data, serve
 # make test  - install the test dependencies and run every test
-# make bench - benchmarks against the local PostgreSQL (writes bench/RESULTS.md)
+# make bench - benchmarks against the local PostgreSQL (writes bench/RESULTS.md); sizes in
+#              SCALE (open prospects, default 25000,250000), options in BENCH_ARGS (--reuse)
+# make bench-national - the same with 2,500,000 prospects added (about 30 GB of disk)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -9,7 +11,10 @@ STAMP   = $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: install translations run test bench lint clean
+SCALE  ?= 25000,250000
+BENCH_ARGS ?=
+
+.PHONY: install translations run test bench bench-national lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +38,10 @@ test: install
 
 bench: install
 	$(PY) -c 'import locust' 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
-	$(PY) -m bench
+	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
+
+bench-national:
+	$(MAKE) bench SCALE=$(SCALE),2500000
 
 lint: install
 	$(PY) -m pip install --quiet ruff

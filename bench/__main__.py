@@ -1,9 +1,13 @@
 """``python -m bench``: generate the data, run every benchmark, write bench/RESULTS.md.
 
-Options: ``--url`` (PostgreSQL database to create, default
+Options: ``--url`` (PostgreSQL database name to start from, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench`` or ``BENCH_DATABASE_URL``),
-``--reuse`` (keep an existing province instead of generating it again), ``--only NAME``
-(run some benchmarks; RESULTS.md is then not written), ``--out FILE``.
+``--scale SIZES`` (open prospects per database, comma-separated, default ``25000,250000``
+or ``SCALE``; each size gets its own database, the name with ``_25k``, ``_250k``,
+``_2500k``; the sections but growth run on 250,000, or on the first size when it is not
+among them), ``--reuse`` (keep a size's database when it holds that size instead of
+generating it again), ``--only NAME`` (run some benchmarks; RESULTS.md is then not
+written), ``--out FILE``.
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ from bench.common import Section
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
-NAMES = ("machine", "board", "funnel", "advance", "sweep", "branch", "server", "imports")
+NAMES = ("machine", "board", "funnel", "advance", "sweep", "growth", "branch", "server",
+         "imports")
+DEFAULT_SCALE = "25000,250000"
+MAIN_SIZE = 250_000
 
 
 def machine_info(url: str) -> list[tuple[str, str]]:
@@ -57,21 +64,36 @@ def machine_info(url: str) -> list[tuple[str, str]]:
             ("load average at the start", ", ".join(f"{x:.1f}" for x in load))]
 
 
-def province_exists(url: str) -> bool:
+def province_exists(url: str, size: int = MAIN_SIZE) -> bool:
+    """Whether ``url`` holds a generated bank of ``size`` open prospects (lost ones on top:
+    a generated size holds 1.06 times as many rows)."""
     import psycopg
 
     from bench.generate import conninfo
 
     try:
         with psycopg.connect(conninfo(url)) as conn:
-            return conn.execute("SELECT count(*) FROM prospects").fetchone()[0] > 100_000
+            n = conn.execute("SELECT count(*) FROM prospects").fetchone()[0]
     except psycopg.Error:
         return False
+    return size <= n <= 1.2 * size
+
+
+def table_counts(url: str) -> dict[str, int]:
+    import psycopg
+
+    from bench.generate import BULK, conninfo
+
+    with psycopg.connect(conninfo(url)) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("teams", "users", *BULK, "stage_visits")}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+    parser.add_argument("--scale", default=os.environ.get("SCALE") or DEFAULT_SCALE,
+                        help="open prospects per database, comma-separated (25000,250k,…)")
     parser.add_argument("--reuse", action="store_true")
     parser.add_argument("--only", action="append", choices=NAMES)
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
@@ -80,24 +102,53 @@ def main(argv: list[str] | None = None) -> int:
     # The app sets up the process's logging as in production (one JSON line per record on
     # stderr); a second handler here would make every event pay for two lines.
     from bench import generate as G
+    from bench import growth
 
+    try:
+        sizes = G.parse_sizes(args.scale)
+    except ValueError as error:
+        parser.error(f"--scale: {error}")
+    main_size = MAIN_SIZE if MAIN_SIZE in sizes else sizes[0]
+    base_url = args.url
+    args.url = G.size_url(base_url, main_size)
     only = set(args.only or NAMES)
     started = time.perf_counter()
     day = datetime.now(UTC)
     sections: list[Section] = []
 
     gen = Section("Data")
-    if args.reuse and province_exists(args.url):
-        gen.say(f"Province reused from an earlier run ({args.url.rsplit('/', 1)[-1]}).")
-    else:
-        print("generating the province (PostgreSQL, COPY) …", flush=True)
-        result = G.generate_postgres(args.url)
-        c = result["counts"]
-        gen.say(f"Province on PostgreSQL, generated in {result['seconds']:.0f} s (rows "
-                f"loaded by COPY in {result['load_seconds']:.0f} s, then indexes, VACUUM "
-                f"ANALYZE), seed {G.PROVINCE.seed}, data time {G.NOW.isoformat()}:")
+    banks: list[growth.Size] = []
+    # Only the main size when growth is not run.
+    for size in sizes if "growth" in only else [main_size]:
+        bank = growth.Size(size, G.size_url(base_url, size))
+        if (args.reuse and size == main_size and not province_exists(bank.url, size)
+                and province_exists(base_url, size)):
+            bank.url = args.url = base_url  # generated before each size had its own
+        banks.append(bank)
+        name = bank.url.rsplit("/", 1)[-1]
+        if args.reuse and province_exists(bank.url, size):
+            bank.counts = table_counts(bank.url)
+            gen.say(f"{size:,} open prospects: reused from an earlier run ({name}).")
+            gen.say()
+        else:
+            print(f"generating {size:,} open prospects in {name} (PostgreSQL, COPY) …",
+                  flush=True)
+            result = G.generate_postgres(bank.url, G.scale_for(size))
+            bank.counts = table_counts(bank.url)
+            bank.seconds, bank.load_seconds = result["seconds"], result["load_seconds"]
+            gen.say(f"{size:,} open prospects on PostgreSQL ({name}), generated in "
+                    f"{result['seconds']:.0f} s (rows loaded by COPY in "
+                    f"{result['load_seconds']:.0f} s, then indexes, VACUUM ANALYZE), seed "
+                    f"{G.PROVINCE.seed}, data time {G.NOW.isoformat()}"
+                    + (":" if size == main_size else "."))
+            gen.say()
+        bank.bytes = G.database_bytes(bank.url)
+        if size == main_size:
+            gen.table(["table", "rows"], [[t, f"{n:,}"] for t, n in sorted(
+                bank.counts.items())])
+    if main_size != MAIN_SIZE or len(banks) > 1:
+        gen.say(f"The sections but growth run on the {main_size:,} database.")
         gen.say()
-        gen.table(["table", "rows"], [[t, f"{n:,}"] for t, n in sorted(c.items())])
     machine = Section("Machine")
     machine.table(["", ""], machine_info(args.url))
     sections += [machine, gen]
@@ -105,22 +156,34 @@ def main(argv: list[str] | None = None) -> int:
     from bench import advance, board, funnel, imports, server, sweep
     from bench import machine as machine_bench
 
+    taken: dict[str, float] = {}  # the main size's figures, for the growth table
     if "machine" in only:
         sections.append(machine_bench.run(repeat=3))
     if "board" in only:
         sections.append(board.run(args.url, repeat=20))
+        taken.update(sections[-1].figures)
     if "funnel" in only:
         sections.append(funnel.run(args.url))
+        taken.update(sections[-1].figures)
     # The sweep runs on the data as generated (advance moves prospects on and would leave
     # escalations of finished visits for the first sweep to close).
     sweep_from = G.NOW + G.DAY
     if "sweep" in only:
         section, last = sweep.run(args.url, repeat=10)
         sections.append(section)
+        taken.update(section.figures)
         sweep_from = last
     if "advance" in only:
         sections.append(advance.run(args.url, at=sweep_from + G.HOUR))
+        taken.update(sections[-1].figures)
         sweep_from += 2 * G.HOUR
+    if "growth" in only:
+        for bank in banks:
+            if bank.size == main_size:
+                sweep_from = growth.measure(bank, at=sweep_from, taken=taken)
+            else:
+                growth.measure(bank)
+        sections.append(growth.section(banks))
     if "branch" in only:
         with tempfile.TemporaryDirectory(prefix="bench-branch-") as tmp:
             url = f"sqlite:///{tmp}/branch.sqlite3"

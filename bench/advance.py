@@ -133,6 +133,7 @@ def run(url: str, *, rounds: int = 40, per_round: int = 25,
           f"{1000 * median(floor_cpu):.2f} ms", f"{len(FLOOR_SQL)} + COMMIT",
           f"{min(floor_rates):.0f}–{max(floor_rates):.0f}"]])
     ratio = svc / flo
+    section.figures.update({"advances/s": svc, "floor advances/s": flo})
     section.say(f"Ratio service / floor: {ratio:.2f} (medians); round by round: median "
                 f"{median(ratios):.2f}, quartiles {percentile(ratios, 25):.2f}–"
                 f"{percentile(ratios, 75):.2f}, lowest {min(ratios):.2f}.")

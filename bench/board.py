@@ -73,6 +73,7 @@ def run(url: str, *, repeat: int = 30, label: str = "PostgreSQL province",
         what = "board" if path == "/board" else "prospect page"
         scope = cards[role] if what == "board" else 1
         results[(role, what)] = median(times)
+        section.figures[f"{what}, {role.replace('_', ' ')}"] = median(times)
         rows.append([f"{what}, {role.replace('_', ' ')}", f"{scope:,} cards" if what == "board"
                      else "one prospect", n, ms(median(times)), ms(percentile(times, 90)),
                      ms(median(cpu)), queries])

@@ -28,6 +28,8 @@ class Section:
     title: str
     lines: list[str] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
+    # Headline figures by name (seconds, or a rate), for sections that compare runs.
+    figures: dict[str, float] = field(default_factory=dict)
 
     def say(self, line: str = "") -> None:
         print(line, flush=True)

@@ -75,6 +75,7 @@ def run(url: str, *, repeat: int = 5, province_repeat: int | None = None,
         rows.append([f"GET /api/v1/funnel, {name}", runs, ms(median(times)), ms(max(times)),
                      c.count, f"{entered:,}"])
     section.table(["call", "runs", "median", "max", "statements", "visits entered"], rows)
+    section.figures.update(results)
     counter.close()
     db.engine.dispose()
     if budgets:

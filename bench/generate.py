@@ -24,7 +24,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,6 +113,63 @@ class Scale:
 
 PROVINCE = Scale(teams=100, managers_per_team=10, open_per_manager=250)
 BRANCH = Scale(teams=3, managers_per_team=4, open_per_manager=208)
+# The sizes ``python -m bench --scale`` knows by name (open prospects; lost ones on top).
+SIZES = {"25k": 25_000, "250k": 250_000, "2500k": 2_500_000}
+
+
+def scale_for(size: int) -> Scale:
+    """The bank with about ``size`` open prospects: the province's managers (250 open
+    prospects each, ten to a team) in as many teams as it takes, so a manager's and a team's
+    board hold the same cards at every size. 250,000 is :data:`PROVINCE` itself."""
+    per_team = PROVINCE.managers_per_team * PROVINCE.open_per_manager
+    scale = replace(PROVINCE, teams=max(1, round(size / per_team)))
+    if scale.managers * ID_BLOCK > MAX_ID:
+        raise ValueError(f"{size:,} prospects need more than {MAX_ID // ID_BLOCK:,} managers")
+    return scale
+
+
+def size_label(size: int) -> str:
+    """``25000`` → ``25k``, ``2500000`` → ``2500k``: the suffix of the size's database."""
+    return f"{size // 1000}k" if size % 1000 == 0 else str(size)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``"25000,250k"`` → ``[25000, 250000]`` (numbers, or labels of :data:`SIZES`)."""
+    sizes = []
+    for part in text.replace("_", "").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part.endswith("k") and part[:-1].isdigit():
+            value = int(part[:-1]) * 1000
+        elif part.isdigit():
+            value = int(part)
+        else:
+            raise ValueError(f"not a number of prospects: {part!r}")
+        if value < PROVINCE.managers_per_team * PROVINCE.open_per_manager:
+            raise ValueError(f"{value:,} prospects is less than one team")
+        scale_for(value)  # within the id space
+        sizes.append(value)
+    if not sizes:
+        raise ValueError("no size given")
+    return sorted(set(sizes))
+
+
+def size_url(url: str, size: int) -> str:
+    """The database of one size beside ``url``'s: its name with ``_25k``, ``_250k`` …"""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return u.set(database=f"{u.database}_{size_label(size)}").render_as_string(
+        hide_password=False)
+
+
+def database_bytes(url: str) -> int:
+    """``pg_database_size`` of ``url``'s database."""
+    import psycopg
+
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
 
 # ---------------------------------------------------------------- the engine's arithmetic
@@ -244,7 +301,11 @@ def draw_life(rng: random.Random, engine: Engine, *, lost: bool = False) -> Life
 
 # ---------------------------------------------------------------- the rows
 
-ID_BLOCK = 100_000  # ids of one manager's rows in each table: index * ID_BLOCK + 1 …
+# Ids of one manager's rows in each table: index * ID_BLOCK + 1 … (a manager has about
+# 2,000 history rows, the most of any table). Every id stays below MAX_ID: the customer
+# numbers and ID numbers drawn from a prospect's id are unique below 279,000,000.
+ID_BLOCK = 20_000
+MAX_ID = 279_000_000
 
 
 class Ids:
@@ -257,7 +318,7 @@ class Ids:
 
     def __call__(self, table: str) -> int:
         n = self.next.get(table, 0) + 1
-        if n >= ID_BLOCK:  # pragma: no cover - a scale far beyond the cap of 250
+        if n >= ID_BLOCK:  # pragma: no cover - far beyond a manager's 250 open prospects
             raise OverflowError(f"more than {ID_BLOCK} {table} rows for one manager")
         self.next[table] = n
         return self.base + n

@@ -95,6 +95,7 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
         rows.append([f"four sweeps at once, next 1 % ({_fmt(total)})", "4 processes",
                      ms(four["wall"]), "per sweep: " + ", ".join(
                          ms(e) for _, e in four["results"]), _work(total), ""])
+    section.figures["idle sweep"] = median(idle)
     section.table(["sweep", "runs", "median / wall", "p90 / detail", "items", "statements"],
                   rows)
     if four:
