@@ -48,6 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _check_config(app: Flask) -> None:
     security.check_config(app)  # production: secrets, cookies, debugger, CSRF
+    if not 0 <= (app.config.get("PIPELINE_PROXY_HOPS") or 0) <= 10:
+        raise ConfigurationError("PIPELINE_PROXY_HOPS must be the number of reverse proxies "
+                                 "in front of the app, 0 to 10")
     if app.config.get("PIPELINE_NOW"):
         if app.config.get("PIPELINE_ENV") == "production":
             raise ConfigurationError("PIPELINE_NOW (a fixed clock) is refused in production")

@@ -63,3 +63,12 @@ def test_two_proxies_trust_the_entry_the_outer_one_made(app, connection):
                                       "X-Forwarded-Proto": "https, http"})
     url, address = r.get_data(as_text=True).split()
     assert address == CLIENT and url.startswith("https://")
+
+
+@pytest.mark.parametrize("hops", ["-1", "11", "two"])
+def test_a_proxy_count_that_cannot_be_right_stops_the_start(monkeypatch, hops):
+    from pipeline.config import ConfigurationError
+
+    monkeypatch.setenv("PIPELINE_PROXY_HOPS", hops)
+    with pytest.raises(ConfigurationError, match="PIPELINE_PROXY_HOPS"):
+        create_app({"TESTING": True, "DATABASE_URL": "sqlite://"})
