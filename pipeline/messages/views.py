@@ -28,7 +28,7 @@ from pipeline import clock, workflows
 from pipeline.auth.models import Team, User
 from pipeline.auth.services import user_for_token
 from pipeline.auth.views import safe_next
-from pipeline.db import get_session
+from pipeline.db import get_session, reports_session
 from pipeline.engine.definition import LANGS
 from pipeline.errors import BadRequest, Forbidden, Invalid, NotFound, ServiceError, Unauthorized
 from pipeline.escalations import scheduler
@@ -330,7 +330,7 @@ def report():
     start, end, bad = _period(request.args.get("from"), request.args.get("to"))
     if bad:
         flash(_("That period is not valid; showing every touch."), "error")
-    data = reports.touch_report(get_session(), current_user, start=start, end=end)
+    data = reports.touch_report(reports_session(), current_user, start=start, end=end)
     return render_template("messages/report.html", data=data,
                            start=request.args.get("from", "") if not bad else "",
                            end=request.args.get("to", "") if not bad else "")
@@ -507,7 +507,7 @@ def report_api():
             raise Invalid("no such team", details={"team": ["Unknown team."]})
     if g.api_user.role == "manager" and team_id is not None:
         raise Forbidden("a manager sees their own figures")
-    return jsonify(reports.touch_report(get_session(), g.api_user, start=start, end=end,
+    return jsonify(reports.touch_report(reports_session(), g.api_user, start=start, end=end,
                                         team_id=team_id))
 
 
