@@ -37,6 +37,7 @@ CADENCE = "cadence"  # the kind of a first-contact step (or the lead's follow-up
 # One customer, one manager: a customer number or a full ID number belongs to at most one
 # prospect that is not lost (the unique indexes below decide, also between two concurrent
 # inserts).
+BOARD_OPEN = "status IN ('active', 'paused', 'won')"
 HELD_CUSTOMER_NO = "status <> 'lost' AND customer_no IS NOT NULL"
 HELD_ID_NUMBER = "status <> 'lost' AND id_number IS NOT NULL"
 
@@ -54,6 +55,11 @@ class Prospect(Base):
         Index("ix_prospects_owner_board", "owner_id", "status", "stage"),
         Index("ix_prospects_team_board", "team_id", "status", "stage"),
         Index("ix_prospects_status_due", "status", "due_at"),
+        # A whole-branch board: each column's open prospects in the board's order (due time,
+        # none last, then id), and their count with the overdue ones (status included).
+        Index("ix_prospects_board_order", "workflow_key", "stage", "due_at", "id",
+              postgresql_where=text(BOARD_OPEN), sqlite_where=text(BOARD_OPEN),
+              postgresql_include=["status"]),
         # The deadline sweep's work lists: only visits it has not yet warned or escalated are
         # in these indexes, so a sweep with nothing due reads (next to) nothing, however many
         # prospects there are. The WHERE clauses must match the sweep's queries.

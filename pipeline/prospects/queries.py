@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, case, func, or_, select
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
@@ -398,6 +398,50 @@ def _board_query(viewer: Any, filters: dict[str, Any], now: Any, limits: dict[st
         .limit(_stage_count() * max([default_limit, *limits.values()]))
 
 
+def is_wide(viewer: Any, filters: dict[str, Any]) -> bool:
+    """A board over the whole branch (a supervisor's or admin's "all teams") that no owner
+    or search narrows: a province holds hundreds of thousands of prospects, so its columns
+    are read one by one (:func:`_wide_columns`) rather than ranked together."""
+    return viewer.role in ("supervisor", "admin") and not any(
+        filters.get(k) for k in ("team", "owner", "q"))
+
+
+def _wide_columns(session: Session, viewer: Any, filters: dict[str, Any], now: Any,
+                  stages: list[str] | tuple[str, ...], limits: dict[str, int],
+                  default_limit: int, by_stage: tuple
+                  ) -> tuple[dict[str, tuple[int, int]], dict[str, list[Card]]]:
+    """The columns of a whole-branch board: per stage the count and overdue count (one
+    grouped count) and the first cards by urgency, each column's its own index range
+    (``ix_prospects_board_order``: workflow, stage, then the board's order over the open
+    prospects), so no statement sorts the branch. Two statements, whatever the size of
+    the branch; the same columns as :func:`_board_query` gives.
+    """
+    base = board_statement(viewer, filters)
+    overdue = case((and_(Prospect.status == "active", Prospect.due_at < now), 1), else_=0)
+    counts = {stage: (n, int(late or 0)) for stage, n, late in session.execute(
+        base.with_only_columns(Prospect.stage, func.count(), func.sum(overdue))
+        .group_by(Prospect.stage))}
+    shown = [s for s in stages if counts.get(s, (0, 0))[0]]
+    if not shown:
+        return counts, {}
+    # One limited read per column (UNION ALL of subqueries: SQLite takes no LIMIT on a
+    # compound's own parts), in the index's order: due time ascending with none last (the
+    # board's "due_at IS NULL, due_at", written as PostgreSQL's index reads it), then id.
+    parts = []
+    for stage in shown:
+        top = base.where(Prospect.stage == stage).with_only_columns(*card_columns()) \
+            .order_by(Prospect.due_at.asc().nulls_last(), Prospect.id) \
+            .limit(limits.get(stage, default_limit)).subquery()
+        parts.append(select(*top.c))
+    source = parts[0].subquery() if len(parts) == 1 else union_all(*parts).subquery()
+    stmt = _card_statement(source, order_by=lambda s: [s.c.stage, *_by_urgency(s)],
+                           by_stage=by_stage)
+    cards: dict[str, list[Card]] = {}
+    for card, _row in _cards_from(session, stmt, by_stage=by_stage):
+        cards.setdefault(card.prospect.stage, []).append(card)
+    return counts, cards
+
+
 def _stage_count() -> int:
 
     return len({s.key for engine in workflows.all_engines().values()
@@ -415,6 +459,12 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
     """
     now = clock.now()
     by_stage = _stage_records()
+    by_stage_cards: dict[str, list[Card]] = {}
+    counts: dict[str, tuple[int, int]] = {}
+    if is_wide(viewer, filters):
+        counts, by_stage_cards = _wide_columns(session, viewer, filters, now, stages,
+                                               limits or {}, default_limit, by_stage)
+        return _board_of(session, viewer, filters, stages, counts, by_stage_cards)
     if limits or any(filters.get(k) for k in ("owner", "team", "tier", "overdue", "q")) \
             or (filters.get("status") or "open") != "open":
         stmt = _board_query(viewer, filters, now, limits or {}, default_limit, by_stage)
@@ -431,11 +481,16 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
             stmt = _OPEN_BOARDS[key] = _board_query(stand_in, filters, bindparam("now"), {},
                                                     default_limit, by_stage)
         params = {"viewer_id": viewer.id, "team_id": viewer.team_id, "now": now}
-    by_stage_cards: dict[str, list[Card]] = {}
-    counts: dict[str, tuple[int, int]] = {}
     for card, row in _cards_from(session, stmt, params, by_stage=by_stage):
         by_stage_cards.setdefault(card.prospect.stage, []).append(card)
         counts[card.prospect.stage] = (row[-2], row[-1] or 0)
+    return _board_of(session, viewer, filters, stages, counts, by_stage_cards)
+
+
+def _board_of(session: Session, viewer: User, filters: dict[str, Any],
+              stages: list[str] | tuple[str, ...], counts: dict[str, tuple[int, int]],
+              by_stage_cards: dict[str, list[Card]]) -> Board:
+    """The board of these columns' counts and cards, with its filter choices."""
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
                       by_stage_cards.get(stage, [])) for stage in stages]
     loads = manager_loads(session, viewer, team=filters.get("team"))

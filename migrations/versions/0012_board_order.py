@@ -1,0 +1,35 @@
+"""the whole-branch board's index
+
+``ix_prospects_board_order``: the open prospects (active, paused, won) by workflow, stage,
+due time and id, with their status beside (PostgreSQL). A supervisor's "all teams" board
+reads each column's first cards as one range of it and counts the columns (and their
+overdue cards) from it alone, instead of ranking every open prospect of the branch.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-01 21:00:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+BOARD_OPEN = "status IN ('active', 'paused', 'won')"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('prospects', schema=None) as batch_op:
+        batch_op.create_index('ix_prospects_board_order',
+                              ['workflow_key', 'stage', 'due_at', 'id'], unique=False,
+                              postgresql_where=sa.text(BOARD_OPEN),
+                              sqlite_where=sa.text(BOARD_OPEN),
+                              postgresql_include=['status'])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('prospects', schema=None) as batch_op:
+        batch_op.drop_index('ix_prospects_board_order')
