@@ -93,8 +93,8 @@ def init_app(app: Flask) -> None:
     * HTTP errors (400, 401, 403, 404, 405, 413, ...): their status, a code made from their
       name (``method_not_allowed``) and their description; a refused CSRF token is
       ``csrf_failed`` (400);
-    * SQLite's "database is locked" past the busy timeout: 503 ``database_busy`` with
-      ``Retry-After``;
+    * SQLite's "database is locked" past the busy timeout, or a PostgreSQL deadlock or
+      serialization failure: 503 ``database_busy`` with ``Retry-After``;
     * anything else: 500 ``internal_error`` with a generic message and no details. Flask
       logs it first (:func:`pipeline.logs.init_app` keeps messages out of that log); with
       ``TESTING`` or the debugger on, it propagates instead.
@@ -126,8 +126,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_busy(exc: OperationalError) -> Response:
-        # SQLite, when another writer holds the database past the busy timeout: a clear
-        # "try again" instead of a 500. Anything else is the unexpected error it is.
+        # Another writer won (SQLite's lock past the busy timeout, a PostgreSQL deadlock):
+        # a clear "try again" instead of a 500. Anything else is the unexpected error it is.
         if not is_database_busy(exc):
             raise exc
         response = error_response(503, "database_busy",
@@ -145,9 +145,19 @@ def init_app(app: Flask) -> None:
 BUSY_RETRY_AFTER = 1  # seconds
 
 
+# PostgreSQL's "try the transaction again" states: a deadlock the server broke, a
+# serialization failure, a lock not available.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+
+
 def is_database_busy(exc: BaseException) -> bool:
-    """Whether a database error says the database is locked by another writer (SQLite)."""
-    text = str(getattr(exc, "orig", None) or "")
+    """Whether a database error says the transaction met another writer and may simply be
+    tried again: SQLite's lock past the busy timeout, PostgreSQL's broken deadlock or
+    serialization failure. Nothing was written (the transaction rolled back)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    text = str(orig or "")
     return "database is locked" in text or "database table is locked" in text
 
 

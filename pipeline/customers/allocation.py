@@ -46,7 +46,7 @@ from pipeline.notifications.services import N_, Message, Recipient, notify_many
 from pipeline.prospects import events, queries
 from pipeline.prospects.models import Prospect
 from pipeline.prospects.privacy import mask
-from pipeline.prospects.services import engine_of, insert_or_duplicate
+from pipeline.prospects.services import engine_of, insert_or_duplicate, lock_managers
 from pipeline.validation import Command, OneOf, Text, UserRef, load
 from pipeline.validation import Message as FieldMessage
 
@@ -281,6 +281,7 @@ def _cap() -> int:
 def check_room(session: Session, owner: User, adding: int) -> None:
     """Refuse ``adding`` more customers for ``owner`` past the cap: 422 ``over_capacity``
     naming the manager's count."""
+    lock_managers(session, [owner.id])
     cap = _cap()
     count = queries.maintained_count(session, owner.id)
     if count + adding > cap:
@@ -559,6 +560,7 @@ def move_customers(session: Session, data: Any, *, actor: User) -> Moved:
             .order_by(Prospect.id).with_for_update()
             .execution_options(populate_existing=True)))
         cap = _cap()
+        lock_managers(session, ids)
         counts = queries.maintained_counts(session, ids)
         room = {r: max(cap - counts[r], 0) for r in ids}
         missing = len(prospects) - sum(room.values())

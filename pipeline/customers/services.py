@@ -65,6 +65,7 @@ from pipeline.prospects.schemas import CreateProspect
 from pipeline.prospects.services import (
     duplicate_customer,
     engine_of,
+    lock_managers,
     save_customer,
     tier_from_assets,
     unique_customer_field,
@@ -441,7 +442,9 @@ def _over_cap(session: Session, plan: Plan, engine: Engine) -> list[RowError]:
     cap = engine.workflow.escalation.max_active_per_manager
     added = [(row, owner) for row, owner in plan.new_prospects] + \
             [(row, owner) for row, owner, _ in plan.from_book]
-    counts = queries.maintained_counts(session, {owner.id for _, owner in added})
+    owners = {owner.id for _, owner in added}
+    lock_managers(session, owners)
+    counts = queries.maintained_counts(session, owners)
     errors = []
     for row, owner in sorted(added, key=lambda pair: pair[0].line):
         counts[owner.id] += 1

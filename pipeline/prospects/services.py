@@ -3,14 +3,14 @@ or rolls everything back and raises a :class:`pipeline.errors.ServiceError`.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -107,10 +107,27 @@ def _owner_for(session: Session, actor: User, email: str | None) -> User:
     return owner
 
 
+CAP_LOCK = 0x6361  # the advisory-lock class of "a manager's customer count" (PostgreSQL)
+
+
+def lock_managers(session: Session, ids: Iterable[int]) -> None:
+    """Hold each manager's cap lock (in id order) until the transaction ends: every path
+    that gives a manager customers counts them under it, so concurrent imports,
+    allocations, creations and reassignments cannot pass the cap together. An advisory
+    lock, not the user's row, so a long import does not hold up the managers' sign-ins.
+    SQLite runs one writer at a time and needs none."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for manager_id in sorted(set(ids)):
+        session.execute(text("SELECT pg_advisory_xact_lock(:kind, :id)"),
+                        {"kind": CAP_LOCK, "id": manager_id})
+
+
 def check_capacity(session: Session, owner: User, engine: Engine) -> None:
     """Refuse one more customer for ``owner`` at the cap: every customer a manager
     maintains counts, active, paused and after-sale (:data:`queries.MAINTAINED`)."""
     cap = engine.workflow.escalation.max_active_per_manager
+    lock_managers(session, [owner.id])
     if queries.maintained_count(session, owner.id) >= cap:
         raise Invalid(f"{owner.email} already maintains {cap} customers",
                       code="over_capacity", details={

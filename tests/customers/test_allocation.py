@@ -452,3 +452,51 @@ def test_a_moved_customers_open_escalation_goes_to_the_new_managers_lead(session
     session.expire_all()
     esc = session.get(Escalation, esc.id)
     assert esc.status == "open" and (esc.owner_id, esc.team_id) == (new.id, new.team_id)
+
+
+@pytest.mark.postgres_only
+def test_an_import_racing_an_allocation_cannot_pass_the_cap_together(committed):
+    """The import and the allocation both count a manager's customers under the manager's
+    cap lock: with one place left, exactly one of them takes it."""
+    setup = committed.sessionmaker()
+    boss = create_user(setup, "boss@bank.test", role="supervisor")
+    li = create_user(setup, "li@bank.test", role="manager", team="Race")
+    book(setup, *(row(n, manager=li.email) for n in range(1, cap())))
+    book(setup, row(5001))
+    listed, boss_id, li_id, email = ids(setup, 5001), boss.id, li.id, li.email
+    setup.close()
+
+    def act(session, i):  # noqa: ANN001, ANN202
+        if i == 0:
+            allocation.allocate(session, {"customers": listed, "manager": li_id},
+                                actor=session.get(User, boss_id))
+        else:
+            book(session, row(6001, manager=email))
+
+    outcomes = _race(committed, act, 2)
+    # The import refused over the cap ("invalid": its file has an error), or the allocation.
+    assert outcomes in (["invalid", "ok"], ["ok", "over_capacity"]), outcomes
+    check = committed.sessionmaker()
+    assert check.scalar(select(func.count()).select_from(Prospect)
+                        .where(Prospect.owner_id == li_id)) == cap()
+    check.close()
+
+
+def test_a_broken_deadlock_or_serialization_failure_answers_try_again():
+    """PostgreSQL breaks a deadlock by failing one transaction; that one is told to try
+    again (503 database_busy), like SQLite's lock past the busy timeout."""
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline.errors import is_database_busy
+
+    class DriverError(Exception):
+        def __init__(self, sqlstate):  # noqa: ANN001
+            super().__init__("deadlock detected")
+            self.sqlstate = sqlstate
+
+    def wrapped(sqlstate):  # noqa: ANN001, ANN202
+        return OperationalError("UPDATE ...", {}, DriverError(sqlstate))
+
+    assert is_database_busy(wrapped("40P01")) and is_database_busy(wrapped("40001"))
+    assert not is_database_busy(wrapped("53100"))  # disk full is no reason to retry
+    assert is_database_busy(OperationalError("x", {}, Exception("database is locked")))
