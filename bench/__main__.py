@@ -128,12 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         name = bank.url.rsplit("/", 1)[-1]
         if args.reuse and province_exists(bank.url, size):
             bank.counts = table_counts(bank.url)
-            gen.say(f"{size:,} open prospects: reused from an earlier run ({name}).")
+            noted, bank.reused = G.noted_generation(bank.url), True
+            bank.seconds, bank.load_seconds = noted.get("seconds"), noted.get("load_seconds")
+            gen.say(f"{size:,} open prospects: reused from an earlier run ({name}"
+                    + (f", which generated it in {bank.seconds:.0f} s" if bank.seconds else "")
+                    + ").")
             gen.say()
         else:
             print(f"generating {size:,} open prospects in {name} (PostgreSQL, COPY) …",
                   flush=True)
             result = G.generate_postgres(bank.url, G.scale_for(size))
+            G.note_generation(bank.url, result)
             bank.counts = table_counts(bank.url)
             bank.seconds, bank.load_seconds = result["seconds"], result["load_seconds"]
             gen.say(f"{size:,} open prospects on PostgreSQL ({name}), generated in "

@@ -164,6 +164,34 @@ def size_url(url: str, size: int) -> str:
         hide_password=False)
 
 
+def note_generation(url: str, result: dict[str, Any]) -> None:
+    """Keep how long ``url``'s generation took in the database's comment, for a later
+    ``--reuse`` run to report."""
+    import psycopg
+
+    _, name = admin_url(url)
+    text = json.dumps({k: result[k] for k in ("seconds", "load_seconds")})
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        conn.execute(f'COMMENT ON DATABASE "{name}" IS {_quote(text)}')
+
+
+def noted_generation(url: str) -> dict[str, Any]:
+    """What :func:`note_generation` kept (empty when nothing was)."""
+    import psycopg
+
+    with psycopg.connect(conninfo(url)) as conn:
+        text = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                            "WHERE datname = current_database()").fetchone()[0]
+    try:
+        return json.loads(text) if text else {}
+    except ValueError:
+        return {}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def database_bytes(url: str) -> int:
     """``pg_database_size`` of ``url``'s database."""
     import psycopg

@@ -58,3 +58,23 @@ def test_growth_table_ratios_and_budgets():
     assert funnel == ("330.0 ms", True)
     # Not the national size: the funnel's figure there is extrapolated and said.
     assert "about 3300.0 ms" in text
+
+
+@pytest.mark.postgres_only
+def test_a_reused_database_keeps_its_generation_time(database_url):
+    from bench.__main__ import province_exists
+
+    url = G.size_url(database_url, 25_000)
+    G.recreate_postgres(url)
+    try:
+        assert G.noted_generation(url) == {}
+        G.note_generation(url, {"seconds": 48.2, "load_seconds": 39.0, "counts": {}})
+        assert G.noted_generation(url) == {"seconds": 48.2, "load_seconds": 39.0}
+        assert G.database_bytes(url) > 1_000_000
+        assert not province_exists(url, 25_000)  # no tables yet
+    finally:
+        import psycopg
+
+        admin, name = G.admin_url(url)
+        with psycopg.connect(G.conninfo(admin), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
