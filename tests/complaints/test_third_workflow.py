@@ -112,11 +112,9 @@ def test_stage_keys_are_one_workflows_own(app, tmp_path):
     assert workflows.workflow("complaint").key == "complaint"  # nothing half-installed
 
 
-# Strings under pipeline/ that equal a key of some workflow without naming it: the field
-# the needs guard reads (API.md fixes it; the stage of the same name is another thing),
-# and the allocation pages' blueprint and audit channel (a page, not the stage).
-NOT_A_STAGE = {("pipeline/engine/guards.py", "needs"),
-               ("pipeline/customers/allocation_views.py", "allocation"),
+# Strings under pipeline/ that equal a key of some workflow without naming it: the
+# allocation pages' blueprint and audit channel (the customer book's page, not the stage).
+NOT_A_STAGE = {("pipeline/customers/allocation_views.py", "allocation"),
                ("pipeline/customers/allocation.py", "allocation")}
 
 
