@@ -177,9 +177,9 @@ def add_cause_action(session: Session, *, actor: User, data: Any) -> CauseAction
     """A corrective action with its owner on a cause of complaints (溯源整改); a team lead
     or a supervisor. The cause must be one of the workflow's cause choices. One
     transaction."""
-    command = load(CauseActionInput, data)
-    if actor.role not in LEADS:
+    if actor.role not in LEADS:  # before the body: a manager learns nothing from its checks
         raise Forbidden("only a team lead or a supervisor sets corrective actions")
+    command = load(CauseActionInput, data)
     causes = cause_choices()
     if causes and command["cause"] not in causes:
         raise Invalid("unknown cause", details={"cause": [Message("Not one of the causes.")]})

@@ -179,3 +179,12 @@ def test_the_openapi_document_describes_complaints(client):
     assert {"/api/v1/complaints", "/api/v1/complaints/{complaint_id}/events",
             "/api/v1/complaints/report", "/api/v1/complaints/causes"} <= set(doc["paths"])
     assert "named_employee" in doc["components"]["schemas"]["ComplaintCreate"]["properties"]
+
+
+def test_a_manager_setting_a_corrective_action_is_forbidden_whatever_the_body(api_for, factory):
+    """403 before any check of the body: an empty or a wrong body answers the same."""
+    api = api_for(factory.user("manager"))
+    for body in ({}, {"cause": "nonsense"}, {"cause": "x", "action": "y", "owner": "z@b.test"}):
+        answer = api.post("/api/v1/complaints/causes", body)
+        assert answer.status_code == 403, (body, answer.json)
+        assert answer.json["error"]["code"] == "forbidden"
