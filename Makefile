@@ -38,6 +38,7 @@ test: install
 
 bench: install
 	$(PY) -c 'import locust' 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet -r bench/peer/requirements.txt
 	$(PY) -m bench --scale $(SCALE) $(BENCH_ARGS)
 
 bench-national:

@@ -28,7 +28,7 @@ from bench.common import Section
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
 NAMES = ("machine", "board", "funnel", "advance", "sweep", "growth", "branch", "server",
-         "imports")
+         "imports", "peer")
 DEFAULT_SCALE = "25000,250000"
 MAIN_SIZE = 250_000
 
@@ -181,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     if "advance" in only:
         sections.append(advance.run(args.url, at=sweep_from + G.HOUR))
         taken.update(sections[-1].figures)
+        sweep_from += 2 * G.HOUR
+    if "peer" in only:  # Django and django-viewflow: bench/peer/requirements.txt
+        from bench import peer_section
+
+        sections.append(peer_section.run(args.url, at=sweep_from + G.HOUR))
         sweep_from += 2 * G.HOUR
     if "growth" in only:
         for bank in banks:

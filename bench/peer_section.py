@@ -17,12 +17,13 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
-from bench.advance import ready_prospects
+from bench.advance import FLOOR_SQL, _floor_advance, ready_prospects
 from bench.common import QueryCounter, Section, make_app, median, ms, percentile
-from bench.generate import NOW
+from bench.generate import NOW, conninfo
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.db import make_engine
@@ -73,7 +74,7 @@ def run(url: str, *, rounds: int = 30, per_round: int = 20, board_repeat: int = 
     section.say()
     try:
         board_ratio, cards = _board(section, Session, counter, board_repeat)
-        ratio = _advance(section, Session, counter, rounds, per_round,
+        ratio = _advance(section, url, Session, counter, rounds, per_round,
                          at or NOW + timedelta(hours=1))
     finally:
         clock.set_now(NOW)
@@ -111,72 +112,84 @@ def _board(section: Section, Session: Any, counter: QueryCounter, repeat: int
               lambda: reader.prefetch(manager.id, NOW), True),
              ("peer: `Subquery` annotations", lambda: reader.subquery(manager.id, NOW), True)]
     _same_board(ours(), *(fn() for _label, fn, _django in reads[1:]))
-    rows, results = [], {}
     django_counter = _Counter()
-    for label, fn, django in reads:
+    statements = []
+    for _label, fn, django in reads:
         if django:
             django_counter.count = 0
             with connection.execute_wrapper(django_counter):
                 fn()
-            statements = django_counter.count
+            statements.append(django_counter.count)
         else:
             with counter.counting() as n:
                 fn()
-            statements = n.count
-        times, cpu = [], []
-        for _ in range(repeat):
+            statements.append(n.count)
+    # Interleaved read by read, so a change in the machine's load falls on all three alike.
+    times: list[list[float]] = [[] for _ in reads]
+    cpu: list[list[float]] = [[] for _ in reads]
+    for _ in range(repeat):
+        for i, (_label, fn, _django) in enumerate(reads):
             start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            cpu.append(time.process_time() - start_cpu)
-            times.append(time.perf_counter() - start)
-        results[label] = median(times)
-        rows.append([label, repeat, ms(median(times)), ms(percentile(times, 90)),
-                     ms(median(cpu)), statements])
+            cpu[i].append(time.process_time() - start_cpu)
+            times[i].append(time.perf_counter() - start)
+    rows = [[label, repeat, ms(median(times[i])), ms(percentile(times[i], 90)),
+             ms(median(cpu[i])), statements[i]] for i, (label, _fn, _d) in enumerate(reads)]
+    results = {label: median(times[i]) for i, (label, _fn, _d) in enumerate(reads)}
+    cpu_of = {label: median(cpu[i]) for i, (label, _fn, _d) in enumerate(reads)}
     section.say(f"Board read: one manager's {cards} open cards with the owner's name, each "
                 "active card's current-stage records and what they miss (the workflow's "
                 "guards), the columns' counts and overdue counts, and the manager's "
-                f"maintained count; {repeat} reads each after one untimed, the three checked "
-                "first to give the same cards in the same order with the same missing items.")
+                f"maintained count; {repeat} reads each after one untimed, interleaved read by "
+                "read, the three checked first to give the same cards in the same order with "
+                "the same missing items.")
     section.say()
     section.table(["read", "reads", "median", "p90", "median client CPU", "statements"], rows)
     ours_label = reads[0][0]
     best = min((label for label in results if label != ours_label), key=results.get)
     ratio = results[best] / results[ours_label]
     section.say(f"Ratio peer / ours (time), against the faster peer read "
-                f"({best.split(': ')[1]}): {ratio:.2f}.")
+                f"({best.split(': ')[1]}): {ratio:.2f}; in client CPU "
+                f"{cpu_of[best] / cpu_of[ours_label]:.2f}.")
     section.say()
     return ratio, cards
 
 
-def _advance(section: Section, Session: Any, counter: QueryCounter, rounds: int,
+def _advance(section: Section, url: str, Session: Any, counter: QueryCounter, rounds: int,
              per_round: int, at: datetime) -> float:
     from django.db import connection
 
     from bench.peer import flow as peer
     from bench.peer.models import StageEvent as PeerEvent
 
-    flow_cls = peer.flow_class(workflows.workflow())
+    wf = workflows.workflow()
+    flow_cls = peer.flow_class(wf)
+    nxt = {t.source: t.dest for t in wf.transitions if t.event == peer.ADVANCE}
     needed = rounds * per_round + WARM_UP
     with Session() as session:
-        ours_set = ready_prospects(session, needed)
+        picked = ready_prospects(session, 2 * needed)
+    ours_set, floor_set = picked[0::2], picked[1::2]
     owners = list({o for _, o in ours_set})
     peer_set = peer.ready(needed, lambda rows, n: random.Random(11).sample(rows, n))
-    if min(len(ours_set), len(peer_set)) < needed:
-        raise RuntimeError(f"ready to advance: ours {len(ours_set)}, peer {len(peer_set)}; "
-                           f"{needed} needed")
+    if min(len(ours_set), len(floor_set), len(peer_set)) < needed:
+        raise RuntimeError(f"ready to advance: ours {len(picked)} (two shares), peer "
+                           f"{len(peer_set)}; {needed} each needed")
     before = PeerEvent.objects.filter(event=peer.ADVANCE, at=at).count()
     django_counter = _Counter()
     clock.set_now(at)
-    rates: dict[str, list[float]] = {"ours": [], "peer": []}
-    cpu: dict[str, list[float]] = {"ours": [], "peer": []}
-    statements: dict[str, list[float]] = {"ours": [], "peer": []}
-    # Untimed: both sides' statements prepared or cached, the server's caches warm.
+    rates: dict[str, list[float]] = {"ours": [], "floor": [], "peer": []}
+    cpu: dict[str, list[float]] = {"ours": [], "floor": [], "peer": []}
+    statements: dict[str, list[float]] = {"ours": [], "floor": [], "peer": []}
+    floor_conn = psycopg.connect(conninfo(url))
+    # Untimed: every side's statements prepared or cached, the server's caches warm.
     with Session() as session:
         for pid, owner in ours_set[:WARM_UP]:
             advance_prospect(session, pid, peer.ADVANCE, actor=session.get(User, owner))
+    for pid, owner in floor_set[:WARM_UP]:
+        _floor_advance(floor_conn, pid, owner, nxt, wf)
     for pid, owner in peer_set[:WARM_UP]:
         peer.advance(flow_cls, pid, owner, at)
-    ours_set, peer_set = ours_set[WARM_UP:], peer_set[WARM_UP:]
+    ours_set, floor_set, peer_set = ours_set[WARM_UP:], floor_set[WARM_UP:], peer_set[WARM_UP:]
     for r in range(rounds):
         batch = ours_set[r * per_round:(r + 1) * per_round]
         session = Session()
@@ -190,6 +203,14 @@ def _advance(section: Section, Session: Any, counter: QueryCounter, rounds: int,
         statements["ours"].append(n.count / len(batch))
         session.close()
         rates["ours"].append(len(batch) / elapsed)
+        batch = floor_set[r * per_round:(r + 1) * per_round]
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for pid, owner in batch:
+            _floor_advance(floor_conn, pid, owner, nxt, wf)
+        elapsed = time.perf_counter() - start
+        cpu["floor"].append((time.process_time() - start_cpu) / len(batch))
+        statements["floor"].append(len(FLOOR_SQL))
+        rates["floor"].append(len(batch) / elapsed)
         batch = peer_set[r * per_round:(r + 1) * per_round]
         django_counter.count = 0
         with connection.execute_wrapper(django_counter):
@@ -200,14 +221,16 @@ def _advance(section: Section, Session: Any, counter: QueryCounter, rounds: int,
             cpu["peer"].append((time.process_time() - start_cpu) / len(batch))
         statements["peer"].append(django_counter.count / len(batch))
         rates["peer"].append(len(batch) / elapsed)
+    floor_conn.close()
     written = PeerEvent.objects.filter(event=peer.ADVANCE, at=at).count() - before
     if written != needed:
         raise RuntimeError(f"the peer wrote {written} history rows for {needed} advances")
-    ours, theirs = median(rates["ours"]), median(rates["peer"])
+    ours, floor, theirs = (median(rates[k]) for k in ("ours", "floor", "peer"))
     ratios = [a / b for a, b in zip(rates["ours"], rates["peer"])]
-    section.say(f"Advance: {rounds} rounds of {per_round} advances each way after {WARM_UP} "
-                "untimed, ours and the peer's interleaved round by round on distinct "
-                "prospects whose records are complete; one committed transaction per advance "
+    section.say(f"Advance: {rounds} rounds of {per_round} advances each path after {WARM_UP} "
+                "untimed, ours, its plain-SQL floor (bench/advance.py: ours' rows and "
+                "statements through psycopg, no ORM) and the peer's interleaved round by "
+                "round on distinct prospects whose records are complete; one committed transaction per advance "
                 "each (synchronous_commit on). Ours also writes what the peer leaves out: the "
                 "stage visits (one closed, the next opened), the new stage's cadence tasks, "
                 "the escalation handlers' work and the optimistic version check.")
@@ -219,11 +242,14 @@ def _advance(section: Section, Session: Any, counter: QueryCounter, rounds: int,
           f"{median(statements[key]):.0f} + COMMIT",
           f"{min(rates[key]):.0f}–{max(rates[key]):.0f}"]
          for label, key, rate in (("ours: `advance_prospect`", "ours", ours),
+                                  ("ours' plain-SQL floor", "floor", floor),
                                   ("peer: Django + `viewflow.fsm`", "peer", theirs))])
     ratio = ours / theirs
     section.say(f"Ratio ours / peer: {ratio:.2f} (medians); round by round: median "
                 f"{median(ratios):.2f}, quartiles {percentile(ratios, 25):.2f}–"
-                f"{percentile(ratios, 75):.2f}, lowest {min(ratios):.2f}.")
+                f"{percentile(ratios, 75):.2f}, lowest {min(ratios):.2f}. The floor / peer: "
+                f"{floor / theirs:.2f}, what any advance of this transaction shape could reach "
+                "against the peer here.")
     section.say()
     return ratio
 
