@@ -247,9 +247,9 @@ def _advance(section: Section, url: str, Session: Any, counter: QueryCounter, ro
     ratio = ours / theirs
     section.say(f"Ratio ours / peer: {ratio:.2f} (medians); round by round: median "
                 f"{median(ratios):.2f}, quartiles {percentile(ratios, 25):.2f}–"
-                f"{percentile(ratios, 75):.2f}, lowest {min(ratios):.2f}. The floor / peer: "
-                f"{floor / theirs:.2f}, what any advance of this transaction shape could reach "
-                "against the peer here.")
+                f"{percentile(ratios, 75):.2f}, lowest {min(ratios):.2f}. Floor / peer: "
+                f"{floor / theirs:.2f} (ours' transaction without the ORM's and the service's "
+                "client CPU).")
     section.say()
     return ratio
 
