@@ -682,7 +682,8 @@ def complete_task(session: Session, task_id: Any, *, actor: User,
     done task again changes nothing. Raises NotFound (unknown task, or its prospect
     outside the actor's scope), Forbidden (a manager ticking the lead's task), Conflict
     (a cadence task of an earlier stage visit, or the prospect is lost), Invalid naming a
-    bad field. One transaction.
+    bad field. A manager may not mark the lead's tasks nor the branch's steps (Forbidden).
+    One transaction.
     """
     command = load(CompleteTask, dict(data or {}))
     task = session.get(CadenceTask, parse_id(task_id, "task"))
@@ -693,6 +694,10 @@ def complete_task(session: Session, task_id: Any, *, actor: User,
         return task
     if task.assignee_kind == "team_lead" and actor.role == "manager":
         raise Forbidden("this task is the team lead's")
+    if task.assignee_kind == "institution" and actor.role == "manager":
+        # The branch's own step (its message is sent and marked by the outbox); a lead or
+        # the supervisor may still mark it by hand, a manager may not claim it.
+        raise Forbidden("this step is the branch's")
     cadence = task.kind == CADENCE
     if cadence and task.clock_no != prospect.clock_no:
         raise Conflict("this task belongs to an earlier stage visit", code="stale_task")

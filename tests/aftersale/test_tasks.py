@@ -103,3 +103,22 @@ def test_the_openapi_document_describes_the_after_sale_endpoints(client):
     assert {"callback_at", "override_reason"} <= set(schemas["ContactRequest"]["properties"])
     assert {"retained", "partly_retained", "left"} <= set(
         schemas["TaskDone"]["properties"]["outcome"]["enum"])
+
+
+def test_a_manager_cannot_mark_the_branchs_step_done(api_for, factory, session):
+    """The institution's SMS is sent and marked by the outbox; the manager may not claim
+    it (403), the team lead may mark it by hand."""
+    from sqlalchemy import select
+
+    li = factory.user("manager", "Team A")
+    lead = factory.user("team_lead", "Team A")
+    p = factory.prospect(li, customer_no="C001", tier="gold")
+    branch = session.scalars(select(CadenceTask).where(
+        CadenceTask.prospect_id == p.id, CadenceTask.assignee_kind == "institution",
+        CadenceTask.done_at.is_(None))).first()
+    assert branch is not None
+    answer = api_for(li).post(f"/api/v1/tasks/{branch.id}/done", {})
+    assert answer.status_code == 403 and answer.json["error"]["code"] == "forbidden"
+    assert api_for(lead).post(f"/api/v1/tasks/{branch.id}/done", {}).status_code == 200
+    session.expire_all()
+    assert session.get(CadenceTask, branch.id).done_at is not None
