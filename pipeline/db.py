@@ -64,6 +64,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# SQLite: the execution option that begins a transaction with BEGIN IMMEDIATE
+# (:func:`unit_of_work`), and the key of a connection's info saying whether its
+# transaction holds the write lock (began IMMEDIATE, or has written since).
+WRITE_TRANSACTION = "pipeline_write_transaction"
+_WRITES = "pipeline_writes"
+
 # A connection back from the pool after this many seconds unused is checked first.
 PING_AFTER_IDLE = 1.0
 _IDLE_SINCE = "pipeline_idle_since"
@@ -96,7 +102,16 @@ def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A transaction that is to write takes the write lock at once (waiting for it
+            # up to the busy timeout); one that only reads starts deferred.
+            immediate = bool(conn.get_execution_options().get(WRITE_TRANSACTION))
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            conn.info[_WRITES] = immediate
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _sqlite_write(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if not statement.lstrip()[:6].upper() == "SELECT":
+                conn.info[_WRITES] = True
 
         return engine
     if read_only:
@@ -226,13 +241,36 @@ def unit_of_work(session: Session) -> Iterator[Session]:
     """One transaction: commit when the block ends, roll back if it raises.
 
     Anything the session had pending before the block is part of the same transaction.
+
+    On SQLite the transaction takes the write lock when it begins (``BEGIN IMMEDIATE``),
+    waiting for another process's writer up to the busy timeout. A deferred transaction
+    that read first and wrote later could not wait: SQLite refuses at once to turn a read
+    snapshot older than another's commit into a write ("database is locked"). So a
+    transaction the session had open that has only read so far, with nothing pending, is
+    ended first (objects loaded stay loaded; services re-read what they change under the
+    lock) and the block's transaction begins anew, immediate.
     """
+    _begin_for_writing(session)
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+
+
+def _begin_for_writing(session: Session) -> None:
+    """SQLite: make the session's transaction one that holds the write lock (see
+    :func:`unit_of_work`). Nothing on other databases."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    if session.in_transaction():
+        if session.connection().info.get(_WRITES) or session.new or session.dirty \
+                or session.deleted:
+            return  # already writing (or about to): it goes on as it began
+        session.commit()  # a read-only transaction: ended, nothing to write
+    session.connection(execution_options={WRITE_TRANSACTION: True})
 
 
 # ------------------------------------------------------------------ prebuilt statements

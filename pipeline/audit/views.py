@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy.exc import OperationalError
 
 from pipeline import labels
 from pipeline.audit import queries
@@ -14,6 +15,7 @@ from pipeline.audit.changes import masked_detail
 from pipeline.audit.forms import AuditFilterForm
 from pipeline.audit.services import record_view
 from pipeline.db import get_session
+from pipeline.errors import BUSY_RETRY_AFTER, error_response, is_database_busy
 from pipeline.prospects.models import Prospect
 from pipeline.prospects.privacy import sees_personal_data
 
@@ -91,7 +93,6 @@ def _audit_personal_data_view(response):
         return response
     from flask import g
 
-
     viewer = g.get("api_user") if channel == "api" else current_user
     session = get_session()
     args = request.view_args or {}
@@ -100,9 +101,18 @@ def _audit_personal_data_view(response):
     if viewer is None or prospect is None or viewer.id == prospect.owner_id:
         return response
     reason = g.get("unmask_reason")
-    record_view(session, viewer, prospect, full=bool(reason) or sees_personal_data(
-        viewer, prospect), channel=channel, ip=request.remote_addr,
-        record=args.get("record_key"), reason=reason)
+    try:
+        record_view(session, viewer, prospect, full=bool(reason) or sees_personal_data(
+            viewer, prospect), channel=channel, ip=request.remote_addr,
+            record=args.get("record_key"), reason=reason)
+    except OperationalError as exc:
+        # Past the busy timeout (SQLite): "try again" instead of the page, unlogged. An
+        # error raised here would skip the app's error handlers and answer 500.
+        if not is_database_busy(exc):
+            raise
+        busy = error_response(503, "database_busy", "the database is busy; try again in a moment")
+        busy.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
+        return busy
     return response
 
 

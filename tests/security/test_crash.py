@@ -40,12 +40,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(url: str, port: int, log: Path, *, workers: int = WORKERS,
+                 threads: int = 1) -> subprocess.Popen:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = clean_env(DATABASE_URL=url, PIPELINE_SECRET_KEY="k" * 48, PIPELINE_ENV="production")
     proc = subprocess.Popen(  # its own process group: SIGKILL reaches every worker
-        [str(gunicorn), "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
-         "--graceful-timeout", "1", "wsgi:app"],
+        [str(gunicorn), "--workers", str(workers), "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "1", "wsgi:app"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
         start_new_session=True)
     deadline = time.monotonic() + 90
