@@ -121,6 +121,40 @@ def test_cohorts(session, story):
     assert team_a.started == 2 and team_a.reached["decision_maker"] == 1
 
 
+def test_cohorts_of_a_scope_read_whole_histories(session, factory, history):
+    """A prospect handed to another team counts in the cohort of the team it is in now,
+    from its first history row (written under the old team), with the stages it reached
+    there; the old team and its manager no longer count it. A manager, a team lead and a
+    supervisor's team or owner filter read only their prospects' histories (each through
+    its index) and agree with the branch-wide figures."""
+    from tests.reports.conftest import walk
+    m1 = factory.user("manager", "Team A")
+    m3 = factory.user("manager", "Team C")
+    lead_c = factory.user("team_lead", "Team C")
+    sup = factory.user("supervisor")
+    history.prospect(m1, [*walk(("create", "first_contact", 0), ("advance", "learn", 1),
+                                ("advance", "decision_maker", 2)),
+                          ("reassign", "decision_maker", "active", 3, "handover")],
+                     owners={4: m3})
+    history.prospect(m3, walk(("create", "first_contact", 4), ("lose", "first_contact", 5,
+                                                                "联系不上客户")))
+    months = queries.month_starts(date(2026, 1, 1), date(2026, 3, 1))
+
+    def totals(viewer, filters=Filters()):
+        rows = queries.cohorts(session, viewer, filters, months, tz=TZ)
+        return (sum(c.started for c in rows), sum(c.lost_now for c in rows),
+                {k: sum(c.reached[k] for c in rows) for k in ("learn", "decision_maker")})
+
+    team_c = (2, 1, {"learn": 1, "decision_maker": 1})
+    assert totals(m3) == totals(lead_c) == team_c
+    assert totals(sup, Filters(team_id=m3.team_id)) == team_c
+    assert totals(sup, Filters(owner_id=m3.id)) == team_c
+    assert totals(sup) == team_c  # branch-wide: the same two prospects
+    assert totals(m1) == totals(sup, Filters(owner_id=m1.id)) == (0, 0, {
+        "learn": 0, "decision_maker": 0})
+    assert totals(sup, Filters(team_id=m1.team_id))[0] == 0
+
+
 def test_cohort_month_is_local(session, factory, history):
     """Created 2026-01-31 20:00 UTC = 1 February 04:00 in Shanghai."""
     from datetime import datetime
