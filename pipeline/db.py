@@ -114,10 +114,12 @@ def make_engine(url: str, *, ping_after_idle: float | None = PING_AFTER_IDLE,
                 conn.info[_WRITES] = True
 
         return engine
-    if read_only:
+    if read_only:  # beside any options the URL or the caller gives
+        from sqlalchemy.engine import make_url
+
         connect_args = kwargs.setdefault("connect_args", {})
-        connect_args["options"] = (connect_args.get("options", "") +
-                                   " -c default_transaction_read_only=on").strip()
+        given = connect_args.get("options") or make_url(url).query.get("options") or ""
+        connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
     engine = create_engine(url, hide_parameters=True, **kwargs)
     if ping_after_idle is not None and not kwargs.get("pool_pre_ping"):
         ping_when_idle(engine, ping_after_idle)

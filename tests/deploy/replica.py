@@ -67,12 +67,20 @@ class Pair:
                 raise RuntimeError("running as root, the replica test needs the 'postgres' "
                                    "user to run the clusters as") from None
             self.user = "postgres"
-        self.base = Path(tempfile.mkdtemp(prefix="pipeline-replica-"))
+        self.base = Path(tempfile.mkdtemp(prefix="pipeline-replica-", dir=self._parent()))
         if self.user:
             account = pwd.getpwnam(self.user)
             os.chown(self.base, account.pw_uid, account.pw_gid)
         self.procs: list[subprocess.Popen] = []
         self.primary_port = self.replica_port = 0
+
+    def _parent(self) -> str | None:
+        """The temporary folder, when the server's user can reach it (else /tmp)."""
+        if self.user is None:
+            return None
+        folder = Path(tempfile.gettempdir()).resolve()
+        reachable = all(p.stat().st_mode & 0o001 for p in (folder, *folder.parents))
+        return str(folder) if reachable else "/tmp"  # nosec B108 (a folder of our own in it)
 
     def url(self, port: int, database: str = "pipeline") -> str:
         return f"postgresql://postgres@127.0.0.1:{port}/{database}"

@@ -58,3 +58,17 @@ def test_the_reports_session_is_its_own_and_refuses_writes(app):
     finally:
         db.engine.dispose()
         db.reports_engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_the_replicas_own_connection_options_are_kept(app):
+    url = app.config["DATABASE_URL"] + "?options=-c%20statement_timeout%3D4321"
+    second = make(app.config["DATABASE_URL"], url)
+    db = get_db(second)
+    try:
+        with db.reports_engine.connect() as conn:
+            assert conn.scalar(text("SHOW statement_timeout")) == "4321ms"
+            assert conn.scalar(text("SHOW default_transaction_read_only")) == "on"
+    finally:
+        db.engine.dispose()
+        db.reports_engine.dispose()
