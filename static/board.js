@@ -231,9 +231,11 @@
     var col = event.target.closest(".column");
     if (!col || !dragged) { return; }
     var ok = targets(dragged).indexOf(col.getAttribute("data-stage")) !== -1;
+    var other = col.getAttribute("data-stage") !== dragged.getAttribute("data-stage");
     col.classList.toggle("drop-ok", ok);
-    col.classList.toggle("drop-no", !ok && col.getAttribute("data-stage") !== dragged.getAttribute("data-stage"));
-    if (ok) { event.preventDefault(); event.dataTransfer.dropEffect = "move"; }
+    col.classList.toggle("drop-no", !ok && other);
+    // A column the card may not go to still takes the drop, so the refusal is said.
+    if (other) { event.preventDefault(); event.dataTransfer.dropEffect = "move"; }
   });
   board.addEventListener("dragleave", function (event) {
     var col = event.target.closest(".column");
@@ -246,6 +248,7 @@
     col.classList.remove("drop-ok", "drop-no");
     var card = dragged;
     var target = col.getAttribute("data-stage");
-    if (targets(card).indexOf(target) !== -1) { moveCard(card, target); }
+    // Any other column is asked for: the app moves the card or says why it cannot.
+    if (target !== card.getAttribute("data-stage")) { moveCard(card, target); }
   });
 })();

@@ -156,6 +156,13 @@ HISTORY_SHOWN = 3  # latest history rows on a queue card (the prospect page has 
 def queue():
     if current_user.role not in DECIDERS:
         abort(403)
+    return _render_queue()
+
+
+def _render_queue(kept: dict[str, Any] | None = None, status: int = 200):
+    """The queue page; ``kept`` is a decision that failed (its escalation's ``id``, the
+    ``decision``, ``new_owner``, ``extend_days`` and ``note`` as chosen, and the
+    ``error``), shown again on its card with the error beside it."""
     filters = queue_filters()
     session = get_session()
     data = queries.queue(session, current_user, filters)
@@ -183,7 +190,8 @@ def queue():
         bulk=BulkContinueForm(), now=clock.now(), workflows=workflows, link=prospect_link,
         age=queries.age, reason=reason_text,
         kind_label=lambda k: labels.label(labels.ESCALATION_KINDS, k),
-        history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data))
+        history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data),
+        kept=kept or {}), status
 
 
 @bp.post("/escalations/continue")
@@ -236,17 +244,25 @@ def _back():
 def decide(escalation_id: int):
     form = DecisionForm(prefix=f"e{escalation_id}")
     back = redirect(safe_next(request.form.get("next") or url_for(".queue")))
+
+    def kept(error: str):
+        # The card keeps what was chosen, the error beside its Decide button.
+        get_session().rollback()
+        return _render_queue({"id": escalation_id, "decision": form.decision.raw_data[0]
+                              if form.decision.raw_data else None,
+                              "new_owner": (form.new_owner.raw_data or [""])[0],
+                              "extend_days": (form.extend_days.raw_data or [""])[0],
+                              "note": form.note.data or "", "error": error}, 422)
+
     if not form.validate_on_submit():
-        flash(_("Choose a decision; the number of days must be between 1 and 90."), "error")
-        return back
+        return kept(_("Choose a decision; the number of days must be between 1 and 90."))
     try:
         command = load(DecideEscalation, form.command())
         decide_escalation(get_session(), escalation_id, actor=current_user, **command)
     except (NotFound, Forbidden):
         raise
     except (Invalid, Conflict) as exc:
-        flash(_error_message(exc), "error")
-        return back
+        return kept(_error_message(exc))
     deliver_after_commit(current_app._get_current_object(), rounds=1)
     flash({"continue": _("Decision saved: continue."),
            "reassign": _("Decision saved: the prospect was reassigned."),
