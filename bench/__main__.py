@@ -28,7 +28,7 @@ from bench.common import Section
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
 NAMES = ("machine", "board", "funnel", "advance", "sweep", "growth", "branch", "server",
-         "imports", "peer")
+         "imports", "peer", "aftersale")
 DEFAULT_SCALE = "25000,250000"
 MAIN_SIZE = 250_000
 
@@ -161,26 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     from bench import advance, board, funnel, imports, server, sweep
     from bench import machine as machine_bench
 
-    taken: dict[str, float] = {}  # the main size's figures, for the growth table
     if "machine" in only:
         sections.append(machine_bench.run(repeat=3))
     if "board" in only:
         sections.append(board.run(args.url, repeat=20))
-        taken.update(sections[-1].figures)
     if "funnel" in only:
         sections.append(funnel.run(args.url))
-        taken.update(sections[-1].figures)
     # The sweep runs on the data as generated (advance moves prospects on and would leave
     # escalations of finished visits for the first sweep to close).
     sweep_from = G.NOW + G.DAY
     if "sweep" in only:
         section, last = sweep.run(args.url, repeat=10)
         sections.append(section)
-        taken.update(section.figures)
         sweep_from = last
     if "advance" in only:
         sections.append(advance.run(args.url, at=sweep_from + G.HOUR))
-        taken.update(sections[-1].figures)
         sweep_from += 2 * G.HOUR
     if "peer" in only:  # Django and django-viewflow: bench/peer/requirements.txt
         from bench import peer_section
@@ -188,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(peer_section.run(args.url, at=sweep_from + G.HOUR))
         sweep_from += 2 * G.HOUR
     if "growth" in only:
-        for bank in banks:
-            if bank.size == main_size:
-                sweep_from = growth.measure(bank, at=sweep_from, taken=taken)
-            else:
-                growth.measure(bank)
+        sweep_from = growth.measure(banks, at=sweep_from + G.HOUR)
         sections.append(growth.section(banks))
     if "branch" in only:
         with tempfile.TemporaryDirectory(prefix="bench-branch-") as tmp:
@@ -213,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 sections.append(s)
     if "imports" in only:
         sections.append(imports.run(args.url))
+    if "aftersale" in only:  # deletes what it wrote before the server's run
+        from bench import aftersale
+
+        sections.append(aftersale.run(args.url))
     if "server" in only:
         sections.append(server.run(args.url, sweep_from=sweep_from))
     elapsed = time.perf_counter() - started

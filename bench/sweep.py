@@ -1,5 +1,6 @@
-"""The deadline sweep (``pipeline.escalations.services.sweep_due``): with nothing due over
-the whole province, with 1 % of the prospects due, and four sweeps at once."""
+"""The deadline sweep (``pipeline.escalations.services.sweep_due``: the stage clocks, and the
+after-sale steps — contact frequency, overdue retention tasks): with nothing due over the
+whole province, with 1 % of the prospects due, and four sweeps at once."""
 from __future__ import annotations
 
 import multiprocessing
@@ -20,7 +21,8 @@ from pipeline.escalations.services import sweep_due
 from pipeline.prospects.models import Prospect
 
 IDLE_BUDGET = 0.050
-KINDS = ("warned", "escalated", "raised", "contact_overdue", "reminded", "closed")
+KINDS = ("warned", "escalated", "raised", "contact_overdue", "reminded", "retention",
+         "closed")
 # Warnings and escalations that become due after a moment: each is one unit of sweep work.
 DUE_AFTER = text("""
     SELECT t FROM (
