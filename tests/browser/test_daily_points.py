@@ -207,9 +207,14 @@ def test_a_failed_reassignment_is_kept_then_the_letter_and_history_name_both_man
     page = open_page(viewport, lang)
     login(page, lead.email)
 
-    # 1. Reassign with no manager chosen: the card keeps the decision, the error beside it.
-    page.goto("/escalations")
+    # 5. The queue filtered by manager; the card says why it is there.
+    page.goto(f"/escalations?manager={owner.id}&level=1")
+    assert page.locator('[data-testid="escalation"]').count() == 1
     card = page.locator('[data-testid="escalation"]', has_text=name)
+    reason = card.locator(".esc-reason").inner_text()
+    assert ("First contact" if lang == "en" else "初次接触") in reason  # not "Reason —"
+
+    # 1. Reassign with no manager chosen: the card keeps the decision, the error beside it.
     card.locator("input[value=reassign]").check()
     card.locator("textarea").fill("Call her after six")
     card.locator("button.primary").click()
