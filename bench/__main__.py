@@ -27,8 +27,8 @@ from bench.common import Section
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
-NAMES = ("machine", "board", "funnel", "advance", "sweep", "growth", "branch", "server",
-         "imports", "peer", "aftersale")
+NAMES = ("machine", "board", "funnel", "queues", "advance", "sweep", "growth", "branch",
+         "server", "imports", "peer", "aftersale")
 DEFAULT_SCALE = "25000,250000"
 MAIN_SIZE = 250_000
 
@@ -167,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(board.run(args.url, repeat=20))
     if "funnel" in only:
         sections.append(funnel.run(args.url))
+    if "queues" in only:
+        from bench import queues
+
+        sections.append(queues.run(args.url))
     # The sweep runs on the data as generated (advance moves prospects on and would leave
     # escalations of finished visits for the first sweep to close).
     sweep_from = G.NOW + G.DAY

@@ -648,6 +648,10 @@ def generate_postgres(url: str, scale: Scale = PROVINCE, *, workers: int = 2
                         f"COALESCE((SELECT max(id) FROM {table}), 1))")
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+    # Complaints about the customers just loaded (one per 50 customers of each manager).
+    from bench.complaint_data import add_complaints
+
+    counts["complaints"] = add_complaints(url, seed=scale.seed)
     counts.update(teams=len(teams), users=len(users))
     return {"counts": counts, "load_seconds": round(loaded, 1),
             "seconds": round(time.perf_counter() - started, 1)}

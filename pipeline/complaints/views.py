@@ -280,7 +280,7 @@ def report():
     # The figures from the reports' database (a replica, when configured); the root causes
     # with the actions this page saves from the primary, so a saved action is shown.
     figures = reports_session()
-    tables = {by: reports.report(figures, current_user, by=by) for by in reports.GROUPS}
+    tables = reports.tables(figures, current_user)
     return render_template("complaints/report.html", tables=tables,
                            causes=reports.root_causes(session, current_user), form=form,
                            may_act=current_user.role in services.LEADS,
