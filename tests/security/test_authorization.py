@@ -296,8 +296,9 @@ def world(session, factory):
                             note="matrix")
         session.add(handover)
         session.flush()
-        task = session.scalars(select(CadenceTask).where(CadenceTask.prospect_id == p.id)
-                               .order_by(CadenceTask.id)).first()
+        task = session.scalars(select(CadenceTask).where(  # the owner's (not the branch's)
+            CadenceTask.prospect_id == p.id, CadenceTask.assignee_kind == "owner")
+            .order_by(CadenceTask.id)).first()
         ids[relation] = {"prospect": p.id, "escalation": esc.id, "handover": handover.id,
                          "task": task.id}
     session.commit()
