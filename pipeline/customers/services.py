@@ -621,8 +621,8 @@ def _new_ids(session: Session, table: Any, rows: list[dict[str, Any]]) -> list[i
         return list(session.execute(
             insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
     ids = list(conn.execute(text(
-        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-        "FROM generate_series(1, :n)"), {"n": len(rows)}).scalars())
+        "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+        {"table": table.name, "n": len(rows)}).scalars())
     bulk_insert(session, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
     return ids
 
