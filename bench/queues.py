@@ -85,6 +85,10 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
                      ms(median(cpu)), statements, f"{size / 1024:.0f} KB"])
     section.table(["request", "in scope", "requests", "median", "p90",
                    "median CPU of the app process", "statements", "HTML"], rows)
+    section.say("The funnel page of the complaint workflow is shown for comparison, without "
+                "a budget here: its cohort table (`pipeline/reports/queries.py`) groups every "
+                "stage event of the province, whichever workflow the page shows.")
+    section.say()
     counter.close()
     db.engine.dispose()
     if budgets:
@@ -99,7 +103,7 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
         seconds = results["board, supervisor, all teams"][0]
         section.budget("board median, supervisor, all teams", ms(seconds),
                        f"≤ {BOARD_SECONDS * 1000:.0f} ms", seconds <= BOARD_SECONDS)
-        seconds = max(results[n][0] for n in results if "complaint" in n)
-        section.budget("complaint report and funnel (the slower median)", ms(seconds),
+        seconds = results["complaint report page (4 groupings, root causes)"][0]
+        section.budget("complaint report page, province", ms(seconds),
                        f"≤ {COMPLAINTS_SECONDS * 1000:.0f} ms", seconds <= COMPLAINTS_SECONDS)
     return section

@@ -30,6 +30,8 @@ class Escalation(Base):
               postgresql_where=text("status = 'open' AND kind <> 'contact_overdue'")),
         Index("ix_escalations_queue", "status", "team_id", "level"),
         Index("ix_escalations_open_level_opened", "status", "level", "opened_at"),
+        # A queue's page by age (oldest or newest first) over every level.
+        Index("ix_escalations_status_opened", "status", "opened_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

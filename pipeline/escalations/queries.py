@@ -119,15 +119,22 @@ def queue(session: Session, viewer: User, filters: QueueFilters | None = None, *
                      int(level2 or 0))
 
 
-def queue_choices(session: Session, viewer: User) -> dict[str, list]:
+def queue_choices(session: Session, viewer: User, *, team_id: int | None = None
+                  ) -> dict[str, list]:
     """The queue's filter choices in the viewer's scope: the kinds of open escalations,
-    the teams (supervisor) and the managers (id, name) who own open escalations."""
+    the teams (supervisor) and the managers (id, name) who own open escalations: a lead's
+    team's, a supervisor's of the team chosen (none before one is: a province's
+    managers by the thousand are no list to choose from)."""
     base = _queue_scope(select(Escalation.kind).where(Escalation.status == "open"), viewer)
     kinds = sorted(session.scalars(base.distinct()))
-    owners = [tuple(r) for r in session.execute(
-        select(User.id, User.name).where(User.id.in_(
-            _queue_scope(select(Escalation.owner_id).where(Escalation.status == "open"),
-                         viewer))).order_by(User.name, User.id))]
+    owners: list[tuple] = []
+    if viewer.role not in ("supervisor", "admin") or team_id is not None:
+        owned = _queue_scope(select(Escalation.owner_id).where(Escalation.status == "open"),
+                             viewer)
+        if team_id is not None:
+            owned = owned.where(Escalation.team_id == team_id)
+        owners = [tuple(r) for r in session.execute(
+            select(User.id, User.name).where(User.id.in_(owned)).order_by(User.name, User.id))]
     teams: list[tuple] = []
     if viewer.role in ("supervisor", "admin"):
         teams = [tuple(r) for r in session.execute(select(Team.id, Team.name)

@@ -148,6 +148,9 @@ def reason_text(esc, prospect, wf) -> str:
 
 
 NO_MEETING_DEFAULT = "first contact ended without a meeting"  # the services' stored reason
+# A page whose cards are of at most this many teams offers reassigning on each card (a
+# lead's page, a branch's, a supervisor's on a team).
+REASSIGN_TEAMS = 5
 HISTORY_SHOWN = 3  # latest history rows on a queue card (the prospect page has them all)
 
 
@@ -170,23 +173,31 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200):
     prospect_ids = [p.id for _e, p, _o in rows]
     history = {pid: hs[-HISTORY_SHOWN:] for pid, hs in
                queries.histories(session, prospect_ids).items()}
-    managers = queries.managers_by_team(session, {p.team_id for _e, p, _o in rows if p.team_id})
+    teams = {p.team_id for _e, p, _o in rows if p.team_id}
+    # A page of many teams' cards (a supervisor's province) leaves reassigning to each
+    # team's own page (the card links to it): its managers, counted, for each card would
+    # be most of the page and a count over every customer of those teams.
+    offered = len(teams) <= REASSIGN_TEAMS
+    managers = queries.managers_by_team(session, teams) if offered else {}
     actors = queries.users_by_id(session, {h.actor_id for hs in history.values() for h in hs
                                            if h.actor_id})
     # The managers each escalation may go to, with the customers each maintains out of
-    # the cap, which applies on reassign (0: nobody, not reassigning).
-    new_owners = {}
+    # the cap, which applies on reassign (0: nobody, not reassigning); None: reassigned
+    # from the team's page.
+    new_owners: dict[int, list | None] = {}
     for esc, prospect, _owner in rows:
         cap = workflows.engine(prospect.workflow_key).workflow.escalation \
             .max_active_per_manager
         new_owners[esc.id] = [(m.id, f"{m.name} ({n}/{cap})") for m, n in
-                              managers.get(prospect.team_id, []) if m.id != prospect.owner_id]
+                              managers.get(prospect.team_id, []) if m.id != prospect.owner_id] \
+            if offered else None
+    choices = queries.queue_choices(session, current_user, team_id=filters.team_id)
     args = filter_args(filters)
     return render_template(
         "escalations/queue.html", rows=rows, form=DecisionForm(formdata=None),
         new_owners=new_owners, history=history, actors=actors,
-        data=data, filters=filters, args=args, choices=queries.queue_choices(session,
-                                                                             current_user),
+        data=data, filters=filters, args=args,
+        choices=choices, team_names=dict(choices["teams"]),
         bulk=BulkContinueForm(), now=clock.now(), workflows=workflows, link=prospect_link,
         age=queries.age, reason=reason_text,
         kind_label=lambda k: labels.label(labels.ESCALATION_KINDS, k),
