@@ -238,12 +238,13 @@ class Column:
 
 
 class ManagerLoad(NamedTuple):
-    """A manager with the number of customers they maintain (shown out of the cap)."""
+    """A manager with the number of customers they maintain (shown out of the cap; None
+    where the page does not count them)."""
 
     id: int
     name: str
     email: str
-    count: int
+    count: int | None
 
 
 @dataclass
@@ -464,7 +465,8 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
     if is_wide(viewer, filters):
         counts, by_stage_cards = _wide_columns(session, viewer, filters, now, stages,
                                                limits or {}, default_limit, by_stage)
-        return _board_of(session, viewer, filters, stages, counts, by_stage_cards)
+        return _board_of(session, viewer, filters, stages, counts, by_stage_cards,
+                         count_loads=False)
     if limits or any(filters.get(k) for k in ("owner", "team", "tier", "overdue", "q")) \
             or (filters.get("status") or "open") != "open":
         stmt = _board_query(viewer, filters, now, limits or {}, default_limit, by_stage)
@@ -489,11 +491,18 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
 
 def _board_of(session: Session, viewer: User, filters: dict[str, Any],
               stages: list[str] | tuple[str, ...], counts: dict[str, tuple[int, int]],
-              by_stage_cards: dict[str, list[Card]]) -> Board:
-    """The board of these columns' counts and cards, with its filter choices."""
+              by_stage_cards: dict[str, list[Card]], *, count_loads: bool = True) -> Board:
+    """The board of these columns' counts and cards, with its filter choices: the managers
+    with the customers each maintains (without ``count_loads``, a whole branch's managers
+    without their counts: counting them would read every prospect of the branch again)."""
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
                       by_stage_cards.get(stage, [])) for stage in stages]
-    loads = manager_loads(session, viewer, team=filters.get("team"))
+    if count_loads:
+        loads = manager_loads(session, viewer, team=filters.get("team"))
+    else:
+        loads = [ManagerLoad(*row, None) for row in session.execute(
+            select(User.id, User.name, User.email).where(
+                User.role == "manager", User.active.is_(True)).order_by(User.name))]
     owners = loads if viewer.role != "manager" else []
     mine = next((m for m in loads if m.id == viewer.id), None) \
         if viewer.role == "manager" else None
