@@ -7,20 +7,24 @@ only the rest of the bank grows: those paths should cost the same at every size.
 funnel of the whole bank reads every stage visit and grows with the bank by nature; it has
 a budget of its own at the largest size.
 
-The measurements are the other sections' own functions (:mod:`bench.board`,
-:mod:`bench.funnel`, :mod:`bench.sweep`, :mod:`bench.advance`) with fewer repeats; on the
-size the other sections run on, their figures are taken as they are.
+Each path is called at every size in turn, round after round (:func:`interleaved`), so
+the shared machine's load falls on every size alike and the ratios compare like with like;
+the calls are the other sections' (the board and the prospect page through the test client
+with a signed-in session, ``sweep_due``, ``queries.funnel``, ``advance_prospect`` on the
+prospects :func:`bench.advance.ready_prospects` picks), with fewer repeats.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
-from bench import advance, board, funnel, sweep
-from bench.common import Section, make_app, median, ms
+from bench import advance, sweep
+from bench.common import Section, make_app, median, ms, sign_in
 from bench.generate import HOUR, NOW, size_label
 
 FLAT = 1.5           # largest size / smallest, at most
@@ -60,66 +64,168 @@ class Size:
         return size_label(self.size)
 
 
-def task_list(url: str, *, repeat: int = 15) -> float:
-    """Median seconds of ``GET /api/v1/tasks`` for the first manager (bearer token, JSON
-    included), after one untimed request."""
+class Bank:
+    """One size's app, signed-in clients and sessions, for the interleaved rounds."""
+
+    def __init__(self, size: Size) -> None:
+        from pipeline.auth.models import Team, User
+        from pipeline.auth.services import issue_token
+        from pipeline.db import get_db
+        from pipeline.prospects.models import Prospect
+
+        self.app = make_app(size.url, WTF_CSRF_ENABLED=False)
+        self.db = get_db(self.app)
+        with self.db.sessionmaker() as session:
+            def first(role: str) -> User:
+                return session.scalars(select(User).where(User.role == role)
+                                       .order_by(User.id)).first()
+
+            manager, supervisor = first("manager"), first("supervisor")
+            # The first manager and the first team are the same rows at every size (their
+            # draws are seeded by their position).
+            self.lead = session.get(User, session.scalar(select(Team.lead_id)
+                                                         .order_by(Team.id).limit(1)))
+            self.supervisor = supervisor
+            self.page = session.scalar(select(Prospect.id).where(
+                Prospect.owner_id == manager.id, Prospect.status == "active")
+                .order_by(Prospect.id).limit(1))
+            manager_token = issue_token(session, manager.email, name="bench")
+            supervisor_token = issue_token(session, supervisor.email, name="bench")
+            session.expunge_all()
+        self.clients = {}
+        for role, user in (("manager", manager), ("team_lead", self.lead),
+                           ("supervisor", supervisor)):
+            self.clients[role] = self.app.test_client()
+            sign_in(self.clients[role], user.email)
+        self.api = self.app.test_client()
+        self.manager_auth = {"Authorization": f"Bearer {manager_token}"}
+        self.supervisor_auth = {"Authorization": f"Bearer {supervisor_token}"}
+        self.session = self.db.sessionmaker()
+        self.swept: list[int] = []
+
+    def get(self, role: str, path: str) -> None:
+        status = self.clients[role].get(path).status_code
+        if status != 200:
+            raise RuntimeError(f"{path} as the {role} answered {status}")
+
+    def api_get(self, path: str, headers: dict) -> None:
+        status = self.api.get(path, headers=headers).status_code
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status}")
+
+    def sweep(self) -> None:
+        """A sweep at the data's time. The first (untimed) one does what advances made due
+        since the data was generated (stages sharing an earlier clock); the others must
+        find nothing."""
+        from pipeline.escalations.services import sweep_due
+
+        summary = sweep_due(self.session, NOW).as_dict()
+        self.swept.append(sum(summary[k] for k in sweep.KINDS))
+        if len(self.swept) > 1 and self.swept[-1]:
+            raise RuntimeError(f"the idle sweep found work: {summary}")
+
+    def funnel(self, viewer: Any) -> None:
+        from pipeline.reports import queries
+
+        queries.funnel(self.session, viewer, queries.Filters())
+        self.session.rollback()
+
+    def close(self) -> None:
+        self.session.close()
+        self.db.engine.dispose()
+
+
+def interleaved(fns: list[Callable[[], Any]], repeat: int, warmup: int = 1
+                ) -> list[list[float]]:
+    """Seconds per call of each of ``fns``, called in turn ``repeat`` times (the order
+    reversed every other round), after ``warmup`` untimed calls each: the machine's load
+    falls on every size alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(repeat):
+        order = range(len(fns)) if r % 2 == 0 else range(len(fns) - 1, -1, -1)
+        for i in order:
+            start = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - start)
+    return times
+
+
+def measure(sizes: list[Size], *, at: datetime | None = None, repeat: int = 10,
+            slow_repeat: int = 3, advance_rounds: int = 8, per_round: int = 10) -> datetime:
+    """Fill every size's ``figures``: each path called at every size in turn (round-robin).
+    The advances happen at ``at`` (after anything swept before in any of the databases);
+    returns a moment after them."""
+    banks = [Bank(s) for s in sizes]
+    paths: list[tuple[str, Callable[[Bank], Callable[[], Any]], int]] = [
+        ("board, manager", lambda b: lambda: b.get("manager", "/board"), repeat),
+        ("board, team lead", lambda b: lambda: b.get("team_lead", "/board"), repeat),
+        ("board, supervisor", lambda b: lambda: b.get("supervisor", "/board"), slow_repeat),
+        ("prospect page, manager", lambda b: lambda: b.get("manager", f"/prospects/{b.page}"),
+         repeat),
+        ("task list", lambda b: lambda: b.api_get("/api/v1/tasks", b.manager_auth), repeat),
+        ("idle sweep", lambda b: b.sweep, repeat),
+        ("one team (its lead)", lambda b: lambda: b.funnel(b.lead), slow_repeat),
+        (WHOLE, lambda b: lambda: b.funnel(b.supervisor), slow_repeat),
+        (f"api {WHOLE}", lambda b: lambda: b.api_get("/api/v1/funnel", b.supervisor_auth),
+         slow_repeat),
+    ]
+    try:
+        for name, make, n in paths:
+            print(f"growth: {name}", flush=True)
+            for size, times in zip(sizes, interleaved([make(b) for b in banks], n)):
+                size.figures[name] = median(times)
+    finally:
+        for bank in banks:
+            bank.close()
+    print("growth: advance", flush=True)
+    moment = at or NOW + HOUR
+    rates = advance_rates([s.url for s in sizes], moment, advance_rounds, per_round)
+    for size, rate in zip(sizes, rates):
+        size.figures["advances/s"] = rate
+    return moment + HOUR
+
+
+def advance_rates(urls: list[str], at: datetime, rounds: int, per_round: int
+                  ) -> list[float]:
+    """Median advances per second of the service at each database, ``rounds`` rounds of
+    ``per_round`` advances (one transaction each) in turn, after ``per_round`` untimed."""
+    from sqlalchemy.orm import sessionmaker
+
+    from pipeline import clock
     from pipeline.auth.models import User
-    from pipeline.auth.services import issue_token
-    from pipeline.db import get_db
+    from pipeline.db import make_engine
+    from pipeline.prospects.services import advance_prospect
 
-    app = make_app(url)
-    db = get_db(app)
-    with db.sessionmaker() as session:
-        email = session.scalars(select(User.email).where(User.role == "manager")
-                                .order_by(User.id)).first()
-        token = issue_token(session, email, name="bench")
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    response = client.get("/api/v1/tasks", headers=headers)
-    if response.status_code != 200:
-        raise RuntimeError(f"/api/v1/tasks answered {response.status_code}")
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        client.get("/api/v1/tasks", headers=headers)
-        times.append(time.perf_counter() - start)
-    db.engine.dispose()
-    return median(times)
+    make_app(urls[0])  # the app registers the escalation handlers every outcome needs
+    engines = [make_engine(url) for url in urls]
+    sessions = [sessionmaker(bind=e, expire_on_commit=False)() for e in engines]
+    needed = (rounds + 1) * per_round
+    picked = [advance.ready_prospects(s, needed) for s in sessions]
+    if min(len(p) for p in picked) < needed:
+        raise RuntimeError("too few prospects are ready to advance")
+    actors = [{u.id: u for u in s.scalars(select(User).where(User.role == "manager"))}
+              for s in sessions]
+    clock.set_now(at)
+    batches = [iter(p) for p in picked]
 
+    def one_round(i: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(per_round):
+                pid, owner = next(batches[i])
+                advance_prospect(sessions[i], pid, "advance", actor=actors[i][owner])
+        return run
 
-def measure(size: Size, *, at: datetime | None = None, taken: dict[str, float] | None = None,
-            board_repeat: int = 8, funnel_repeat: int = 3, sweep_repeat: int = 5,
-            advance_rounds: int = 8) -> datetime:
-    """Fill ``size.figures``: those in ``taken`` (the other sections' on this database) as
-    they are, the rest measured here. The sweep and the advances move the database's clock:
-    ``at`` is a moment after anything swept before; returns the latest moment used."""
-    figures = size.figures
-    figures.update(taken or {})
-    label = f"PostgreSQL province, {size.label}"
-    if "board, manager" not in figures:
-        print(f"growth {size.label}: board", flush=True)
-        figures.update(board.run(size.url, repeat=board_repeat, label=label,
-                                 budgets=False).figures)
-    print(f"growth {size.label}: task list", flush=True)
-    figures["task list"] = task_list(size.url)
-    if WHOLE not in figures:
-        print(f"growth {size.label}: funnel", flush=True)
-        figures.update(funnel.run(size.url, repeat=funnel_repeat, label=label,
-                                  budgets=False).figures)
-    last = at or NOW + HOUR
-    if "idle sweep" not in figures:
-        print(f"growth {size.label}: sweep", flush=True)
-        section, swept = sweep.run(size.url, repeat=sweep_repeat, label=label, budgets=False,
-                                   concurrent=False, cli=False)
-        figures.update(section.figures)
-        last = max(last, swept)
-    if "advances/s" not in figures:
-        print(f"growth {size.label}: advance", flush=True)
-        last += HOUR
-        figures.update(advance.run(size.url, rounds=advance_rounds, per_round=25,
-                                   at=last).figures)
-        last += HOUR
-    return last
+    try:
+        times = interleaved([one_round(i) for i in range(len(urls))], rounds)
+    finally:
+        clock.set_now(NOW)
+        for s, e in zip(sessions, engines):
+            s.close()
+            e.dispose()
+    return [per_round / median(t) for t in times]
 
 
 def _cost(name: str, rate: bool, figures: dict[str, float]) -> float | None:
@@ -160,10 +266,12 @@ def section(sizes: list[Size]) -> Section:
           (f"{s.seconds:.0f} s (COPY {s.load_seconds:.0f} s)" if s.seconds is not None
            else "not known") + (", an earlier run" if s.reused else ""), _gb(s.bytes)]
          for s in sizes])
-    out.say("Medians: boards, prospect page and task list are server time through the test "
-            "client with a signed-in session or token; advance is the time per advance of "
-            "the service (1 / its median advances per second); the idle sweep is a sweep at "
-            "the data's time over the whole bank. Bold: the paths budgeted to stay flat.")
+    out.say("Medians, each path called at every size in turn (the order reversed every "
+            "other round): boards, prospect page and task list are server time through the "
+            "test client with a signed-in session or token (the first manager and the first "
+            "team hold the same rows at every size); advance is the service's time per "
+            "advance (rounds of ten, one transaction each); the idle sweep is a sweep at the "
+            "data's time over the whole bank. Bold: the paths budgeted to stay flat.")
     out.say()
     rows, ratios = [], {}
     for name, title, flat, rate in PATHS:

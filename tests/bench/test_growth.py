@@ -33,6 +33,14 @@ def test_sizes_from_the_command_line():
     assert exit_.value.code == 2
 
 
+def test_paths_are_called_at_every_size_in_turn():
+    calls = []
+    times = growth.interleaved([lambda: calls.append("a"), lambda: calls.append("b")],
+                               repeat=3, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then turn by turn
+    assert [len(t) for t in times] == [3, 3]
+
+
 def _size(n: int, board: float, sweep: float, rate: float, whole: float) -> growth.Size:
     s = growth.Size(n, f"postgresql+psycopg://h/pipeline_bench_{G.size_label(n)}",
                     counts={"teams": n // 2500, "prospects": n, "stage_events": 8 * n},
