@@ -2,7 +2,7 @@
 # make test  - install the test dependencies and run every test
 # make bench - benchmarks against the local PostgreSQL (writes bench/RESULTS.md); sizes in
 #              SCALE (open prospects, default 25000,250000), options in BENCH_ARGS (--reuse)
-# make bench-national - the same with 2,500,000 prospects added (about 30 GB of disk)
+# make bench-national - the same with 2,500,000 prospects added (about 18 GB of disk)
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
