@@ -247,3 +247,36 @@ def test_a_failed_reassignment_is_kept_then_the_letter_and_history_name_both_man
     page.goto(f"/prospects/{p.id}")
     moved = page.locator('[data-testid="history"] li.ev-reassign').first.inner_text()
     assert owner.name in moved and newcomer.name in moved
+
+
+# ---------------------------------------------------------------- 9. a prospect on a phone
+
+OFF_SCREEN = """(width) => [...document.querySelectorAll('body *')].filter(e => {
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height) return false;
+    for (let a = e.parentElement; a; a = a.parentElement) {  // inside a scrolling region
+        if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return false;
+    }
+    return r.right > width + 0.5 || r.left < -0.5;
+}).map(e => e.tagName + '.' + e.className)"""
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_prospects_page_fits_a_phone(open_page, live_factory, login, lang):
+    """9. At 390 px the prospect page's header is folded into the menu and nothing of the
+    page (path, records, forms, history) reaches past the screen's edges."""
+    owner = live_factory.user("manager", team_name())
+    p = live_factory.prospect(owner, stage="needs", name="赵敏 Zhao Min", phone=mobile())
+    page = open_page(PHONE, lang)
+    login(page, owner.email)
+    page.goto(f"/prospects/{p.id}")
+    assert page.locator("[data-menu-button]").is_visible()
+    assert not page.locator(".userbox button").first.is_visible()
+    assert page_width(page) <= PHONE["width"]
+    assert page.evaluate(OFF_SCREEN, PHONE["width"]) == []
+    assert page.get_by_test_id("time-left").is_visible()
+    # The check sees what is too wide: a 600 px block in the page is found.
+    page.evaluate("""() => { const d = document.createElement('div');
+        d.className = 'too-wide'; d.style.width = '600px'; d.textContent = 'x';
+        document.getElementById('main').appendChild(d); }""")
+    assert "DIV.too-wide" in page.evaluate(OFF_SCREEN, PHONE["width"])

@@ -259,11 +259,11 @@ def test_no_serious_accessibility_violations(open_page, live_factory, live_sessi
 
 # ---------------------------------------------------------------- screenshots
 
-def test_screenshots_of_the_board_the_queue_and_my_day(open_page, live_factory, live_session,
-                                                        login, tmp_path):
-    """The board, the escalation queue and My day at both widths in both languages. Written
-    to docs/screenshots when DAILY_SCREENSHOTS is set, else to a temporary folder; each a
-    PNG of at most 200 KB and no wider than its screen."""
+def test_screenshots_of_the_board_the_queue_my_day_and_a_prospect(
+        open_page, live_factory, live_session, login, tmp_path):
+    """The board, the escalation queue, My day and a prospect's page at both widths in both
+    languages. Written to docs/screenshots when DAILY_SCREENSHOTS is set, else to a
+    temporary folder; each a PNG of at most 200 KB and no wider than its screen."""
     out = DOCS if os.environ.get("DAILY_SCREENSHOTS") else tmp_path
     out.mkdir(parents=True, exist_ok=True)
     team = team_name()
@@ -276,12 +276,14 @@ def test_screenshots_of_the_board_the_queue_and_my_day(open_page, live_factory, 
         live_factory.prospect(owner, name="陈静", phone="13800138000")
     for stage in ("learn", "decision_maker", "needs"):
         live_factory.prospect(owner, stage=stage, name=f"刘{stage[:2]}")
+    shown = live_factory.prospect(owner, stage="needs", name="赵敏", phone="13600136000")
     sweep_due(live_session, T0)
     shots = []
     for lang in ("en", "zh"):
         for label, viewport in (("1440", DESK), ("390", PHONE)):
             for who, path, name in ((owner, "/board", "board"), (lead, "/escalations", "queue"),
-                                    (owner, "/my-day", "my-day")):
+                                    (owner, "/my-day", "my-day"),
+                                    (owner, f"/prospects/{shown.id}", "prospect")):
                 page = open_page(viewport, lang)
                 login(page, who.email)
                 page.goto(path)
@@ -290,6 +292,6 @@ def test_screenshots_of_the_board_the_queue_and_my_day(open_page, live_factory, 
                 page.screenshot(path=str(target), full_page=False, type="png")
                 page.context.close()
                 shots.append(target)
-    assert len(shots) == 12
+    assert len(shots) == 16
     for shot in shots:
         assert shot.stat().st_size <= 200 * 1024, shot
