@@ -175,6 +175,9 @@ def search_condition(q: str) -> Any:
 # The pages' reads: a fixed number of queries whatever the number of cards.
 
 BOARD_PAGE = 50  # cards per column before "more"
+# A whole branch's board (a supervisor's "all teams") opens on each column's count and its
+# most urgent cards: a province's columns hold tens of thousands each.
+WIDE_PAGE = 10
 OPEN_STATUSES = ("active", "paused", "won")
 
 
@@ -576,10 +579,13 @@ def managers_in_scope(session: Session, viewer: User) -> list[tuple[int, str, st
 
 def column_cards(session: Session, viewer: User, filters: dict[str, Any], stage: str, *,
                  offset: int, limit: int = BOARD_PAGE) -> tuple[list[Card], int]:
-    """One column's cards from ``offset`` (its "more" page) and how many follow them."""
+    """One column's cards from ``offset`` (its "more" page) and how many follow them (a
+    whole branch's column in the order of its index, :func:`_wide_columns`)."""
     base = board_statement(viewer, filters).where(Prospect.stage == stage)
     total = session.scalar(base.with_only_columns(func.count()))
-    page = base.with_only_columns(*card_columns()).order_by(*_urgency_order()) \
+    order = [Prospect.due_at.asc().nulls_last(), Prospect.id] if is_wide(viewer, filters) \
+        else _urgency_order()
+    page = base.with_only_columns(*card_columns()).order_by(*order) \
         .offset(offset).limit(limit).subquery()
     cards = cards_of(session, page, order_by=_by_urgency)
     return cards, max(total - offset - len(cards), 0)

@@ -117,8 +117,10 @@ def board():
     wf = P.workflow(request.args.get("workflow") if request.args.get("workflow")
                     in workflows.all_engines() else None)
     filters, limits = board_filters(), column_limits(wf.stage_keys)
-    data = queries.board(get_session(), current_user, in_scope(filters), stages=wf.stage_keys,
-                         limits=limits)
+    scope = in_scope(filters)
+    data = queries.board(get_session(), current_user, scope, stages=wf.stage_keys,
+                         limits=limits, default_limit=queries.WIDE_PAGE
+                         if queries.is_wide(current_user, scope) else queries.BOARD_PAGE)
     args = filter_args(filters)
     return render_template("board/board.html", board=data, wf=wf, filters=filters,
                            args=args, limits=limits, page_size=queries.BOARD_PAGE,

@@ -11,6 +11,7 @@ from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.db import get_db
 from pipeline.demo import Timeline, insert_timelines
+from pipeline.prospects import queries
 from pipeline.prospects.models import (
     CadenceTask,
     Contact,
@@ -182,8 +183,9 @@ def test_board_query_count_does_not_grow_with_cards(app, client, factory, sessio
     large = count_queries(app, client, "/board?team=all")
     html = client.get("/board?team=all").get_data(as_text=True)
     assert large == small
-    # 1,000 cards over four stages: each column shows its first 50 and a "more" link.
-    assert len(re.findall(r'data-testid="card"', html)) == 4 * 50
+    # 1,000 cards over four stages: each column of the whole branch shows its most urgent
+    # (WIDE_PAGE) and a "more" link.
+    assert len(re.findall(r'data-testid="card"', html)) == 4 * queries.WIDE_PAGE
     assert html.count("data-more") == 4
     assert count_queries(app, client, "/board?team=all&limit_learn=200") == small
     assert count_queries(app, client, "/board/columns/learn?team=all&offset=50") <= small

@@ -2,6 +2,8 @@
 column's first cards in index order) and shows exactly what ranking every prospect gave."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select, update
 
@@ -65,3 +67,21 @@ def test_a_team_an_owner_or_a_search_is_not_the_whole_branch(branch, factory):
     assert not queries.is_wide(branch, {"owner": "m@example.com"})
     assert not queries.is_wide(branch, {"q": "Bulk"})
     assert not queries.is_wide(lead, {})
+
+
+def test_all_teams_opens_on_the_most_urgent_cards_and_more_continues_in_order(
+        client, session, branch):
+    from tests.prospects.test_views import cards_in, sign_in
+
+    sign_in(client, branch)
+    html = client.get("/board?team=all").get_data(as_text=True)
+    ranked = queries.board(session, branch, {"team": None}, stages=STAGES, default_limit=90)
+    for column in ranked.columns:
+        if not column.count:
+            continue
+        names = [c.prospect.name for c in column.cards]
+        shown = cards_in(html, column.stage)
+        assert shown == names[:queries.WIDE_PAGE]
+        more = client.get(f"/board/columns/{column.stage}?team=all&offset={len(shown)}")
+        assert re.findall(r'class="kcard-name"[^>]*>([^<]+)<', more.get_data(as_text=True)) \
+            == names[len(shown):len(shown) + queries.BOARD_PAGE]
