@@ -123,3 +123,20 @@ def test_the_root_cause_list_with_an_action_and_an_owner(history):
     [item] = lead.get("/api/v1/complaints/causes").json["items"]
     assert [(a["action"], a["owner"]) for a in item["actions"]] == [
         ("Check orders after each release", history["lead_user"].email)]
+
+
+def test_the_report_page_reads_the_complaints_once_for_every_grouping(history, session):
+    from sqlalchemy import select
+
+    from pipeline.auth.models import User
+    from pipeline.complaints import reports
+
+    boss = session.scalars(select(User).where(User.role == "supervisor")).one()
+    tables = reports.tables(session, boss)
+    assert list(tables) == list(reports.GROUPS)
+    for by, table in tables.items():
+        alone = reports.report(session, boss, by=by)
+        assert {k: v for k, v in table.items() if k != "as_of"} == {
+            k: v for k, v in alone.items() if k != "as_of"}
+    assert tables["cause"]["total"]["received"] == 3
+    assert {g["group"] for g in tables["channel"]["groups"]} == {"counter", "phone", None}
