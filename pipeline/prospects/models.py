@@ -29,7 +29,10 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
 
 TO_WARN = "status = 'active' AND warned_clock_no < clock_no"
 TO_ESCALATE = "status = 'active' AND escalated_clock_no < clock_no"
-TO_REMIND = "done_at IS NULL AND reminded_at IS NULL"
+# The sweep's reminder work list: open first-contact steps not yet reminded. Only that
+# kind: the after-sale tasks (a daily feed makes a million) would otherwise fill the
+# index's range of the last month for the sweep to walk past every few minutes.
+TO_REMIND = "done_at IS NULL AND reminded_at IS NULL AND kind = 'cadence'"
 # The sweep's retention work list: open retention tasks not yet reported to the lead.
 TO_REPORT = "done_at IS NULL AND escalated_at IS NULL AND kind = 'retention'"
 CAMPAIGN_TASK = "kind = 'campaign'"  # a campaign's tasks, found by their key
