@@ -455,18 +455,30 @@ def cohorts(session: Session, viewer: User, filters: Filters, months: list[date]
             of_each(furthest).label("furthest"),
             of_each(lambda rows: func.max(rows.c.seq)).label("last_seq"),
         ).cte("pp").prefix_with("MATERIALIZED")  # each one once, not per mention below
+        last = se.alias("last_row")
+        lost_now = case((last.c.to_status == "lost", 1), else_=0)
+        source = per_prospect.join(last, and_(last.c.prospect_id == per_prospect.c.prospect_id,
+                                              last.c.seq == per_prospect.c.last_seq))
+        where = [scope_clause(viewer, last.c.owner_id, last.c.team_id),
+                 *_filter_clauses(filters, last.c.owner_id, last.c.team_id,
+                                  per_prospect.c.prospect_id)]
     else:
+        # The whole branch unfiltered: one pass over the history, which also tells whether
+        # the last row is a loss (its last 'lost' row is its last row), without reading
+        # each prospect's last row again in random order (4.5 s instead of 1.9 s here).
         per_prospect = select(
             se.c.prospect_id,
             func.min(se.c.at).label("first_at"),
             furthest(se).label("furthest"),
             func.max(se.c.seq).label("last_seq"),
+            func.max(case((se.c.to_status == "lost", se.c.seq))).label("lost_seq"),
         ).group_by(se.c.prospect_id).subquery("pp")
+        lost_now = case((per_prospect.c.lost_seq == per_prospect.c.last_seq, 1), else_=0)
+        source, where = per_prospect, []
     if session.get_bind().dialect.name == "postgresql":
         # JIT compiling this plan took longer than running it (0.8 s of 1.1 s for a team
         # of the province); the setting ends with the transaction.
         session.execute(select(func.set_config("jit", "off", True)))
-    last = se.alias("last_row")
     bounds = [local_midnight(m, tz) for m in months]
     bounds.append(local_midnight((months[-1].replace(day=28) + timedelta(days=4)).replace(day=1),
                                  tz))
@@ -477,11 +489,9 @@ def cohorts(session: Session, viewer: User, filters: Filters, months: list[date]
         bucket.label("month"), func.count().label("started"),
         *[func.sum(case((per_prospect.c.furthest >= i, 1), else_=0)).label(f"s{i}")
           for i in range(len(order))],
-        func.sum(case((last.c.to_status == "lost", 1), else_=0)).label("lost_now"),
-    ).join_from(per_prospect, last, and_(last.c.prospect_id == per_prospect.c.prospect_id,
-                                         last.c.seq == per_prospect.c.last_seq)).where(
-        scope_clause(viewer, last.c.owner_id, last.c.team_id),
-        *_filter_clauses(filters, last.c.owner_id, last.c.team_id, per_prospect.c.prospect_id),
+        func.sum(lost_now).label("lost_now"),
+    ).select_from(source).where(
+        *where,
         per_prospect.c.first_at >= _ts(bounds[0]), per_prospect.c.first_at < _ts(bounds[-1]),
     ).group_by(bucket)
     found = {r["month"]: r for r in session.execute(stmt).mappings()}
