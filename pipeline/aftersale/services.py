@@ -462,8 +462,10 @@ def _import_plain(session: Session, plain: PlainFile, care: CustomerCare, tz: st
     for row in rows:
         _line, number, kind, day, amount, product = row
         first.setdefault(event_key(number, kind, day, product, amount), row)
+    # The joins and the sort of a million staged rows in memory (one import at a time:
+    # EVENTS_LOCK); JIT compiling costs more than it saves. Both end with the transaction.
     session.execute(select(func.set_config("jit", "off", True),
-                           func.set_config("work_mem", "64MB", True)))
+                           func.set_config("work_mem", "256MB", True)))
     # A savepoint-wrapped caller (tests) may still hold the table of an earlier import.
     session.execute(text(f"DROP TABLE IF EXISTS {STAGED}"))
     session.execute(_STAGE)
