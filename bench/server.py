@@ -130,10 +130,12 @@ LIMITS_MS = {"read": 300, "sign-in": 300, "write": 500}
 
 def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
         users: int = 12, seconds: int = 60, managers: int = 40, leads: int = 9,
-        supervisors: int = 2, sign_in_every: int = 20, spawn_rate: float = 2,
+        supervisors: int = 1, sign_in_every: int = 20, spawn_rate: float = 2,
         sweep_every: float = 10) -> Section:
     """Load the province through gunicorn for ``seconds``: ``users`` Locust users, of them
-    ``leads // 3`` team leads and ``supervisors`` supervisors, each signing out and in
+    ``leads // 3`` team leads and ``supervisors`` supervisors (one: the province has one
+    supervisor over its thousand managers, and each of the supervisor's pages reads the
+    whole province), each signing out and in
     again every ``sign_in_every`` tasks; meanwhile a sweep starts every ``sweep_every``
     seconds from the command line (the product's scheduler sweeps every few minutes).
 
@@ -195,9 +197,9 @@ def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
         f"as `wsgi:app`, clock fixed at the data's time), Locust {users} users for "
         f"{seconds} s on the same {cores} cores (started {spawn_rate:g} a second, think "
         f"time 0–0.2 s): {users - lead_users - supervisors} managers, {lead_users} team "
-        f"leads and {supervisors} supervisors, each on accounts of its own "
+        f"leads and {supervisors} supervisor(s), each on accounts of its own "
         f"({roles['manager']} managers', {roles['team_lead']} leads', "
-        f"{roles['supervisor']} supervisors' in all), signing in through the form, out "
+        f"{roles['supervisor']} supervisor's in all), signing in through the form, out "
         f"through the menu and in again as its next account every {sign_in_every} tasks. "
         f"Password hashes of these accounts: argon2id {', '.join(hashes)}. Meanwhile "
         f"{len(sweeper.runs)} sweeps ran from the command line, one started every "
