@@ -1,9 +1,10 @@
 """the whole-branch board's index and the escalation queue's by age
 
 ``ix_prospects_board_order``: the open prospects (active, paused, won) by workflow, stage,
-due time and id, with their status beside (PostgreSQL). A supervisor's "all teams" board
-reads each column's first cards as one range of it and counts the columns (and their
-overdue cards) from it alone, instead of ranking every open prospect of the branch.
+due time and id, with their status beside (PostgreSQL), and ``ix_prospects_open_stage``,
+the same prospects by workflow and stage only. A supervisor's "all teams" board reads each
+column's first cards and its overdue ones as ranges of the first and counts the columns
+from the second, instead of ranking every open prospect of the branch.
 
 ``ix_escalations_status_opened``: the open escalations by age, so a queue's page (oldest
 or newest first, every level) is read in order instead of sorting a province's open
@@ -32,6 +33,9 @@ def upgrade() -> None:
                               postgresql_where=sa.text(BOARD_OPEN),
                               sqlite_where=sa.text(BOARD_OPEN),
                               postgresql_include=['status'])
+        batch_op.create_index('ix_prospects_open_stage', ['workflow_key', 'stage'],
+                              unique=False, postgresql_where=sa.text(BOARD_OPEN),
+                              sqlite_where=sa.text(BOARD_OPEN))
     with op.batch_alter_table('escalations', schema=None) as batch_op:
         batch_op.create_index('ix_escalations_status_opened', ['status', 'opened_at', 'id'],
                               unique=False)
@@ -41,4 +45,5 @@ def downgrade() -> None:
     with op.batch_alter_table('escalations', schema=None) as batch_op:
         batch_op.drop_index('ix_escalations_status_opened')
     with op.batch_alter_table('prospects', schema=None) as batch_op:
+        batch_op.drop_index('ix_prospects_open_stage')
         batch_op.drop_index('ix_prospects_board_order')

@@ -59,10 +59,13 @@ class Prospect(Base):
         Index("ix_prospects_team_board", "team_id", "status", "stage"),
         Index("ix_prospects_status_due", "status", "due_at"),
         # A whole-branch board: each column's open prospects in the board's order (due time,
-        # none last, then id), and their count with the overdue ones (status included).
+        # none last, then id; status included for the overdue count), and the columns'
+        # counts from the narrowest index of the open prospects.
         Index("ix_prospects_board_order", "workflow_key", "stage", "due_at", "id",
               postgresql_where=text(BOARD_OPEN), sqlite_where=text(BOARD_OPEN),
               postgresql_include=["status"]),
+        Index("ix_prospects_open_stage", "workflow_key", "stage",
+              postgresql_where=text(BOARD_OPEN), sqlite_where=text(BOARD_OPEN)),
         # The deadline sweep's work lists: only visits it has not yet warned or escalated are
         # in these indexes, so a sweep with nothing due reads (next to) nothing, however many
         # prospects there are. The WHERE clauses must match the sweep's queries.
