@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from pipeline import clock
 from pipeline.auth.models import ROLES, ApiToken, AuditEntry, Team, User
@@ -176,11 +176,13 @@ def issue_token(session: Session, email: str, *, name: str | None = None,
 
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user of a valid token (not revoked, not expired), or None. Records the
-    token's use, at most once a minute (a failed write of it does not fail the request)."""
+    token's use, at most once a minute (a failed write of it does not fail the request).
+    The token and its user are read in one statement: every API request starts here."""
     now = clock.now()
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token),
-                                                 ApiToken.revoked_at.is_(None),
-                                                 ApiToken.expires_at > now)).first()
+    row = session.scalars(select(ApiToken).options(joinedload(ApiToken.user))
+                          .where(ApiToken.token_hash == _digest(token),
+                                 ApiToken.revoked_at.is_(None),
+                                 ApiToken.expires_at > now)).first()
     if row is None or not row.user.active:
         return None
     if row.last_used_at is None or row.last_used_at <= now - LAST_USE_EVERY:
