@@ -364,13 +364,22 @@ class CardWriter:
                                                            for p in problems)))
 
     def __call__(self, cards: list[queries.Card]) -> Markup:
-        out: list[str] = []
+        self.prepare(cards)
+        return self.cards(cards)
+
+    def prepare(self, cards: list[queries.Card]) -> None:
+        """Read what other domains add to these cards (marks, parts): once for a page's
+        columns together, not once per column."""
         from pipeline.db import get_session
 
         prospects = [c.prospect for c in cards]
         self.parts = [part(get_session(), prospects, current_user.id, self.back_to.unescape())
                       for part in CARD_PARTS.values()]
         self.marks = card_marks([c.prospect.id for c in cards])
+
+    def cards(self, cards: list[queries.Card]) -> Markup:
+        """The markup of ``cards``, all of them among the last :meth:`prepare`'s."""
+        out: list[str] = []
         for card in cards:
             self.write(card, out)
         return Markup("".join(out))  # nosec B704: write() escapes every value it writes
@@ -450,9 +459,10 @@ _URL_MARKER = 918273645546372819
 
 
 def board_page(board: queries.Board, back_to: str) -> dict[str, Markup]:
-    """Each column's cards, written."""
+    """Each column's cards, written (their marks and parts read once for the page)."""
     write = CardWriter(back_to)
-    return {c.stage: write(c.cards) for c in board.columns}
+    write.prepare([card for c in board.columns for card in c.cards])
+    return {c.stage: write.cards(c.cards) for c in board.columns}
 
 
 def card_html(card: queries.Card, back_to: str) -> str:
