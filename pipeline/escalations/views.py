@@ -257,8 +257,17 @@ def decide(escalation_id: int):
     back = redirect(safe_next(request.form.get("next") or url_for(".queue")))
 
     def kept(error: str):
-        # The card keeps what was chosen, the error beside its Decide button.
-        get_session().rollback()
+        # The card keeps what was chosen, the error beside its Decide button; an
+        # escalation the queue cannot show (gone, not the user's) says it at the top.
+        session = get_session()
+        session.rollback()
+        try:
+            esc = queries.get_visible_escalation(session, current_user, escalation_id)
+        except NotFound:
+            esc = None
+        if esc is None or esc.status != "open":
+            flash(error, "error")
+            return back
         return _render_queue({"id": escalation_id, "decision": form.decision.raw_data[0]
                               if form.decision.raw_data else None,
                               "new_owner": (form.new_owner.raw_data or [""])[0],
