@@ -97,7 +97,9 @@ def openapi_paths(spec: Any) -> None:
         return {str(c): {"description": "see the error's code",
                          "content": {"application/json": {"schema": "Error"}}} for c in codes}
 
-    query = [{"name": n, "in": "query", "required": False, "schema": s} for n, s in (
+    # As the book page's filter form sends them: an empty value is no filter.
+    query = [{"name": n, "in": "query", "required": False, "allowEmptyValue": True,
+              "schema": s} for n, s in (
         ("tier", {"type": "string", "enum": list(TIERS)}),
         ("assets_from", {"type": "number", "minimum": 0}),
         ("assets_to", {"type": "number", "minimum": 0}),

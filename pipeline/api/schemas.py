@@ -13,6 +13,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import RAISE, Schema, fields, validate
 
+from pipeline.api.error_codes import ERROR_CODES
 from pipeline.engine.definition import POTENTIALS, STATUSES, TIERS
 from pipeline.engine.records import record_schema
 from pipeline.escalations.schemas import DecideEscalation
@@ -67,7 +68,9 @@ class FunnelQuery(Schema):
 # ---------------------------------------------------------------- responses (documentation)
 
 class ErrorBody(Schema):
-    code = fields.String(required=True)
+    code = fields.String(required=True, validate=validate.OneOf(list(ERROR_CODES)), metadata={
+        "description": "what went wrong, for a program: "
+                       + "; ".join(f"{k} ({v})" for k, v in ERROR_CODES.items())})
     message = fields.String(required=True)
     details = fields.Dict()
 
@@ -351,15 +354,49 @@ def build_openapi(workflow_engines: dict) -> dict[str, Any]:
 
     message_paths(spec)  # SMS, templates, the lead's call, callbacks
     doc = spec.to_dict()
-    for operations in doc["paths"].values():  # every body is at most MAX_CONTENT_LENGTH
+    for operations in doc["paths"].values():
         for operation in operations.values():
-            if isinstance(operation, dict) and "requestBody" in operation:
-                operation["responses"].setdefault("413", {
-                    "description": "the body is larger than 1 MiB",
-                    "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Error"}}}})
+            if isinstance(operation, dict):
+                _answers_of_every_operation(operation, doc["components"]["schemas"])
     doc["security"] = [{"bearer": []}]
     return doc
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"description": description, **extra, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _names_a_workflow(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether the operation takes a ``workflow`` (a parameter or a JSON body's field)."""
+    if any(p.get("name") == "workflow" for p in operation.get("parameters", ())):
+        return True
+    body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    schema = body.get("schema", {})
+    if "$ref" in schema:
+        schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    return "workflow" in schema.get("properties", {})
+
+
+def _answers_of_every_operation(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """The error answers any operation can give, whatever its own: 400 for a NUL character
+    in the path, query or body (and a body that is not JSON); 413 for a body over
+    ``MAX_CONTENT_LENGTH``; 404 ``unknown_workflow`` for a workflow named that does not
+    exist; 503 when the database cannot serve (``database_busy``, ``unavailable``)."""
+    responses = operation["responses"]
+    responses.setdefault("400", _error(
+        "malformed request (bad_request: a NUL character in the path, query or body; "
+        "malformed_json: a body that is not JSON, nested too deep or holding a lone "
+        "surrogate)"))
+    if "requestBody" in operation:
+        responses.setdefault("413", _error("the body is larger than 1 MiB"))
+    if _names_a_workflow(operation, schemas):
+        responses.setdefault("404", _error("unknown_workflow: no workflow with that key"))
+    responses.setdefault("503", _error(
+        "the database cannot serve now: database_busy (SQLite busy with another writer) or "
+        "unavailable", headers={"Retry-After": {
+            "description": "seconds to wait before trying again (database_busy)",
+            "schema": {"type": "integer"}}}))
 
 
 def _complaint_paths(spec: APISpec) -> None:

@@ -32,6 +32,10 @@ class StrictString(fields.String):
             raise ValidationError("Must be a string.")
         if "\x00" in value:  # no database text column takes it
             raise ValidationError("Must not contain a NUL character.")
+        for check in self.validators:  # a maximum length holds for the text as sent
+            if isinstance(check, validate.Length) and check.max is not None \
+                    and len(value) > check.max:
+                check(value)
         value = value.strip()
         return value or None
 
