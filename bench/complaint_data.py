@@ -130,9 +130,9 @@ def case_rows(rng: random.Random, customers: list[tuple], next_id: dict[str, int
 
 def add_complaints(url: str, *, seed: int = 20261116) -> int:
     """Complaints about the customers of the province at ``url`` (a generated one), one per
-    :data:`CUSTOMERS_PER_COMPLAINT` customers of each manager, loaded by COPY with their
-    stage visits. Nothing is added when the province already has complaints. Returns the
-    number of complaints in the province."""
+    :data:`CUSTOMERS_PER_COMPLAINT` customers of each manager (every 50th by id), loaded
+    by COPY with their stage visits. Nothing is added when the province already has
+    complaints. Returns the number of complaints in the province."""
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -144,9 +144,13 @@ def add_complaints(url: str, *, seed: int = 20261116) -> int:
         have = cur.fetchone()[0]
         if have:
             return have
-        cur.execute("SELECT id, owner_id, team_id, name, tier FROM prospects "
-                    "WHERE workflow_key = %s ORDER BY owner_id, id",
-                    (workflows.DEFAULT_KEY,))
+        # Every 50th customer of each manager (by id): only the customers complained about
+        # come back, whatever the size of the bank.
+        cur.execute("SELECT id, owner_id, team_id, name, tier FROM (SELECT id, owner_id, "
+                    "team_id, name, tier, row_number() OVER (PARTITION BY owner_id "
+                    "ORDER BY id) AS n FROM prospects WHERE workflow_key = %s) AS c "
+                    "WHERE n %% %s = 0 ORDER BY owner_id, id",
+                    (workflows.DEFAULT_KEY, CUSTOMERS_PER_COMPLAINT))
         by_owner: dict[int, list[tuple]] = {}
         for row in cur.fetchall():
             by_owner.setdefault(row[1], []).append(row)
@@ -158,8 +162,7 @@ def add_complaints(url: str, *, seed: int = 20261116) -> int:
                                         "stage_events": [], "stage_records": []}
         for owner, customers in sorted(by_owner.items()):
             rng = random.Random(seed * 7_919 + owner)
-            about = rng.sample(customers, len(customers) // CUSTOMERS_PER_COMPLAINT)
-            for table, row in case_rows(rng, sorted(about), next_id):
+            for table, row in case_rows(rng, customers, next_id):
                 rows[table].append(row)
         columns = {"prospects": CASE_COLUMNS, "complaints": COMPLAINT_COLUMNS,
                    "stage_events": COLUMNS["stage_events"],
