@@ -7,11 +7,11 @@ the app, a script or a console alike: the log is append-only.
 Purging old entries on purpose is an operator's act, done in one transaction that lifts
 the refusal, deletes, writes an ``audit_purged`` entry saying what went and puts the
 refusal back: ``flask --app wsgi audit purge --before YYYY-MM-DD``
-(:mod:`pipeline.audit.purge`). On PostgreSQL that needs the table's owner (``ALTER TABLE
-audit_log DISABLE TRIGGER audit_log_no_delete``, which also locks the table until the
-transaction ends); by hand it is the same three statements between BEGIN and COMMIT, then
-ENABLE TRIGGER. ``TRUNCATE`` fires no row trigger: it stays the table owner's (and the test
-suite's) way to empty the table.
+(:mod:`pipeline.audit.purge`). On PostgreSQL that needs the table's owner; by hand it is
+``BEGIN; ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_delete; DELETE FROM audit_log
+WHERE at < '...'; ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_delete; COMMIT;`` (no
+other transaction sees the trigger off; other writers of the log wait for the commit).
+``TRUNCATE`` fires no row trigger: it stays the table owner's way to empty the table.
 
 Revision ID: 0011
 Revises: 0010

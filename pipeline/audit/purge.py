@@ -22,6 +22,7 @@ from pipeline.auth.services import audit
 from pipeline.db import unit_of_work
 
 TRIGGER = "audit_log_no_delete"
+LOCK_TIMEOUT = "5s"  # PostgreSQL: how long a purge waits for the table's lock
 # As migration 0011 creates it on SQLite (dropped and created again around a purge).
 SQLITE_TRIGGER = f"""
 CREATE TRIGGER {TRIGGER} BEFORE DELETE ON audit_log
@@ -33,15 +34,18 @@ def deletes_allowed(conn: Connection) -> Iterator[None]:
     """Inside ``conn``'s transaction, let DELETE on the audit log through, and refuse it
     again before the block ends.
 
-    PostgreSQL: ``ALTER TABLE ... DISABLE TRIGGER`` (the table's owner only), which holds
-    the table's exclusive lock until the transaction ends, so nobody else deletes or even
-    writes an entry meanwhile. SQLite: the trigger is dropped and created again, both in
+    PostgreSQL: ``ALTER TABLE ... DISABLE TRIGGER`` (the table's owner only; other
+    transactions never see the trigger off), whose lock keeps every other writer of the
+    log waiting until the transaction ends (readers go on); it waits at most
+    ``LOCK_TIMEOUT`` for a writer already there, then fails and changes nothing. SQLite: the trigger is dropped and created again, both in
     the transaction. If the block raises, the caller must roll back (which restores the
     trigger on both backends); it is not restored here, on a transaction already failed.
     """
     if not conn.in_transaction():
         raise RuntimeError("the audit log's guard is lifted only inside a transaction")
     if conn.dialect.name == "postgresql":
+        # Waiting for the lock would queue every audit write behind it: give up instead.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         conn.exec_driver_sql(f"ALTER TABLE audit_log DISABLE TRIGGER {TRIGGER}")
         yield
         conn.exec_driver_sql(f"ALTER TABLE audit_log ENABLE TRIGGER {TRIGGER}")

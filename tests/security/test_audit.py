@@ -314,3 +314,28 @@ def test_migration_0011_adds_and_removes_the_delete_refusal(fresh_database):
         assert refused("DELETE FROM audit_log")
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_a_purge_waiting_for_another_writer_of_the_log_gives_up_and_changes_nothing(
+        app, session, team, monkeypatch):
+    """Waiting for the lock a purge takes would queue every audit write behind it: past
+    the lock timeout it fails instead, and its transaction changes nothing."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from pipeline.audit import purge as purging
+    from pipeline.db import get_db
+
+    monkeypatch.setattr(purging, "LOCK_TIMEOUT", "200ms")
+    reader = get_db(app).engine.connect()
+    try:
+        reader.execute(text("INSERT INTO audit_log (at, action) "  # locked until it ends
+                            "VALUES ('2026-03-02 01:00:00', 'login')"))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            purging.purge(session, T0)
+        session.rollback()
+    finally:
+        reader.rollback()
+        reader.close()
+    assert trigger_sql(session)[-1] == ("audit_log_no_delete", "O")  # still enabled
