@@ -3,9 +3,12 @@ a phone (390 px), for the points the other browser tests leave out: messages tha
 is missing (a saved record, a refused suitability check, a card dragged two columns ahead,
 a failed reassignment kept on its card), input checked in the form with the field named,
 data entered once (the information sheet starts from creation, the checklist's risk level
-comes from the questionnaire), My day's tasks and call list, the handover letter and a
-history naming both managers, search beyond names and no missing favicon.
+comes from the questionnaire), My day's tasks and call list, the queue filtered with each
+card's reason, the handover letter and a history naming both managers, search beyond
+names, no missing file (the favicon) and a prospect's page that fits a phone.
 
+The other points have theirs: the inbox, the bulk continue, the phone layout of the board
+and the keyboard in test_daily_use.py; the funnel and the sheets in test_funnel_sheets.py.
 Each test makes its own team and looks only at its own prospects."""
 from __future__ import annotations
 
