@@ -405,31 +405,34 @@ def _is_day(text_: str) -> bool:
     return True
 
 
-STAGED = "customer_events_staged"  # the import's temporary table (dropped at commit)
-_STAGE = text(f"""
-    CREATE TEMPORARY TABLE {STAGED} (
+# The import's temporary table (dropped at commit), named literally in the statements.
+_STAGE = text("""
+    CREATE TEMPORARY TABLE customer_events_staged (
         line integer, event_key varchar, customer_no varchar, kind varchar, day date,
         amount double precision, product varchar, task_kind varchar, due_at timestamp,
         title varchar) ON COMMIT DROP""")
-_STAGE_COLUMNS = "line, event_key, customer_no, kind, day, amount, product, task_kind, " \
-    "due_at, title"
-_UNKNOWN = text(f"""
-    SELECT DISTINCT s.customer_no FROM {STAGED} s
+_UNSTAGE = text("DROP TABLE IF EXISTS customer_events_staged")
+_COPY_STAGED = ("COPY customer_events_staged (line, event_key, customer_no, kind, day, "
+                "amount, product, task_kind, due_at, title) FROM STDIN (FORMAT csv)")
+_ANALYZE_STAGED = text("ANALYZE customer_events_staged")
+_UNKNOWN = text("""
+    SELECT DISTINCT s.customer_no FROM customer_events_staged s
      WHERE NOT EXISTS (SELECT 1 FROM prospects p WHERE p.customer_no = s.customer_no)
        AND NOT EXISTS (SELECT 1 FROM book_customers b WHERE b.customer_no = s.customer_no)""")
-_NEW = """NOT EXISTS (SELECT 1 FROM customer_events e WHERE e.event_key = s.event_key)"""
-_COUNT_NEW = text(f"SELECT count(*) FROM {STAGED} s WHERE {_NEW}")
+_COUNT_NEW = text("""
+    SELECT count(*) FROM customer_events_staged s
+     WHERE NOT EXISTS (SELECT 1 FROM customer_events e WHERE e.event_key = s.event_key)""")
 # The new events in the file's order, each with the customer's prospect that is not lost
 # (at most one: uq_prospects_customer_no), then a task for each of those with a prospect,
 # in the events' order; ON CONFLICT keeps the unique key the judge even without the lock.
-_WRITE = text(f"""
+_WRITE = text("""
     WITH new AS (
         INSERT INTO customer_events (event_key, customer_no, kind, day, amount, product,
                                      prospect_id, imported_at)
         SELECT s.event_key, s.customer_no, s.kind, s.day, s.amount, s.product, p.id, :now
-          FROM {STAGED} s
+          FROM customer_events_staged s
           LEFT JOIN prospects p ON p.customer_no = s.customer_no AND p.status = ANY(:alive)
-         WHERE {_NEW}
+         WHERE NOT EXISTS (SELECT 1 FROM customer_events e WHERE e.event_key = s.event_key)
          ORDER BY s.line
         ON CONFLICT (event_key) DO NOTHING
         RETURNING id, event_key, prospect_id
@@ -439,7 +442,7 @@ _WRITE = text(f"""
         SELECT new.prospect_id, 'event:' || new.id, 'owner', p.owner_id, 0, s.task_kind,
                s.due_at, s.title, s.kind, :now
           FROM new
-          JOIN {STAGED} s ON s.event_key = new.event_key
+          JOIN customer_events_staged s ON s.event_key = new.event_key
           JOIN prospects p ON p.id = new.prospect_id
          ORDER BY new.id
         RETURNING 1
@@ -467,12 +470,11 @@ def _import_plain(session: Session, plain: PlainFile, care: CustomerCare, tz: st
     session.execute(select(func.set_config("jit", "off", True),
                            func.set_config("work_mem", "256MB", True)))
     # A savepoint-wrapped caller (tests) may still hold the table of an earlier import.
-    session.execute(text(f"DROP TABLE IF EXISTS {STAGED}"))
+    session.execute(_UNSTAGE)
     session.execute(_STAGE)
     dues: dict[tuple[str, str], str] = {}
     driver = session.connection().connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(
-            f"COPY {STAGED} ({_STAGE_COLUMNS}) FROM STDIN (FORMAT csv)") as copy:
+    with driver.cursor() as cursor, cursor.copy(_COPY_STAGED) as copy:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")  # \r and \n in a value quoted
         for n, (key, (line, number, kind, day, amount, product)) in enumerate(first.items()):
@@ -488,7 +490,7 @@ def _import_plain(session: Session, plain: PlainFile, care: CustomerCare, tz: st
                 out.seek(0)
                 out.truncate()
         copy.write(out.getvalue())
-    session.execute(text(f"ANALYZE {STAGED}"))
+    session.execute(_ANALYZE_STAGED)
     unknown = set(session.scalars(_UNKNOWN))
     if unknown:
         _refuse(session, [book.RowError(line, "customer_no", UNKNOWN_CUSTOMER)
