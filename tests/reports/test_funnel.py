@@ -208,3 +208,28 @@ def test_percentiles_match_interpolation(session, factory, history, event_count)
         return round(values[lo] + (values[hi] - values[lo]) * (h - lo), 2)
 
     assert (fc.median_days, fc.p90_days) == (pct(0.5), pct(0.9))
+
+
+def test_cohorts_count_each_workflows_cases_apart(session, factory):
+    """A complaint about a customer is a case of the complaint workflow: the customers'
+    cohorts do not count it, the complaint workflow's count it alone (found by its entry
+    into its first step), for the whole branch and for a team alike."""
+    from pipeline import clock, workflows
+    from pipeline.complaints import services as complaints
+
+    manager = factory.user("manager", "Team A")
+    lead, sup = factory.user("team_lead", "Team A"), factory.user("supervisor")
+    customer = factory.prospect(manager, "learn")
+    complaints.file_complaint(session, actor=manager, data={
+        "customer_id": customer.id, "summary": "redemption paid late"})
+    today = clock.now().date()
+    months = queries.month_starts(today.replace(day=1), today)
+    first = workflows.workflow("complaint").stage_keys[0]
+    for viewer in (sup, lead):
+        ours = queries.cohorts(session, viewer, Filters(), months, tz=TZ)
+        theirs = queries.cohorts(session, viewer, Filters(), months, tz=TZ,
+                                 workflow_key="complaint")
+        assert sum(c.started for c in ours) == 1, viewer.role
+        assert sum(c.reached["learn"] for c in ours) == 1
+        assert sum(c.started for c in theirs) == 1
+        assert sum(c.reached[first] for c in theirs) == 1
