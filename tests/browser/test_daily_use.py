@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,6 +44,18 @@ def open_page(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+def screenshot_folder(tmp_path: Path) -> Path:
+    """docs/screenshots when DAILY_SCREENSHOTS is set (then a font for Chinese must be
+    installed, or the Chinese shots would show empty boxes), else ``tmp_path``."""
+    if not os.environ.get("DAILY_SCREENSHOTS"):
+        return tmp_path
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True,
+                           check=False).stdout if shutil.which("fc-list") else ""
+    assert fonts.strip(), "no Chinese font: run scripts/ensure-chromium.sh (fonts-noto-cjk)"
+    DOCS.mkdir(parents=True, exist_ok=True)
+    return DOCS
 
 
 def team_name() -> str:
@@ -264,8 +278,7 @@ def test_screenshots_of_the_board_the_queue_my_day_and_a_prospect(
     """The board, the escalation queue, My day and a prospect's page at both widths in both
     languages. Written to docs/screenshots when DAILY_SCREENSHOTS is set, else to a
     temporary folder; each a PNG of at most 200 KB and no wider than its screen."""
-    out = DOCS if os.environ.get("DAILY_SCREENSHOTS") else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     team = team_name()
     lead = live_factory.user("team_lead", team)
     owner = live_factory.user("manager", team)

@@ -5,13 +5,19 @@ the page no wider than the screen. Screenshots of the funnel go to docs/screensh
 DAILY_SCREENSHOTS is set."""
 from __future__ import annotations
 
-import os
 import secrets
 
 import pytest
 
 from pipeline.prospects.services import advance_prospect
-from tests.browser.test_daily_use import DESK, DOCS, PHONE, axe_violations, open_page, page_width
+from tests.browser.test_daily_use import (
+    DESK,
+    PHONE,
+    axe_violations,
+    open_page,
+    page_width,
+    screenshot_folder,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -56,8 +62,7 @@ def test_funnel_labels_reentries_and_lost_categories(open_page, live_factory, li
     page.wait_for_url(f"**/prospects/{lost.id}")
 
     shots = []
-    out = DOCS if os.environ.get("DAILY_SCREENSHOTS") else tmp_path
-    out.mkdir(parents=True, exist_ok=True)
+    out = screenshot_folder(tmp_path)
     for label, viewport in (("1440", DESK), ("390", PHONE)):
         page = open_page(viewport, lang)
         login(page, lead.email)
