@@ -85,15 +85,13 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
                      ms(median(cpu)), statements, f"{size / 1024:.0f} KB"])
     section.table(["request", "in scope", "requests", "median", "p90",
                    "median CPU of the app process", "statements", "HTML"], rows)
-    section.say("The funnel page of the complaint workflow is shown for comparison, without "
-                "a budget here: its cohort table (`pipeline/reports/queries.py`) groups every "
-                "stage event of the province, whichever workflow the page shows.")
     section.say()
     counter.close()
     db.engine.dispose()
     if budgets:
-        for name in ("escalation page, supervisor (all open, page 1)",
-                     "escalation page, team lead"):
+        # The budget is the supervisor's page (a province's queue); the lead's
+        # page is in the table for comparison.
+        for name in ("escalation page, supervisor (all open, page 1)",):
             seconds, size = results[name]
             who = name.split(", ")[1].split(" (")[0]
             section.budget(f"escalation page size, {who}", f"{size / 1024:.0f} KB",
@@ -105,5 +103,8 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
                        f"≤ {BOARD_SECONDS * 1000:.0f} ms", seconds <= BOARD_SECONDS)
         seconds = results["complaint report page (4 groupings, root causes)"][0]
         section.budget("complaint report page, province", ms(seconds),
+                       f"≤ {COMPLAINTS_SECONDS * 1000:.0f} ms", seconds <= COMPLAINTS_SECONDS)
+        seconds = results["complaint funnel page"][0]
+        section.budget("complaint funnel page, province", ms(seconds),
                        f"≤ {COMPLAINTS_SECONDS * 1000:.0f} ms", seconds <= COMPLAINTS_SECONDS)
     return section
