@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -21,6 +22,7 @@ from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from pipeline import clock, labels, workflows
@@ -100,9 +102,10 @@ def _error_message(exc: ServiceError) -> str:
     return exc.message
 
 
-def queue_filters() -> queries.QueueFilters:
-    """The queue's filters from the query string; anything unreadable is left out."""
-    args = request.args
+def queue_filters(args: Any = None) -> queries.QueueFilters:
+    """The queue's filters from the query string (or ``args``); anything unreadable is
+    left out."""
+    args = request.args if args is None else args
     level = args.get("level", type=int)
     sort = args.get("sort")
     return queries.QueueFilters(
@@ -162,14 +165,19 @@ def queue():
     return _render_queue()
 
 
-def _render_queue(kept: dict[str, Any] | None = None, status: int = 200):
-    """The queue page; ``kept`` is a decision that failed (its escalation's ``id``, the
-    ``decision``, ``new_owner``, ``extend_days`` and ``note`` as chosen, and the
-    ``error``), shown again on its card with the error beside it."""
-    filters = queue_filters()
+def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
+                  came_from: str | None = None):
+    """The queue page (the one at ``came_from``, else the request's); ``kept`` is a
+    decision that failed (its escalation's ``id``, the ``decision``, ``new_owner``,
+    ``extend_days`` and ``note`` as chosen, and the ``error``), shown again on its card
+    with the error beside it. None when that card is not on the page."""
+    filters = queue_filters(None if came_from is None
+                            else MultiDict(parse_qsl(urlsplit(came_from).query)))
     session = get_session()
     data = queries.queue(session, current_user, filters)
     rows = data.rows
+    if kept and all(esc.id != kept["id"] for esc, _p, _o in rows):
+        return None
     prospect_ids = [p.id for _e, p, _o in rows]
     history = {pid: hs[-HISTORY_SHOWN:] for pid, hs in
                queries.histories(session, prospect_ids).items()}
@@ -202,7 +210,7 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200):
         age=queries.age, reason=reason_text,
         kind_label=lambda k: labels.label(labels.ESCALATION_KINDS, k),
         history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data),
-        kept=kept or {}), status
+        kept=kept or {}, queue_url=came_from), status
 
 
 @bp.post("/escalations/continue")
@@ -265,14 +273,20 @@ def decide(escalation_id: int):
             esc = queries.get_visible_escalation(session, current_user, escalation_id)
         except NotFound:
             esc = None
-        if esc is None or esc.status != "open":
+        page = None
+        if esc is not None and esc.status == "open":
+            # The page the decision was made on: its filters and page number.
+            came_from = safe_next(request.form.get("next") or url_for(".queue"))
+            page = _render_queue({"id": escalation_id, "decision": form.decision.raw_data[0]
+                                  if form.decision.raw_data else None,
+                                  "new_owner": (form.new_owner.raw_data or [""])[0],
+                                  "extend_days": (form.extend_days.raw_data or [""])[0],
+                                  "note": form.note.data or "", "error": error}, 422,
+                                 came_from=came_from)
+        if page is None:
             flash(error, "error")
             return back
-        return _render_queue({"id": escalation_id, "decision": form.decision.raw_data[0]
-                              if form.decision.raw_data else None,
-                              "new_owner": (form.new_owner.raw_data or [""])[0],
-                              "extend_days": (form.extend_days.raw_data or [""])[0],
-                              "note": form.note.data or "", "error": error}, 422)
+        return page
 
     if not form.validate_on_submit():
         return kept(_("Choose a decision; the number of days must be between 1 and 90."))

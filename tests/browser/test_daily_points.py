@@ -228,11 +228,13 @@ def test_a_failed_reassignment_is_kept_then_the_letter_and_history_name_both_man
     assert flash(page, "error") == ""  # beside the card, not at the top of the page
     assert card.locator("input[value=reassign]").is_checked()
     assert card.locator("textarea").input_value() == "Call her after six"
+    assert page.locator('[data-testid="escalation"]').count() == 1  # still filtered
     assert page_width(page) <= viewport["width"]
     card.locator("select").select_option(str(newcomer.id))
     card.locator("button.primary").click()
     page.wait_for_load_state()
     assert flash(page, "success")
+    assert page.url.endswith(f"/escalations?manager={owner.id}&level=1")  # back where it was
     assert page.locator('[data-testid="escalation"]', has_text=name).count() == 0
 
     # 6. The new manager's letter carries the lead's note, the role said once; the
