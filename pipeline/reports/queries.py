@@ -651,8 +651,9 @@ def daily_sheet(session: Session, manager_id: int, day: date, *, tz: str,
                 ) -> DailySheet:
     """附件四, the customer management progress sheet of one manager for one day (in ``tz``):
     where each of the manager's prospects stood at the end of the day (or now, for today) —
-    from the history — what changed that day, and the day's contacts against the norm.
-    Prospects lost before the day are left out. Four queries."""
+    from the history — with its stage clock (:func:`_read_clocks`), what changed that day,
+    and the day's contacts against the norm. Prospects lost before the day are left out.
+    Five queries."""
     now = now or clock.now()
     start, end = day_bounds(day, tz)
     as_of = min(end, now)
