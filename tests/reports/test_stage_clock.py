@@ -98,3 +98,53 @@ def test_a_past_day_replays_a_leads_continue(session, factory):
     then = queries.daily_sheet(session, owner.id, local_day(decided), tz=TZ).lines[0]
     assert today.clock.due_at == then.clock.due_at == decided + timedelta(days=5)
     assert not then.clock.overdue and then.clock.days_left > 4
+
+
+def test_the_replayed_clock_is_the_one_the_prospect_keeps(session, factory):
+    """Replaying a prospect's whole history gives the clock its row holds: a shared budget
+    kept across its two stages, a pause pushing the due time back, a lead's reassignment
+    starting it again, a supervisor's transfer leaving it as it was."""
+    from pipeline import workflows
+    from pipeline.customers.allocation import move_customers
+    from pipeline.prospects.models import Prospect, StageEvent
+    from pipeline.prospects.services import advance_prospect
+    from pipeline.prospects.stage_clock import state_as_of
+
+    lead = factory.user("team_lead", "Team A")
+    owner = factory.user("manager", "Team A")
+    other = factory.user("manager", "Team A")
+    p = factory.prospect(owner, stage="decision_maker", name="Zhou Replay",
+                         step=timedelta(days=2))
+    clock.set_now(clock.now() + timedelta(days=1))
+    advance_prospect(session, p.id, "pause", actor=owner, reason="customer abroad")
+    clock.set_now(clock.now() + timedelta(days=3))
+    advance_prospect(session, p.id, "resume", actor=owner)
+    clock.set_now(clock.now() + timedelta(days=20))
+    sweep_due(session, clock.now())
+    esc = session.scalars(select(Escalation).where(Escalation.prospect_id == p.id)).one()
+    decide_escalation(session, esc.id, actor=lead, decision="reassign", new_owner=other.id)
+    clock.set_now(clock.now() + timedelta(days=2))
+    third = factory.user("manager", "Team A")
+    move_customers(session, {"leaving": other.id, "receivers": [third.id]},
+                   actor=factory.user("supervisor"))
+
+    rows = session.execute(select(StageEvent.event, StageEvent.to_stage, StageEvent.at,
+                                  StageEvent.data).where(StageEvent.prospect_id == p.id)
+                           .order_by(StageEvent.seq)).mappings().all()
+    kept = session.get(Prospect, p.id)
+    session.refresh(kept)
+    state = state_as_of(workflows.engine(), rows)
+    # Halfway: in decision_maker on the budget's clock, started on entering learn.
+    entered = {r["to_stage"]: r["at"] for r in rows if r["event"] == "advance"}
+    upto = [r["to_stage"] for r in rows].index("decision_maker") + 1
+    early = state_as_of(workflows.engine(), rows[:upto])
+    assert early.stage_entered_at == entered["decision_maker"]
+    assert early.clock_started_at == entered["learn"] < entered["decision_maker"]
+    assert kept.owner_id == third.id and kept.stage == "decision_maker"
+    assert (state.stage, state.status, state.clock_started_at, state.due_at) == (
+        kept.stage, kept.status, kept.clock_started_at, kept.due_at)
+    # The reassignment started the clock; the transfer did not.
+    events = [r.event for r in session.scalars(select(StageEvent).where(
+        StageEvent.prospect_id == p.id).order_by(StageEvent.seq))]
+    assert events.count("reassign") == 2 and "pause" in events and "resume" in events
+    assert kept.due_at == kept.clock_started_at + timedelta(days=21)
