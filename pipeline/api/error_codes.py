@@ -18,7 +18,7 @@ ERROR_CODES: dict[str, str] = {
     "not_found": "404: no such object, or not visible to the caller",
     "unknown_workflow": "404: no workflow with that key",
     "unknown_record": "404: the workflow has no record with that key",
-    "unknown_token": "404: no such API token of the caller's",
+    "unknown_token": "404: no such API token of the caller's",  # nosec B105 - not a secret
     "unknown_message": "404: no such SMS message",
     "unknown_task": "404: no such task",
     "unknown_template": "404: no such message template",
