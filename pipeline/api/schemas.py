@@ -530,6 +530,7 @@ def _after_sale_paths(spec: APISpec) -> None:
         "parameters": [*page, {"name": "owner", "in": "query", "required": False,
                                "schema": {"type": "string"}},
                        {"name": "due_before", "in": "query", "required": False,
+                        "allowEmptyValue": True, "description": "empty: no limit",
                         "schema": {"type": "string", "format": "date-time"}}],
         "responses": {"200": _json("TaskPage") | {"description": "a page"},
                       **_error_responses(401, 404, 422)}}})
