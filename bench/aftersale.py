@@ -128,7 +128,7 @@ class Run:
         return f"{self.client_cpu:.0f} + {server}"
 
 
-def _timed_once(app: Any, fn: Callable[[Any], Any]) -> tuple[Run, Any]:
+def timed_call(app: Any, fn: Callable[[Any], Any]) -> tuple[Run, Any]:
     """One call of ``fn(session)``: wall time, this process's CPU and its database
     backend's CPU (the machine is shared: the CPU shows the work, the wall time the wait)."""
     db = get_db(app)
@@ -179,10 +179,10 @@ def run(url: str, *, repeat: int = 1, rows: int = ROWS, sweeps: int = 10,
         for i in range(repeat):
             if i:
                 clean(db, marks)
-            run_, first = _timed_once(app, import_file)
+            run_, first = timed_call(app, import_file)
             imports.append(run_)
         runs = [r.seconds for r in imports]
-        again_run, second = _timed_once(app, import_file)
+        again_run, second = timed_call(app, import_file)
         again = again_run.seconds
         assert second.created == 0 and second.ignored == rows, second.as_dict()
         with db.engine.connect() as conn:
@@ -234,7 +234,7 @@ def run(url: str, *, repeat: int = 1, rows: int = ROWS, sweeps: int = 10,
 
         campaigns, campaign_runs = [], []
         for _ in range(3):
-            run_, made = _timed_once(app, campaign)
+            run_, made = timed_call(app, campaign)
             campaigns.append(run_.seconds)
             campaign_runs.append(run_)
             assert made.customers == reached, (made.customers, reached)
