@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         banks.append(bank)
         name = bank.url.rsplit("/", 1)[-1]
         if args.reuse and province_exists(bank.url, size):
+            from pipeline.cli import upgrade
+
+            upgrade(bank.url)  # migrations added since it was generated
             bank.counts = table_counts(bank.url)
             noted, bank.reused = G.noted_generation(bank.url), True
             bank.seconds, bank.load_seconds = noted.get("seconds"), noted.get("load_seconds")
