@@ -185,7 +185,7 @@ class StageVisit(Base):
         # column the funnel reads included; in order of time spent for the ended visits, so
         # the percentiles' sort finds most of its input already sorted.
         Index("ix_stage_visits_stage", "stage", "seconds", postgresql_include=[
-            "start_at", "end_at", "exit", "won", "stalled"]),
+            "start_at", "end_at", "exit", "won", "stalled", "prospect_id"]),
         Index("ix_stage_visits_team_stage", "team_id", "stage"),
         Index("ix_stage_visits_owner_stage", "owner_id", "stage"),
         Index("ix_stage_visits_start_at", "start_at"),  # entered in the period
