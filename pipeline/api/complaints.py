@@ -2,7 +2,7 @@
 "Complaints"). Records and events behave as for prospects."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app, jsonify
@@ -143,13 +143,17 @@ def assign_complaint(complaint_id: str):
 
 
 
+RECORD_DAYS = validate.Range(min=date(1900, 1, 1), max=date(2999, 12, 31))
+
+
 class ReportQuery(Schema):
     class Meta:
         unknown = RAISE
 
     by = fields.String(load_default="category", validate=validate.OneOf(reports.GROUPS))
-    from_ = fields.Date(load_default=None, data_key="from")
-    to = fields.Date(load_default=None)
+    # As the funnel's: a day beyond these has no midnight in every time zone.
+    from_ = fields.Date(load_default=None, data_key="from", validate=RECORD_DAYS)
+    to = fields.Date(load_default=None, validate=RECORD_DAYS)
 
 
 def _period(args: dict[str, Any]) -> tuple[Any, Any]:

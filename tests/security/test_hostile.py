@@ -312,3 +312,15 @@ def test_the_import_page_takes_a_large_book_with_form_tokens_checked(csrf_app, f
     assert r.status_code in (200, 422), r.status_code  # read and judged, not refused
     r = client.post("/login", data={"email": "x" * (2 * 1024 * 1024), "password": "y"})
     assert r.status_code == 413  # any other form keeps the 1 MiB limit
+
+
+def test_the_complaint_report_refuses_days_without_a_midnight_everywhere(client, factory):
+    """0001-01-01 has no UTC equivalent of its midnight east of Greenwich: 422, not 500."""
+    headers = {"Authorization": f"Bearer {factory.token(factory.user('supervisor'))}"}
+    for path in ("/api/v1/complaints/report", "/api/v1/complaints/causes"):
+        for args in ({"from": "0001-01-01"}, {"to": "9999-12-31"}):
+            r = client.get(path, query_string=args, headers=headers)
+            assert r.status_code == 422 and list(r.json["error"]["details"]) == [
+                "from" if "from" in args else "to"], (path, args, r.status_code)
+        assert client.get(path, query_string={"from": "2026-01-01"}, headers=headers
+                          ).status_code == 200
