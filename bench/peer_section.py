@@ -273,6 +273,12 @@ def _same_board(ours: queries.Board, *peers: dict) -> None:
                           board["overdue"][stage])
                   for stage, cards in board["columns"].items()}
         if theirs != mine:
-            raise RuntimeError("the peer's board differs from ours")
+            stage = next(k for k in sorted(set(mine) | set(theirs))
+                         if mine.get(k) != theirs.get(k))
+            pairs = zip((mine.get(stage) or ([], 0))[0], (theirs.get(stage) or ([], 0))[0],
+                        strict=False)
+            first = next(((a, b) for a, b in pairs if a != b), None)
+            raise RuntimeError(f"the peer's board differs from ours in {stage}: "
+                               f"{first!r}")
         if board["mine"] != (ours.mine.count if ours.mine else 0):
             raise RuntimeError("the peer's maintained count differs from ours")

@@ -12,9 +12,11 @@ from psycopg import sql
 
 from bench.generate import conninfo
 from bench.peer import PEER_DATABASE, peer_params, setup
+from pipeline import workflows
 
 # (peer table, its columns, the select over ours that gives them; {owners} stands for
-# the owners' ids)
+# the owners' ids, {workflow} for the customers' workflow: the peer models the customer
+# pipeline, not the complaint cases the same managers handle)
 TABLES = (
     ("peer_users", "id, name, email, role, team_id",
      "SELECT id, name, email, role, team_id FROM users"),
@@ -25,19 +27,19 @@ TABLES = (
      "SELECT id, workflow_key, name, tier, owner_id, team_id, phone, stage, status, "
      "stage_entered_at, clock_started_at, due_at, warn_at, paused_at, paused_seconds, "
      "clock_no, lost_reason, sms_opt_out, updated_at, version FROM prospects "
-     "WHERE owner_id = ANY({owners})"),
+     "WHERE owner_id = ANY({owners}) AND workflow_key = {workflow}"),
     ("peer_stage_records",
      "id, prospect_id, record_key, data, completeness, complete, updated_at",
      "SELECT r.id, r.prospect_id, r.record_key, r.data, r.completeness, r.complete, "
      "r.updated_at FROM stage_records r JOIN prospects p ON p.id = r.prospect_id "
-     "WHERE p.owner_id = ANY({owners})"),
+     "WHERE p.owner_id = ANY({owners}) AND p.workflow_key = {workflow}"),
     ("peer_stage_events",
      "id, prospect_id, seq, event, from_stage, to_stage, from_status, to_status, "
      "actor_id, owner_id, team_id, at, reason, data",
      "SELECT e.id, e.prospect_id, e.seq, e.event, e.from_stage, e.to_stage, "
      "e.from_status, e.to_status, e.actor_id, e.owner_id, e.team_id, e.at, e.reason, "
      "e.data FROM stage_events e JOIN prospects p ON p.id = e.prospect_id "
-     "WHERE p.owner_id = ANY({owners})"),
+     "WHERE p.owner_id = ANY({owners}) AND p.workflow_key = {workflow}"),
 )
 
 
@@ -66,7 +68,8 @@ def load(url: str, managers: int) -> dict[str, Any]:
             "SELECT id FROM users WHERE role = 'manager' ORDER BY id LIMIT %s", (managers,))]
         for table, columns, select in TABLES:
             copy_out = sql.SQL("COPY ({}) TO STDOUT").format(
-                sql.SQL(select).format(owners=sql.Literal(owners)))
+                sql.SQL(select).format(owners=sql.Literal(owners),
+                                       workflow=sql.Literal(workflows.DEFAULT_KEY)))
             with src.cursor() as out_cur, dst.cursor() as in_cur:
                 with out_cur.copy(copy_out) as out, \
                         in_cur.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
