@@ -16,6 +16,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from pipeline import resources
 from pipeline.aftersale import cli as aftersale_cli
+from pipeline.audit import cli as audit_commands
 from pipeline.auth.services import create_user, issue_token
 from pipeline.customers import cli as customers_cli_commands
 from pipeline.db import get_db, get_session
@@ -79,6 +80,7 @@ users_cli = ProjectGroup("users", help="Manage users and API tokens.")
 workflow_cli = ProjectGroup("workflow", needs_schema=False, help="Workflow definitions.")
 pipeline_cli = ProjectGroup("pipeline", help="Demo data and the deadline sweep.")
 customers_cli = ProjectGroup("customers", help="The branch's customer book: import.")
+audit_cli = ProjectGroup("audit", help="The audit log: purge old entries on purpose.")
 
 
 def alembic_config(url: str | None = None):
@@ -278,5 +280,7 @@ def init_app(app: Flask) -> None:
         customers_cli.add_command(command)
     for command in aftersale_cli.COMMANDS:  # events
         customers_cli.add_command(command)
-    for group in (db_cli, users_cli, workflow_cli, pipeline_cli, customers_cli):
+    for command in audit_commands.COMMANDS:  # purge
+        audit_cli.add_command(command)
+    for group in (db_cli, users_cli, workflow_cli, pipeline_cli, customers_cli, audit_cli):
         app.cli.add_command(group)

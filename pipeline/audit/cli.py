@@ -6,13 +6,10 @@ from datetime import datetime, time
 import click
 
 from pipeline import clock
-from pipeline.cli import ProjectGroup
 from pipeline.db import get_session
 
-audit_cli = ProjectGroup("audit", help="The audit log: purge old entries on purpose.")
 
-
-@audit_cli.command("purge")
+@click.command("purge")
 @click.option("--before", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="delete the entries written before this day (UTC)")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
@@ -30,3 +27,6 @@ def purge_command(day: datetime, yes: bool) -> None:
                       abort=True)
     deleted = purge(get_session(), before)
     click.echo(f"{deleted} audit entries written before {before:%Y-%m-%d} deleted")
+
+
+COMMANDS = (purge_command,)  # in the "audit" group (pipeline.cli)

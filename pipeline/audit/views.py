@@ -11,11 +11,11 @@ from sqlalchemy.exc import OperationalError
 
 from pipeline import labels
 from pipeline.audit import queries
-from pipeline.audit.changes import masked_detail
 from pipeline.audit.forms import AuditFilterForm
 from pipeline.audit.services import record_view
 from pipeline.db import get_session
 from pipeline.errors import BUSY_RETRY_AFTER, error_response, is_database_busy
+from pipeline.prospects.changes import masked_detail
 from pipeline.prospects.models import Prospect
 from pipeline.prospects.privacy import sees_personal_data
 
@@ -65,7 +65,7 @@ def index():
 
 def summary(detail: dict | None) -> str:
     """The entry's detail as compact ``key=value`` pairs, personal values masked
-    (:func:`pipeline.audit.changes.masked_detail`)."""
+    (:func:`pipeline.prospects.changes.masked_detail`)."""
     detail = masked_detail(detail)
     if not detail:
         return ""
@@ -117,8 +117,5 @@ def _audit_personal_data_view(response):
 
 
 def init_app(app) -> None:
-    from pipeline.audit.cli import audit_cli
-
     app.register_blueprint(bp)
-    app.cli.add_command(audit_cli)
     app.after_request(_audit_personal_data_view)

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline import clock, workflows
-from pipeline.audit.changes import record_changes
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
 from pipeline.db import unit_of_work
@@ -34,6 +33,7 @@ from pipeline.engine.records import (
 from pipeline.errors import Conflict, Forbidden, Invalid, NotFound, parse_id
 from pipeline.logs import log_event
 from pipeline.prospects import privacy, queries
+from pipeline.prospects.changes import record_changes
 from pipeline.prospects.events import (  # noqa: F401  (the one path, used through here)
     STATE_FIELDS,
     HistoryRow,
