@@ -124,6 +124,7 @@ AUDIT_ACTIONS = {
     "logout": _l("Signed out"),
     "token_issued": _l("Issued an API token"),
     "token_revoked": _l("Revoked an API token"),
+    "audit_purged": _l("Purged old audit entries"),
 }
 
 
