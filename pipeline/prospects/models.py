@@ -139,6 +139,10 @@ class StageEvent(Base):
         UniqueConstraint("prospect_id", "seq", name="uq_stage_events_prospect_seq"),
         Index("ix_stage_events_to_stage_at", "to_stage", "at"),
         Index("ix_stage_events_at", "at"),
+        # The losses (the funnel's lost reasons) among every history row of a branch.
+        Index("ix_stage_events_lost", "to_stage", "at",
+              postgresql_where=text("to_status = 'lost'"),
+              sqlite_where=text("to_status = 'lost'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
