@@ -295,21 +295,6 @@ def audit(session: Session, action: str, *, actor: User | None = None,
                            note=note))
 
 
-def _failures(session: Session, *, email: str | None = None,
-              ip: str | None = None) -> tuple[int, datetime | None]:
-    """Recent failed sign-ins (for the e-mail and/or from the address): how many, and when
-    the last was."""
-    since = clock.now() - timedelta(minutes=FAILURE_WINDOW_MINUTES)
-    stmt = select(func.count(), func.max(AuditEntry.at)).select_from(AuditEntry).where(
-        AuditEntry.action == "login_failed", AuditEntry.at >= since)
-    if email is not None:
-        stmt = stmt.where(AuditEntry.target_type == "email", AuditEntry.note == email)
-    if ip is not None:
-        stmt = stmt.where(AuditEntry.ip == ip)
-    count, last = session.execute(stmt).one()
-    return count or 0, last
-
-
 def _wait(count: int, last: datetime | None, *, free: int, first: int, cap: int) -> int:
     """Whole seconds still to wait after ``count`` failures, the last at ``last``."""
     if count < free or last is None:
@@ -319,26 +304,27 @@ def _wait(count: int, last: datetime | None, *, free: int, first: int, cap: int)
     return max(0, int(left + 0.999))
 
 
-def _failures_from(session: Session, email: str, ip: str
-                   ) -> tuple[tuple[int, datetime | None], tuple[int, datetime | None]]:
-    """:func:`_failures` for the e-mail from the address and for the address, in one
-    statement (on the address's rows of the throttle's index)."""
+def _failures(session: Session, email: str, ip: str | None
+              ) -> tuple[tuple[int, datetime | None], tuple[int, datetime | None]]:
+    """Recent failed sign-ins, each as (how many, when the last was): for the e-mail (from
+    the address, when there is one) and from the address (none without one). One
+    statement, on the address's rows of the throttle's index."""
     since = clock.now() - timedelta(minutes=FAILURE_WINDOW_MINUTES)
     pair = and_(AuditEntry.target_type == "email", AuditEntry.note == email)
-    row = session.execute(select(
+    stmt = select(
         func.count().filter(pair), func.max(AuditEntry.at).filter(pair),
         func.count(), func.max(AuditEntry.at),
     ).select_from(AuditEntry).where(AuditEntry.action == "login_failed",
-                                    AuditEntry.at >= since, AuditEntry.ip == ip)).one()
-    return (row[0] or 0, row[1]), (row[2] or 0, row[3])
+                                    AuditEntry.at >= since)
+    if ip:
+        stmt = stmt.where(AuditEntry.ip == ip)
+    row = session.execute(stmt).one()
+    return (row[0] or 0, row[1]), ((row[2] or 0, row[3]) if ip else (0, None))
 
 
 def retry_after(session: Session, email: str, ip: str | None) -> int:
     """Seconds before this e-mail may try again from this address (0: now)."""
-    if ip:
-        pair_failures, address_failures = _failures_from(session, email, ip)
-    else:
-        pair_failures, address_failures = _failures(session, email=email), (0, None)
+    pair_failures, address_failures = _failures(session, email, ip)
     pair = _wait(*pair_failures, free=FREE_FAILURES_PER_PAIR, first=PAIR_DELAY_SECONDS,
                  cap=FAILURE_WINDOW_MINUTES * 60)
     address = _wait(*address_failures, free=FREE_FAILURES_PER_ADDRESS, first=1,

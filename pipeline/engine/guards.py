@@ -131,12 +131,17 @@ def _check_fields(record: Record) -> str | None:
 fields_set.check_params = _check_fields  # type: ignore[attr-defined]
 
 
+def option_bounds(record: Record) -> tuple[int, int]:
+    """How few and how many options :func:`option_chosen` asks of ``record``."""
+    return int(record.params.get("min", 1)), int(record.params.get("max", 1_000))
+
+
 @guard("option_chosen")
 def option_chosen(record: Record, data: Mapping[str, Any]) -> list[Problem]:
     """Between ``min`` and ``max`` entries in the ``options`` field, and the ``chosen`` field
     holds the (0-based) index of one of them."""
     p = record.params
-    lo, hi = int(p.get("min", 1)), int(p.get("max", 1_000))
+    lo, hi = option_bounds(record)
     options = data.get(p["options"]) or []
     out = []
     if not lo <= len(options) <= hi:

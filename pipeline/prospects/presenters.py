@@ -21,7 +21,7 @@ from markupsafe import Markup, escape
 
 from pipeline import clock, labels, workflows
 from pipeline.engine.definition import EVENTS, Workflow
-from pipeline.engine.guards import GUARDS
+from pipeline.engine.guards import GUARDS, option_bounds
 from pipeline.engine.machine import EngineError
 from pipeline.engine.records import prefilled
 from pipeline.errors import ServiceError
@@ -190,9 +190,9 @@ def _problem_text(problem: Any, wf: Workflow | None = None) -> str:
                  need=f"{need:.0%}")
     if code == "options_count":
         rec = wf.record(record)
-        params = rec.params if rec else {}
+        low, high = option_bounds(rec) if rec else (1, 1_000)
         return _("%(record)s: offer %(low)s to %(high)s options", record=rname,
-                 low=params.get("min", 1), high=params.get("max", 1_000))
+                 low=low, high=high)
     if code == "risk_mismatch":
         return _("%(record)s: the product's risk rating is above the customer's risk "
                  "tolerance", record=rname)

@@ -417,7 +417,7 @@ def _wide_columns(session: Session, viewer: Any, filters: dict[str, Any], now: A
     """The columns of a whole-branch board: per stage the count and overdue count (two
     grouped counts) and the first cards by urgency, each column's its own index range
     (``ix_prospects_board_order``: workflow, stage, then the board's order over the open
-    prospects), so no statement sorts the branch. Two statements, whatever the size of
+    prospects), so no statement sorts the branch. Three statements, whatever the size of
     the branch; the same columns as :func:`_board_query` gives.
     """
     base = board_statement(viewer, filters)

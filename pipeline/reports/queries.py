@@ -20,10 +20,9 @@ Performance (what the queries rely on):
 - The funnel reads ``stage_visits``, not the history: one row per visit with its stage,
   times, stored duration once ended, exit, won and stalled flags, owner and team. On
   PostgreSQL it is one statement, a UNION ALL with one aggregate per stage: the whole
-  branch reads each stage through ``ix_stage_visits_stage`` (``stage, seconds``, including
-  the times, exit and flags; the prospect id, which the per-prospect counts need, comes
-  from the table's rows), so nothing is sorted by stage before
-  the percentiles and parallel workers take whole stages (``percentile_cont`` itself cannot
+  branch reads each stage by an index-only scan of ``ix_stage_visits_stage`` (``stage,
+  seconds``, including the times, exit, flags and the prospect the per-prospect counts
+  need), so nothing is sorted by stage before the percentiles and parallel workers take whole stages (``percentile_cont`` itself cannot
   be split across workers). A team lead's or manager's view reads
   ``ix_stage_visits_team_stage`` / ``ix_stage_visits_owner_stage``. Ended visits carry
   their whole seconds and come in that order, so only open visits compute a duration per
@@ -617,8 +616,23 @@ class SheetLine:
     clock: StageClock | None = None
 
 
+class DayNorms:
+    """A day's norms of calls and meetings (PROCESS.md), none on a day off; for a figure
+    with a ``working_day``."""
+
+    working_day: bool
+
+    @property
+    def call_norm(self) -> int:
+        return CALL_NORM if self.working_day else 0
+
+    @property
+    def meeting_norm(self) -> int:
+        return MEETING_NORM if self.working_day else 0
+
+
 @dataclass
-class DailySheet:
+class DailySheet(DayNorms):
     manager_id: int
     day: date
     start: datetime
@@ -630,14 +644,6 @@ class DailySheet:
     contacts: int
     working_day: bool
     events: dict[str, int]
-
-    @property
-    def call_norm(self) -> int:
-        return CALL_NORM if self.working_day else 0
-
-    @property
-    def meeting_norm(self) -> int:
-        return MEETING_NORM if self.working_day else 0
 
 
 def is_working_day(day: date, workflow_key: str = workflows.DEFAULT_KEY) -> bool:
@@ -903,21 +909,13 @@ DAY_FIGURES = ("calls", "meetings", "contacts", "created", "advanced", "won", "l
 
 
 @dataclass
-class DayTotals:
+class DayTotals(DayNorms):
     """The daily progress sheet's figures for every manager in view (a team lead's team,
     a supervisor's branch), by team, with the norms of the day."""
 
     day: date
     working_day: bool
     managers: list[ManagerDay]
-
-    @property
-    def call_norm(self) -> int:
-        return CALL_NORM if self.working_day else 0
-
-    @property
-    def meeting_norm(self) -> int:
-        return MEETING_NORM if self.working_day else 0
 
     def teams(self) -> list[tuple[str | None, list[ManagerDay]]]:
         out: dict[str | None, list[ManagerDay]] = {}
