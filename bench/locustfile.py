@@ -6,13 +6,16 @@ account of its pool, every ``BENCH_SIGN_IN_EVERY`` tasks: hundreds of sign-ins i
 not one per user. Each Locust user has accounts of its own (signing out ends every session
 of an account, so two simulated users never share one).
 
-- Managers: the board, prospect pages, My day, the task list API, the prospect API, and
-  writes: a contact logged through the prospect page's form, an advance through the API
+- Managers: the board, prospect pages, My day, their complaints, the task list API, the
+  prospect API, and writes: a contact logged through the prospect page's form, an advance through the API
   (a refused move, 409 or 422, is expected and not an error).
 - Team leads: the team's board, the escalation queue, the funnel and the daily and weekly
-  reports, prospect pages, the escalation and funnel APIs.
+  reports, the complaints, the touch report, prospect pages, the escalation and funnel APIs.
 - Supervisors: a team's board, the escalation queue, the funnel, the daily, weekly,
-  after-sale and complaint reports, the allocation page, the import page, the APIs.
+  after-sale, touch and complaint reports, the complaints, the campaigns, the allocation
+  page, the import page, the APIs.
+
+A user waits ``BENCH_THINK`` ("low,high" seconds, drawn evenly) between two tasks.
 
 ``BENCH_ACCOUNTS`` names a JSON file: ``[{"email", "password", "token", "role", "team",
 "teams", "prospects": [ids]}, ...]``. A request is an error when it answers 5xx or a
@@ -33,6 +36,8 @@ with open(os.environ["BENCH_ACCOUNTS"], encoding="utf-8") as _f:
     ACCOUNTS: list[dict] = json.load(_f)
 SIGN_IN_EVERY = int(os.environ.get("BENCH_SIGN_IN_EVERY", "20"))
 USERS = int(os.environ.get("BENCH_USERS", "12"))
+# Seconds a user waits between two tasks, drawn evenly from "low,high".
+THINK = tuple(float(x) for x in os.environ.get("BENCH_THINK", "0,0.2").split(","))
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SIGN_IN_FORM = 'name="password"'
 # Every request's time and group, for exact percentiles per group (Locust's own rounds
@@ -80,7 +85,7 @@ _turns = {role: itertools.count() for role in ("manager", "team_lead", "supervis
 class BankUser(FastHttpUser):
     abstract = True
     role = ""
-    wait_time = between(0.0, 0.2)
+    wait_time = between(*THINK)
 
     def on_start(self) -> None:
         pools = _pools()[self.role]
@@ -189,6 +194,11 @@ class ManagerUser(BankUser):
         self.on_task()
 
     @task(1)
+    def complaints(self) -> None:
+        self.page("/complaints", "GET /complaints (manager)")
+        self.on_task()
+
+    @task(1)
     def log_contact(self) -> None:
         """A visit logged through the prospect page's contact form."""
         if (pid := self.pick()) is not None:
@@ -257,6 +267,16 @@ class LeadUser(BankUser):
         self.on_task()
 
     @task(1)
+    def complaints(self) -> None:
+        self.page("/complaints", "GET /complaints (team lead)")
+        self.on_task()
+
+    @task(1)
+    def touches(self) -> None:
+        self.page("/reports/messages", "GET /reports/messages (team lead)")
+        self.on_task()
+
+    @task(1)
     def api_escalations(self) -> None:
         self.api("/api/v1/escalations?status=open&limit=50", "GET /api/v1/escalations")
         self.on_task()
@@ -310,6 +330,21 @@ class SupervisorUser(BankUser):
     @task(1)
     def allocation(self) -> None:
         self.page("/allocation", "GET /allocation")
+        self.on_task()
+
+    @task(1)
+    def campaigns(self) -> None:
+        self.page("/campaigns", "GET /campaigns")
+        self.on_task()
+
+    @task(1)
+    def complaint_list(self) -> None:
+        self.page("/complaints", "GET /complaints (supervisor)")
+        self.on_task()
+
+    @task(1)
+    def touches(self) -> None:
+        self.page("/reports/messages", "GET /reports/messages (supervisor)")
         self.on_task()
 
     @task(1)

@@ -5,7 +5,6 @@ and again from the command line. Budgets per request group: p99 of page and API 
 of the sign-in ≤ 300 ms, of writes ≤ 500 ms, no errors."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -15,6 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -124,38 +124,137 @@ class Sweeper(threading.Thread):
             self.stop.wait(max(0.0, self.every - (time.perf_counter() - started)))
 
 
-# The budgets of issue 19: a page or API read, the sign-in form's POST, a write.
+# The budgets of the load test: a page or API read, the sign-in form's POST, a write.
 LIMITS_MS = {"read": 300, "sign-in": 300, "write": 500}
 
 
+@dataclass(frozen=True)
+class Step:
+    """One load level: ``users`` Locust users (``leads`` team leads, ``supervisors``
+    supervisors, the rest managers), each waiting ``think`` seconds (low, high) between
+    two tasks; ``judged``: the level the budgets are judged at."""
+
+    name: str
+    users: int
+    leads: int
+    supervisors: int
+    think: tuple[float, float]
+    judged: bool = False
+
+    @property
+    def managers(self) -> int:
+        return self.users - self.leads - self.supervisors
+
+
+# The working day of a large branch, all at once: 40 managers, 6 team leads and 2
+# supervisors signed in together, each acting every 2 to 8 seconds (5 on average: faster
+# than people read a page); twice as many; and the closed loop of the first benchmarks
+# (12 users with almost no pause), which finds how many requests the host answers at all.
+STEPS = (
+    Step("working day", 48, 6, 2, (2.0, 8.0), judged=True),
+    Step("twice the working day", 96, 12, 4, (2.0, 8.0)),
+    Step("closed loop (saturation)", 12, 3, 1, (0.0, 0.2)),
+)
+
+
+@dataclass
+class Measured:
+    step: Step
+    seconds: float
+    samples: list[tuple[str, float, bool, str]]
+    server_cpu: float  # seconds of CPU of gunicorn and its workers during the step
+    database_cpu: float  # seconds of CPU of the PostgreSQL server's processes
+    failures: list[dict]  # Locust's failure lines: method, name, error, occurrences
+
+    @property
+    def rate(self) -> float:
+        return len(self.samples) / self.seconds
+
+    def worst(self) -> dict[str, tuple[float, str]]:
+        by_name: dict[str, list[float]] = {}
+        group: dict[str, str] = {}
+        for name, t, _failed, kind in self.samples:
+            by_name.setdefault(name, []).append(t)
+            group[name] = kind
+        out: dict[str, tuple[float, str]] = {}
+        for name, times in by_name.items():
+            p99 = percentile(times, 99)
+            if p99 > out.get(group[name], (-1.0, ""))[0]:
+                out[group[name]] = (p99, name)
+        return out
+
+    @property
+    def errors(self) -> int:
+        return sum(failed for _, _, failed, _ in self.samples)
+
+    def within(self) -> bool:
+        return self.errors == 0 and all(p99 <= LIMITS_MS[kind]
+                                        for kind, (p99, _) in self.worst().items())
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in (proc, *proc.children(recursive=True)):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _postgres_pids() -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["name"])
+            if (p.info["name"] or "").startswith("postgres")]
+
+
+def _pg_cpu() -> float:
+    import psutil
+
+    total = 0.0
+    for pid in _postgres_pids():
+        try:
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            continue
+    return total
+
+
 def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
-        users: int = 12, seconds: int = 60, managers: int = 40, leads: int = 9,
-        supervisors: int = 1, sign_in_every: int = 20, spawn_rate: float = 2,
-        sweep_every: float = 10) -> Section:
-    """Load the province through gunicorn for ``seconds``: ``users`` Locust users, of them
-    ``leads // 3`` team leads and ``supervisors`` supervisors (one: the province has one
-    supervisor over its thousand managers, and each of the supervisor's pages reads the
-    whole province), each signing out and in
-    again every ``sign_in_every`` tasks; meanwhile a sweep starts every ``sweep_every``
-    seconds from the command line (the product's scheduler sweeps every few minutes).
+        seconds: int = 60, steps: tuple[Step, ...] = STEPS, sign_in_every: int = 20,
+        arrival: float = 15, sweep_every: float = 20) -> Section:
+    """Load the province through one gunicorn for ``seconds`` per step of ``steps``, each
+    Locust user of every step arriving within the step's first ``arrival`` seconds and
+    signing out and in again as its next account every
+    ``sign_in_every`` tasks; meanwhile a sweep starts every ``sweep_every`` seconds from
+    the command line (the product's scheduler sweeps every five minutes; the sweeps here
+    each move ten minutes on, so each has work to do).
 
     Workers: 3 processes × 4 threads (gthread). Python runs one thread at a time per
     process, so 2 cores need at least 2 processes; a third keeps both cores busy while one
     process waits on PostgreSQL, and the threads overlap database waits and the password
-    hash (argon2 runs outside the GIL) with other requests, 12 requests at once for 12
-    users. On this machine 3 × 4 served more requests than 4 × 2 or 6 × 1 in the same
-    runs."""
+    hash (argon2 runs outside the GIL) with other requests. On this machine 3 × 4 served
+    more requests than 4 × 2 or 6 × 1 in the same runs."""
     section = Section("The real server under load (gunicorn + Locust, PostgreSQL province)")
-    lead_users = max(leads // 3, 1)
-    accounts, hashes = _accounts(url, managers, leads, supervisors)
+    most = {role: max(getattr(s, attr) for s in steps) for role, attr in (
+        ("manager", "managers"), ("team_lead", "leads"), ("supervisor", "supervisors"))}
+    # Two accounts per simulated user of the largest step (more for the few supervisors).
+    accounts, hashes = _accounts(url, 2 * most["manager"], 2 * most["team_lead"],
+                                 most["supervisor"] + 1)
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     (tmp / "accounts.json").write_text(json.dumps(accounts), encoding="utf-8")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": url, "PIPELINE_NOW": NOW.isoformat(),
-           "PIPELINE_SECRET_KEY": "bench-load-secret", "BENCH_ACCOUNTS": str(tmp / "accounts.json"),
-           "BENCH_TIMES": str(tmp / "times.json"), "BENCH_USERS": str(users),
-           "BENCH_LEADS": str(lead_users), "BENCH_SUPERVISORS": str(supervisors),
+           "PIPELINE_SECRET_KEY": "bench-load-secret",
+           "BENCH_ACCOUNTS": str(tmp / "accounts.json"),
            "BENCH_SIGN_IN_EVERY": str(sign_in_every)}
     server = subprocess.Popen(
         [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(workers),
@@ -163,17 +262,30 @@ def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
          "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
     sweeper = Sweeper(url, sweep_from, sweep_every)
     load_before = os.getloadavg()[0]
+    measured: list[Measured] = []
     try:
         _wait_until_up(base, server)
         sweeper.start()
-        locust = subprocess.run(
-            [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-             "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time",
-             f"{seconds}s", "--host", base, "--csv", str(tmp / "load"), "--only-summary",
-             "--loglevel", "WARNING", "--exit-code-on-error", "0"],
-            check=False, cwd=ROOT, env=env, capture_output=True, text=True)
-        if locust.returncode != 0:
-            raise RuntimeError("locust failed: " + locust.stderr[-2000:])
+        for n, step in enumerate(steps):
+            times = tmp / f"times{n}.json"
+            step_env = {**env, "BENCH_TIMES": str(times), "BENCH_USERS": str(step.users),
+                        "BENCH_LEADS": str(step.leads),
+                        "BENCH_SUPERVISORS": str(step.supervisors),
+                        "BENCH_THINK": f"{step.think[0]},{step.think[1]}"}
+            cpu0, pg0 = _cpu_seconds([server.pid]), _pg_cpu()
+            spawn_rate = step.users / arrival
+            locust = subprocess.run(
+                [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"),
+                 "--headless", "--users", str(step.users), "--spawn-rate", str(spawn_rate),
+                 "--run-time", f"{seconds}s", "--host", base, "--csv", str(tmp / f"load{n}"),
+                 "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"],
+                check=False, cwd=ROOT, env=step_env, capture_output=True, text=True)
+            if locust.returncode != 0:
+                raise RuntimeError("locust failed: " + locust.stderr[-2000:])
+            measured.append(Measured(
+                step, seconds, [tuple(x) for x in json.loads(times.read_text("utf-8"))],
+                _cpu_seconds([server.pid]) - cpu0, _pg_cpu() - pg0,
+                _failures(tmp / f"load{n}_failures.csv")))
     finally:
         load_after = os.getloadavg()[0]
         sweeper.stop.set()
@@ -183,79 +295,110 @@ def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-    failures_file = tmp / "load_failures.csv"
-    failures = []
-    if failures_file.exists():
-        with open(failures_file, encoding="utf-8") as f:
-            failures = list(csv.DictReader(f))
-    samples = json.loads((tmp / "times.json").read_text(encoding="utf-8"))
     cores = os.cpu_count() or 1
-    roles = {r: sum(a["role"] == r for a in accounts) for r in ("manager", "team_lead",
-                                                                 "supervisor")}
     section.say(
         f"gunicorn on 127.0.0.1, {workers} workers × {threads} threads (gthread; the app "
-        f"as `wsgi:app`, clock fixed at the data's time), Locust {users} users for "
-        f"{seconds} s on the same {cores} cores (started {spawn_rate:g} a second, think "
-        f"time 0–0.2 s): {users - lead_users - supervisors} managers, {lead_users} team "
-        f"leads and {supervisors} supervisor(s), each on accounts of its own "
-        f"({roles['manager']} managers', {roles['team_lead']} leads', "
-        f"{roles['supervisor']} supervisor's in all), signing in through the form, out "
-        f"through the menu and in again as its next account every {sign_in_every} tasks. "
-        f"Password hashes of these accounts: argon2id {', '.join(hashes)}. Meanwhile "
-        f"{len(sweeper.runs)} sweeps ran from the command line, one started every "
-        f"{sweep_every:g} s or when the last ended (median "
+        f"as `wsgi:app`, clock fixed at the data's time), on the same {cores} cores as "
+        f"PostgreSQL, Locust and the sweeps. Locust runs each load level below for "
+        f"{seconds} s, its users arriving evenly over the first {arrival:g} s; every "
+        f"simulated user has "
+        f"accounts of its own, signs in through the form, and signs out through the menu "
+        f"and in again as its next account every {sign_in_every} tasks. Password hashes: "
+        f"argon2id {', '.join(hashes)}. Meanwhile {len(sweeper.runs)} sweeps ran from the "
+        f"command line, one started every {sweep_every:g} s or when the last ended (median "
         f"{ms(median([d for d, _ in sweeper.runs])) if sweeper.runs else '-'} each, app "
         f"start included; {sweeper.failures} failed). Load average {load_before:.1f} "
         f"before, {load_after:.1f} at the end. Latencies are exact (Locust's request "
         "events); a refused advance (409/422) counts as answered, a 5xx, another "
-        "unexpected status or a page landing on the sign-in form as an error.")
+        "unexpected status or a page landing on the sign-in form as an error. CPU: "
+        "seconds used by gunicorn's processes and by PostgreSQL's during the level, per "
+        "request answered.")
     section.say()
+    summary = []
+    for m in measured:
+        worst = m.worst()
+        n = len(m.samples)
+
+        def cell(kind: str, w: dict = worst) -> str:
+            return f"{w[kind][0]:.0f} ms" if kind in w else "-"
+        summary.append([
+            m.step.name + (" (budgets)" if m.step.judged else ""),
+            f"{m.step.managers} / {m.step.leads} / {m.step.supervisors}",
+            f"{m.step.think[0]:g}–{m.step.think[1]:g} s", f"{m.rate:.1f}",
+            f"{m.rate / cores:.1f}", f"{median([t for _, t, _, _ in m.samples]):.0f} ms",
+            cell("read"), cell("sign-in"), cell("write"), m.errors,
+            f"{1000 * m.server_cpu / n:.0f} + {1000 * m.database_cpu / n:.0f} ms" if n else "-",
+            "yes" if m.within() else "no"])
+    section.table(["load level", "managers / leads / supervisors", "think time", "req/s",
+                   "req/s per core", "median", "p99 reads", "p99 sign-in", "p99 writes",
+                   "errors", "CPU per request (app + database)", "every budget met"],
+                  summary)
+    for m in measured:
+        for f in m.failures[:10]:
+            section.say(f"- error ({m.step.name}): {f.get('Method')} {f.get('Name')}: "
+                        f"{f.get('Error')} ×{f.get('Occurrences')}")
+    if any(m.failures for m in measured):
+        section.say()
+    served = [m for m in measured if m.within()]
+    best = max(served, key=lambda m: m.rate) if served else None
+    section.say(
+        (f"One {cores}-core host serving the app and its database answered "
+         f"{best.rate:.1f} requests/s ({best.rate / cores:.1f} per core) with every budget "
+         f"met, at the level \"{best.step.name}\"." if best else
+         "No load level met every budget.")
+        + f" At saturation it answered {max(m.rate for m in measured):.1f} requests/s "
+        f"({max(m.rate for m in measured) / cores:.1f} per core).")
+    section.say()
+    judged = next((m for m in measured if m.step.judged), measured[0])
+    section.say(f"Every request of the level \"{judged.step.name}\" "
+                f"({judged.step.users} users):")
+    section.say()
+    _detail(section, judged)
+    titles = {"read": "every page and API read", "sign-in": "sign-in (the form's POST)",
+              "write": "writes"}
+    worst = judged.worst()
+    for kind in ("read", "sign-in", "write"):
+        if kind in worst:
+            p99, name = worst[kind]
+            section.budget(f"p99 under load ({judged.step.name}, {judged.step.users} users), "
+                           f"{titles[kind]} (slowest: {name})",
+                           f"{p99:.0f} ms", f"≤ {LIMITS_MS[kind]} ms",
+                           p99 <= LIMITS_MS[kind])
+    errors = sum(m.errors for m in measured)
+    section.budget("request errors under load, every level (and failed sweeps)",
+                   str(errors + sweeper.failures), "0", errors + sweeper.failures == 0)
+    return section
+
+
+def _failures(path: Path) -> list[dict]:
+    import csv
+
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _detail(section: Section, m: Measured) -> None:
     by_name: dict[str, list[float]] = {}
     errors_by_name: dict[str, int] = {}
     group: dict[str, str] = {}
-    for name, t, failed, kind in samples:
+    for name, t, failed, kind in m.samples:
         by_name.setdefault(name, []).append(t)
         errors_by_name[name] = errors_by_name.get(name, 0) + bool(failed)
         group[name] = kind
     rows = []
-    worst: dict[str, tuple[float, str]] = {}
     for name in sorted(by_name, key=lambda n: (group[n], n)):
         times = by_name[name]
         p99 = percentile(times, 99)
         limit = LIMITS_MS[group[name]]
-        if p99 > worst.get(group[name], (-1.0, ""))[0]:
-            worst[group[name]] = (p99, name)
         rows.append([name, group[name], f"{len(times):,}", errors_by_name[name],
-                     f"{len(times) / seconds:.1f}", f"{median(times):.0f} ms",
+                     f"{len(times) / m.seconds:.1f}", f"{median(times):.0f} ms",
                      f"{p99:.0f} ms", f"{max(times):.0f} ms",
                      f"≤ {limit} ms {'met' if p99 <= limit else 'MISSED'}"])
-    everything = [t for _, t, _, _ in samples]
-    errors = sum(errors_by_name.values())
-    rows.append(["**all requests**", "", f"{len(everything):,}", errors,
-                 f"{len(everything) / seconds:.1f}", f"{median(everything):.0f} ms",
+    everything = [t for _, t, _, _ in m.samples]
+    rows.append(["**all requests**", "", f"{len(everything):,}", m.errors,
+                 f"{m.rate:.1f}", f"{median(everything):.0f} ms",
                  f"{percentile(everything, 99):.0f} ms", f"{max(everything):.0f} ms", ""])
     section.table(["request", "group", "count", "errors", "req/s", "median", "p99", "max",
                    "p99 budget"], rows)
-    for f in failures[:10]:
-        section.say(f"- error: {f.get('Method')} {f.get('Name')}: {f.get('Error')} "
-                    f"×{f.get('Occurrences')}")
-    if failures:
-        section.say()
-    rate = len(everything) / seconds
-    sign_ins = len(by_name.get("POST /login (sign in)", []))
-    section.say(f"Throughput {rate:.1f} requests/s, {rate / cores:.1f} per core "
-                f"({cores} cores shared by the server, PostgreSQL, Locust and the sweeps); "
-                f"{sign_ins} sign-ins; median {median(everything):.0f} ms, p99 "
-                f"{percentile(everything, 99):.0f} ms; {errors} errors.")
-    section.say()
-    titles = {"read": "every page and API read", "sign-in": "sign-in (the form's POST)",
-              "write": "writes"}
-    for kind in ("read", "sign-in", "write"):
-        if kind in worst:
-            p99, name = worst[kind]
-            section.budget(f"p99 under load, {titles[kind]} (slowest: {name})",
-                           f"{p99:.0f} ms", f"≤ {LIMITS_MS[kind]} ms",
-                           p99 <= LIMITS_MS[kind])
-    section.budget("request errors under load (and failed sweeps)",
-                   str(errors + sweeper.failures), "0", errors + sweeper.failures == 0)
-    return section
