@@ -32,6 +32,8 @@ class Escalation(Base):
         Index("ix_escalations_open_level_opened", "status", "level", "opened_at"),
         # A queue's page by age (oldest or newest first) over every level.
         Index("ix_escalations_status_opened", "status", "opened_at", "id"),
+        # The after-sale report's contact-frequency escalations opened in a period.
+        Index("ix_escalations_kind_opened", "kind", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -37,6 +37,9 @@ TO_REMIND = "done_at IS NULL AND reminded_at IS NULL AND kind = 'cadence'"
 TO_REPORT = "done_at IS NULL AND escalated_at IS NULL AND kind = 'retention'"
 CAMPAIGN_TASK = "kind = 'campaign'"  # a campaign's tasks, found by their key
 CADENCE = "cadence"  # the kind of a first-contact step (or the lead's follow-up call)
+AFTER_SALE_TASK = "kind <> 'cadence'"
+SOURCED_TASK = "source IS NOT NULL"  # a task a customer event made
+OVER_CAP = "override_reason IS NOT NULL"  # a call made over the monthly cap
 # One customer, one manager: a customer number or a full ID number belongs to at most one
 # prospect that is not lost (the unique indexes below decide, also between two concurrent
 # inserts).
@@ -58,6 +61,8 @@ class Prospect(Base):
         Index("ix_prospects_owner_board", "owner_id", "status", "stage"),
         Index("ix_prospects_team_board", "team_id", "status", "stage"),
         Index("ix_prospects_status_due", "status", "due_at"),
+        # The after-sale report's customers by tier, of a team's or a branch's managers.
+        Index("ix_prospects_status_owner", "status", "owner_id", "tier"),
         # A whole-branch board: each column's open prospects in the board's order (due time,
         # none last, then id; status included for the overdue count), and the columns'
         # counts from the narrowest index of the open prospects.
@@ -143,6 +148,9 @@ class StageEvent(Base):
         Index("ix_stage_events_lost", "to_stage", "at",
               postgresql_where=text("to_status = 'lost'"),
               sqlite_where=text("to_status = 'lost'")),
+        # The after-sale report's customers who left in a period.
+        Index("ix_stage_events_leave", "at", postgresql_where=text("event = 'leave'"),
+              sqlite_where=text("event = 'leave'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -246,6 +254,11 @@ class CadenceTask(Base):
         Index("ix_cadence_tasks_campaign", "key",
               postgresql_where=text(CAMPAIGN_TASK), sqlite_where=text(CAMPAIGN_TASK)),
         Index("ix_cadence_tasks_assignee", "assignee_id", "done_at"),
+        # The after-sale report's retention tasks and maturities due in a period.
+        Index("ix_cadence_tasks_after_sale_due", "kind", "due_at",
+              postgresql_where=text(AFTER_SALE_TASK), sqlite_where=text(AFTER_SALE_TASK)),
+        Index("ix_cadence_tasks_source_due", "source", "due_at",
+              postgresql_where=text(SOURCED_TASK), sqlite_where=text(SOURCED_TASK)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -286,6 +299,9 @@ class Contact(Base):
         CheckConstraint(one_of("kind", CONTACT_KINDS), name="kind"),
         Index("ix_contacts_prospect_at", "prospect_id", "at"),
         Index("ix_contacts_user_at", "user_id", "at"),
+        # The after-sale report's calls over the cap in a period.
+        Index("ix_contacts_over_cap", "at", postgresql_where=text(OVER_CAP),
+              sqlite_where=text(OVER_CAP)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,17 +17,18 @@ the period (compliance is the share of customers without one).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from pipeline import clock, labels
-from pipeline.auth.models import Team, User
+from pipeline.auth.models import Team
 from pipeline.escalations.models import Escalation
 from pipeline.prospects.models import CadenceTask, Contact, Prospect, StageEvent
 from pipeline.reports.exports import Section
@@ -101,13 +102,21 @@ def bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
             datetime.combine(end + timedelta(days=1), time(), tzinfo=zone).astimezone(clock.UTC))
 
 
-def after_sale_report(session: Session, managers: list[User], start: date, end: date, *,
+def after_sale_report(session: Session, managers: list[Any], start: date, end: date, *,
                       tz: str, retention_kind: str = "retention",
-                      maturity_source: str = "maturity") -> AfterSaleReport:
-    """The report for ``managers`` over ``start``..``end`` (days in ``tz``); a fixed
-    number of queries."""
+                      maturity_source: str = "maturity", among: Select | None = None
+                      ) -> AfterSaleReport:
+    """The report for ``managers`` (users, or rows with their ``id``, ``name`` and
+    ``team_id``) over ``start``..``end`` (days in ``tz``); a fixed number of queries.
+
+    ``among``: the same managers' ids as a statement (a branch's thousand managers are
+    then one subquery in each statement instead of a thousand bound ids)."""
     lo, hi = bounds(start, end, tz)
     ids = [m.id for m in managers]
+
+    def _of(col: Any) -> Any:
+        return col.in_(ids if among is None else among)
+
     teams = dict(session.execute(select(Team.id, Team.name)).all())
     rows = {m.id: ManagerAfterSale(m.id, m.name, teams.get(m.team_id)) for m in managers}
     if ids:
@@ -118,48 +127,56 @@ def after_sale_report(session: Session, managers: list[User], start: date, end: 
                        one(and_(t.done_at.is_not(None), t.done_at <= t.due_at)),
                        one(t.escalated_at.is_not(None)), one(t.outcome == "retained"),
                        one(t.outcome == "partly_retained"), one(t.outcome == "left"))
-                .where(t.kind == retention_kind, t.assignee_id.in_(ids), t.due_at >= lo,
+                .where(t.kind == retention_kind, _of(t.assignee_id), t.due_at >= lo,
                        t.due_at < hi).group_by(t.assignee_id)):
-            m = rows[r[0]]
-            (m.retention, m.in_time, m.escalated, m.retained, m.partly,
-             m.left_outcome) = (int(v or 0) for v in r[1:])
+            if (m := rows.get(r[0])) is not None:
+                (m.retention, m.in_time, m.escalated, m.retained, m.partly,
+                 m.left_outcome) = (int(v or 0) for v in r[1:])
         # Contacted before the day ended: the task closed before the end of its due day
         # (a maturity is due at the start of its day in the bank's time zone).
         for r in session.execute(
                 select(t.assignee_id, func.count(),
                        one(and_(t.done_at.is_not(None),
                                 seconds_between(session, t.done_at, t.due_at) < DAY)))
-                .where(t.source == maturity_source, t.assignee_id.in_(ids), t.due_at >= lo,
+                .where(t.source == maturity_source, _of(t.assignee_id), t.due_at >= lo,
                        t.due_at < hi).group_by(t.assignee_id)):
-            rows[r[0]].maturities, rows[r[0]].maturities_contacted = int(r[1]), int(r[2] or 0)
+            if (m := rows.get(r[0])) is not None:
+                m.maturities, m.maturities_contacted = int(r[1]), int(r[2] or 0)
         for owner, n in session.execute(
                 select(StageEvent.owner_id, func.count()).where(
-                    StageEvent.event == "leave", StageEvent.owner_id.in_(ids),
+                    StageEvent.event == "leave", _of(StageEvent.owner_id),
                     StageEvent.at >= lo, StageEvent.at < hi).group_by(StageEvent.owner_id)):
-            rows[owner].customers_left = n
+            if (m := rows.get(owner)) is not None:
+                m.customers_left = n
         for user, n in session.execute(
                 select(Contact.user_id, func.count()).where(
-                    Contact.override_reason.is_not(None), Contact.user_id.in_(ids),
+                    Contact.override_reason.is_not(None), _of(Contact.user_id),
                     Contact.at >= lo, Contact.at < hi).group_by(Contact.user_id)):
-            rows[user].over_cap = n
-    tiers = _tier_compliance(session, ids, lo, hi)
+            if (m := rows.get(user)) is not None:
+                m.over_cap = n
+    if ids and session.get_bind().dialect.name == "postgresql":
+        # The tiers' lookups are costed above PostgreSQL's JIT threshold, and compiling
+        # them takes longer than running them; the setting ends with the transaction.
+        session.execute(select(func.set_config("jit", "off", True)))
+    tiers = _tier_compliance(session, _of, lo, hi) if ids else []
     return AfterSaleReport(start, end, list(rows.values()), tiers)
 
 
-def _tier_compliance(session: Session, ids: list[int], lo: datetime, hi: datetime
-                     ) -> list[TierCompliance]:
-    if not ids:
-        return []
+def _tier_compliance(session: Session, of: Callable[[Any], Any], lo: datetime,
+                     hi: datetime) -> list[TierCompliance]:
     customers = dict(session.execute(
         select(Prospect.tier, func.count()).where(Prospect.status == "won",
-                                                  Prospect.owner_id.in_(ids))
+                                                  of(Prospect.owner_id))
         .group_by(Prospect.tier)).all())
+    # Each escalated customer's tier by its key (a few thousand lookups in a month of a
+    # branch), not a join that would read every prospect to find them.
+    tier = select(Prospect.tier).where(Prospect.id == Escalation.prospect_id) \
+        .scalar_subquery()
     overdue = dict(session.execute(
-        select(Prospect.tier, func.count(func.distinct(Escalation.prospect_id)))
-        .join(Prospect, Prospect.id == Escalation.prospect_id)
-        .where(Escalation.kind == "contact_overdue", Escalation.owner_id.in_(ids),
+        select(tier, func.count(func.distinct(Escalation.prospect_id)))
+        .where(Escalation.kind == "contact_overdue", of(Escalation.owner_id),
                Escalation.opened_at >= lo, Escalation.opened_at < hi)
-        .group_by(Prospect.tier)).all())
+        .group_by(tier)).all())
     return [TierCompliance(tier, customers.get(tier, 0), overdue.get(tier, 0))
             for tier in labels.TIERS if customers.get(tier) or overdue.get(tier)]
 

@@ -872,14 +872,21 @@ def visible_teams(session: Session, viewer: User) -> list[Team]:
 
 def visible_managers(session: Session, viewer: User, team_id: int | None = None
                      ) -> list[User]:
-    stmt = select(User).where(User.role == "manager").order_by(User.name, User.id)
+    return list(session.scalars(managers_seen(select(User), viewer, team_id)
+                                .order_by(User.name, User.id)))
+
+
+def managers_seen(stmt: Any, viewer: User, team_id: int | None = None) -> Any:
+    """``stmt`` (over users) kept to the managers :func:`visible_managers` gives: the
+    same rule as a statement, to read only some columns or use as a subquery."""
+    stmt = stmt.where(User.role == "manager")
     if viewer.role == "team_lead" and viewer.team_id is not None:
         stmt = stmt.where(User.team_id == viewer.team_id)
     elif viewer.role not in ("supervisor", "admin"):
         stmt = stmt.where(User.id == viewer.id)
     if team_id is not None:
         stmt = stmt.where(User.team_id == team_id)
-    return list(session.scalars(stmt))
+    return stmt
 
 
 def ids_in(values: Iterable[int]) -> list[int]:

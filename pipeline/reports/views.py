@@ -29,7 +29,7 @@ from pipeline.auth.models import User
 from pipeline.db import get_session, reports_session
 from pipeline.errors import NotFound, ServiceError
 from pipeline.prospects.presenters import time_left
-from pipeline.reports import aftersale, charts, exports, queries, services
+from pipeline.reports import aftersale, charts, exports, queries, rollups, services
 from pipeline.reports.forms import (
     ALL_TEAMS,
     DailyFilterForm,
@@ -97,11 +97,20 @@ def _funnel_context() -> dict[str, Any]:
     now = clock.now()
     key = request.args.get("workflow")  # whose stages (default: the customer workflow)
     wf = workflows.workflow(key if key in workflows.all_engines() else workflows.DEFAULT_KEY)
-    figures = queries.funnel(session, viewer, filters, now=now, workflow_key=wf.key)
+    # The whole branch, unfiltered: the rollup the job keeps while it is fresh (its figures
+    # are those of its build); any other view, or without one, computed live.
+    build = rollups.usable(session, viewer, filters, workflow_key=wf.key, tz=tz,
+                           max_age=rollups.max_age(current_app.config), now=now)
+    if build is not None:
+        now = build.built_at
+        figures = rollups.funnel(session, build, filters)
+    else:
+        figures = queries.funnel(session, viewer, filters, now=now, workflow_key=wf.key)
     last_month = min(end_day or today_local(), today_local())
     first_month = start_day or (last_month.replace(day=1) - timedelta(days=31 * (COHORT_MONTHS - 1)))
     months = queries.month_starts(first_month, last_month)[-MAX_COHORT_MONTHS:]
-    cohorts = queries.cohorts(session, viewer, filters, months, tz=tz, workflow_key=wf.key)
+    cohorts = rollups.cohorts(session, build, months) if build is not None else \
+        queries.cohorts(session, viewer, filters, months, tz=tz, workflow_key=wf.key)
     lost = queries.lost_reasons(session, viewer, filters, workflow_key=wf.key)
     escalations = queries.escalations_by_decision(session, viewer, filters)
     names = {f.key: labels.stage_name(f.key, wf.key) for f in figures}
@@ -120,6 +129,7 @@ def _funnel_context() -> dict[str, Any]:
             "escalations": escalations, "names": names, "funnel_svg": funnel_svg,
             "time_svg": time_svg, "stage_keys": wf.stage_keys, "filters": filters,
             "limits": {k: wf.limit_days(k) for k in wf.stage_keys}, "now": now,
+            "rollup_at": build.built_at if build is not None else None,
             "start_day": start_day, "end_day": end_day, "teams": teams,
             "managers": managers, "wf": wf,
             "switch": [(k, e.workflow.name) for k, e in workflows.all_engines().items()]}
@@ -325,9 +335,14 @@ def _after_sale_context() -> dict[str, Any]:
     if end < start:
         start, end = end, start
     wf = workflows.workflow()
+    # The managers' names and teams only (a branch has a thousand), and their ids as a
+    # subquery of every figure's statement.
+    managers = session.execute(queries.managers_seen(
+        select(User.id, User.name, User.team_id), viewer).order_by(User.name, User.id)).all()
     report = aftersale.after_sale_report(
-        session, queries.visible_managers(session, viewer), start, end, tz=user_tz(),
-        retention_kind=wf.care.retention_task if wf.care else "retention")
+        session, managers, start, end, tz=user_tz(),
+        retention_kind=wf.care.retention_task if wf.care else "retention",
+        among=queries.managers_seen(select(User.id), viewer))
     return {"report": report, "start": start, "end": end}
 
 
