@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
@@ -179,6 +180,35 @@ def _tier_compliance(session: Session, of: Callable[[Any], Any], lo: datetime,
         .group_by(tier)).all())
     return [TierCompliance(tier, customers.get(tier, 0), overdue.get(tier, 0))
             for tier in labels.TIERS if customers.get(tier) or overdue.get(tier)]
+
+
+# One manager's row of the page's table, as the template wrote it (a branch's table has a
+# thousand rows: written here with one escape per name instead of a template's per cell).
+_ROW = """
+    <tr%s data-testid="aftersale-row">
+      <th scope="row">%s</th><td>%s</td>
+      <td class="num">%d</td><td class="num">%d</td>
+      <td class="num">%d</td><td class="num">%d</td>
+      <td class="num">%d</td><td class="num">%d</td>
+      <td class="num">%s</td><td class="num">%d</td>
+      <td class="num">%d / %d</td>
+      <td class="num">%d</td>
+    </tr>
+  """
+
+
+def _shown_pct(value: float | None) -> str:
+    return "–" if value is None else "%.1f%%" % (value * 100)
+
+
+def table_rows(report: AfterSaleReport) -> Markup:
+    """The page's rows: one per manager, then the total."""
+    total = _("Total")
+    return Markup("".join(_ROW % (
+        "" if m.id else ' class="total"', escape(m.name or total), escape(m.team or ""),
+        m.retention, m.in_time, m.escalated, m.retained, m.partly, m.left_outcome,
+        _shown_pct(m.retention_rate), m.over_cap, m.maturities_contacted, m.maturities,
+        m.customers_left) for m in [*report.managers, report.total]))
 
 
 def _pct(value: float | None) -> Any:

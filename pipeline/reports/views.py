@@ -348,7 +348,9 @@ def _after_sale_context() -> dict[str, Any]:
 
 @bp.get("/after-sale")
 def after_sale():
-    return render_template("reports/aftersale.html", **_after_sale_context(), labels=labels)
+    ctx = _after_sale_context()
+    return render_template("reports/aftersale.html", **ctx, labels=labels,
+                           rows=aftersale.table_rows(ctx["report"]))
 
 
 @bp.get("/after-sale.<fmt>")

@@ -60,3 +60,15 @@ def test_subquery_and_ids_give_the_same_report(session, factory, client):
     assert sum(t.customers for t in branch.tiers) == 4  # b left the bank
     overdue = {t.tier: t.overdue for t in branch.tiers}
     assert overdue["diamond"] == 3 and {t.tier: t.overdue for t in by_query.tiers}["diamond"] == 2
+
+
+def test_the_rows_escape_names_and_end_with_the_total(app):
+    report = aftersale.AfterSaleReport(date(2026, 3, 1), date(2026, 3, 31), [
+        aftersale.ManagerAfterSale(7, "Li <b>&", "Team <A>", retention=2, retained=1,
+                                   left_outcome=1, maturities=3, maturities_contacted=2)], [])
+    with app.test_request_context():
+        html = str(aftersale.table_rows(report))
+    assert "Li &lt;b&gt;&amp;" in html and "Team &lt;A&gt;" in html and "<b>" not in html
+    assert html.count('data-testid="aftersale-row"') == 2
+    assert '<tr class="total" data-testid="aftersale-row">' in html.split("</tr>")[1]
+    assert "50.0%" in html and "2 / 3" in html
