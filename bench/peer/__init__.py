@@ -1,19 +1,23 @@
 """A peer for the benchmarks: the same ``advance`` and the same manager's board read, written
 the way a Python team would likely write them with Django's ORM and django-viewflow's FSM.
 
-Its own tables in its own PostgreSQL database (``pipeline_peer`` on the province's server),
-loaded with a copy of the province's rows (:mod:`bench.peer.load`); the stage rules (which
-transitions exist, what their guards ask of the stage's records) come from the product's
-workflow file through :mod:`pipeline.workflows`, so both sides check the same things.
+Its own tables in its own PostgreSQL database (``pipeline_peer``, or the one
+``BENCH_PEER_DATABASE`` names, on the province's server), loaded with a copy of the
+province's rows (:mod:`bench.peer.load`); the stage rules (which transitions exist, what
+their guards ask of the stage's records) come from the product's workflow file through
+:mod:`pipeline.workflows`, so both sides check the same things.
 
 Django is configured in code (:func:`setup`), no ``manage.py``; nothing here is imported by
 the product or by its tests.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
-PEER_DATABASE = "pipeline_peer"
+# Its own database beside ours; ``BENCH_PEER_DATABASE`` names another, so two runs on one
+# server do not drop each other's copy.
+PEER_DATABASE = os.environ.get("BENCH_PEER_DATABASE") or "pipeline_peer"
 
 
 def peer_params(url: str) -> dict[str, Any]:

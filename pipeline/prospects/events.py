@@ -34,7 +34,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from pipeline.auth.models import User
 from pipeline.db import DriverStatements
-from pipeline.engine.machine import EscalationChange, Outcome, ProspectState, Task
+from pipeline.engine.machine import (
+    EscalationChange,
+    Outcome,
+    ProspectState,
+    Task,
+    visit_change,
+)
 from pipeline.errors import Conflict
 from pipeline.logs import log_event
 from pipeline.prospects import visits
@@ -105,14 +111,19 @@ def apply(session: Session, prospect: Prospect, outcome: Outcome, *, actor: User
     if outcome.owner_id is not None and outcome.owner_id != prospect.owner_id:
         owner = session.get(User, outcome.owner_id)
         prospect.owner_id, prospect.team_id = owner.id, owner.team_id
-    if not inserted:
-        save_state(session, prospect, outcome.state, now)
     data = outcome.data
     if prospect.owner_id != previous_owner:  # the history names both owners
         data = {**(data or {}), "from_owner": previous_owner, "to_owner": prospect.owner_id}
-    row = write_history(session, prospect, outcome.recorded_as, at=now, actor=actor,
-                        from_stage=outcome.from_stage, from_status=outcome.from_status,
-                        reason=outcome.reason, data=data)
+    if not inserted and session.get_bind().dialect.name == "postgresql":
+        row = record_state(session, prospect, outcome.state, now, outcome.recorded_as,
+                           actor=actor, from_stage=outcome.from_stage,
+                           from_status=outcome.from_status, reason=outcome.reason, data=data)
+    else:
+        if not inserted:
+            save_state(session, prospect, outcome.state, now)
+        row = write_history(session, prospect, outcome.recorded_as, at=now, actor=actor,
+                            from_stage=outcome.from_stage, from_status=outcome.from_status,
+                            reason=outcome.reason, data=data)
     if outcome.tasks:
         session.execute(insert(CadenceTask.__table__), [
             task_values(t, prospect_id=prospect.id, owner_id=prospect.owner_id, now=now)
@@ -181,6 +192,18 @@ def save_state(session: Session, prospect: Prospect, state: ProspectState,
     columns that change, which checks and bumps the version, and make the instance agree
     without leaving it dirty: the row the ORM's unit of work would write, for a fraction of
     its CPU on the path every event takes. Raises Conflict when the version moved on."""
+    changed = _state_changes(prospect, state, now)
+    result = _SAVE_STATE[tuple(changed)].run(
+        session.connection(), {**changed, "b_id": prospect.id, "b_version": prospect.version})
+    if result.rowcount != 1:
+        raise Conflict("the prospect was changed by someone else; reload and retry",
+                       code="stale_version")
+    _saved(prospect, changed)
+
+
+def _state_changes(prospect: Prospect, state: ProspectState, now: datetime) -> dict[str, Any]:
+    """The prospect's columns that ``state`` (with the owner, team and any other column
+    set on the instance) changes, by name, with their new values."""
     held = instance_dict(prospect)
     changes = inspect(prospect)
     pending = changes.modified  # e.g. a new owner set on the instance
@@ -193,14 +216,13 @@ def save_state(session: Session, prospect: Prospect, state: ProspectState,
             if attr.key not in values and attr.key != "version" \
                     and changes.attrs[attr.key].history.has_changes():
                 values[attr.key] = getattr(prospect, attr.key)
-    changed = {name: value for name, value in values.items()
-               if held.get(name, _UNSET) != value
-               or (pending and changes.attrs[name].history.has_changes())}
-    result = _SAVE_STATE[tuple(changed)].run(
-        session.connection(), {**changed, "b_id": prospect.id, "b_version": prospect.version})
-    if result.rowcount != 1:
-        raise Conflict("the prospect was changed by someone else; reload and retry",
-                       code="stale_version")
+    return {name: value for name, value in values.items()
+            if held.get(name, _UNSET) != value
+            or (pending and changes.attrs[name].history.has_changes())}
+
+
+def _saved(prospect: Prospect, changed: dict[str, Any]) -> None:
+    """Make the instance agree with its row as just written, without leaving it dirty."""
     changed["version"] = prospect.version + 1
     for name, value in changed.items():
         set_committed_value(prospect, name, value)
@@ -286,3 +308,79 @@ def write_history(session: Session, prospect: Prospect, event: str, *, at: datet
         "owner_id", "team_id", "at")})
     visits.follow(session, row)  # the stage visit it starts, moves or ends: same transaction
     return row
+
+
+# ------------------------------------------------------------------ in one statement
+
+_HISTORY_GIVEN = ("event", "from_stage", "from_status", "actor_id", "at")
+
+
+def _record_state_statement(key: tuple) -> Any:
+    """The new state, the history row and its stage-visit change as one statement of
+    data-modifying CTEs (PostgreSQL): the UPDATE of the ``columns`` that change (version
+    checked and bumped) returns the row's new stage, status, owner and team; the history
+    INSERT takes them from it and numbers itself; the visit statements
+    (:func:`pipeline.prospects.visits.following`) take the history row's values. When the
+    version has moved on the UPDATE returns nothing, so nothing else is written and the
+    statement returns no row."""
+    columns, optional, change, win = key
+    p, se = Prospect.__table__, StageEvent.__table__
+    state = (update(p).where(p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version"))
+             .values(version=p.c.version + literal_column("1"),
+                     **{f: bindparam(f, type_=p.c[f].type) for f in columns})
+             .returning(p.c.id, p.c.stage, p.c.status, p.c.owner_id, p.c.team_id)
+             .cte("new_state"))
+    next_seq = select(func.coalesce(func.max(se.c.seq), literal_column("0"))
+                      + literal_column("1")) \
+        .where(se.c.prospect_id == state.c.id).scalar_subquery()
+    given = (*_HISTORY_GIVEN, *optional)
+    history = (insert(se).from_select(
+        ["prospect_id", "seq", "to_stage", "to_status", "owner_id", "team_id", *given],
+        select(state.c.id, next_seq, state.c.stage, state.c.status, state.c.owner_id,
+               state.c.team_id, *(bindparam("h_" + n, type_=se.c[n].type) for n in given)))
+        .returning(se.c.id, se.c.seq, se.c.prospect_id, se.c.event, se.c.to_stage,
+                   se.c.owner_id, se.c.team_id, se.c.at)
+        .cte("new_history"))
+    return select(history.c.id, history.c.seq).add_cte(*(
+        statement.cte(f"visit_{n}")
+        for n, statement in enumerate(visits.following(change, win, history))))
+
+
+_RECORD_STATE = DriverStatements(_record_state_statement)
+
+
+def record_state(session: Session, prospect: Prospect, state: ProspectState, now: datetime,
+                 event: str, *, actor: User | None, from_stage: str | None,
+                 from_status: str | None, reason: str | None = None,
+                 data: Mapping[str, Any] | None = None) -> HistoryRow:
+    """:func:`save_state` and :func:`write_history` of the locked ``prospect`` as one
+    statement, one round trip where they took four (PostgreSQL; see
+    :func:`_record_state_statement`): the same rows, the same version check (Conflict when
+    it moved on), the instance made to agree. Other pending changes of the session are
+    flushed after it, as :func:`write_history` flushes them before the history row."""
+    changed = _state_changes(prospect, state, now)
+    change = visit_change(event, from_stage, state.stage, from_status,
+                          state.status)
+    params: dict[str, Any] = {**changed, "b_id": prospect.id, "b_version": prospect.version,
+                              "h_event": event, "h_from_stage": from_stage,
+                              "h_from_status": from_status,
+                              "h_actor_id": actor.id if actor else None, "h_at": now}
+    optional = []
+    if reason is not None:
+        params["h_reason"] = reason
+        optional.append("reason")
+    if data:
+        params["h_data"] = dict(data)
+        optional.append("data")
+    statement = _RECORD_STATE[(tuple(changed), tuple(optional), change, event == "win")]
+    found = statement.run(session.connection(), params).first()
+    if found is None:
+        raise Conflict("the prospect was changed by someone else; reload and retry",
+                       code="stale_version")
+    _saved(prospect, changed)
+    flush_or_conflict(session)
+    new_id, seq = found
+    return HistoryRow(id=new_id, prospect_id=prospect.id, seq=seq, event=event,
+                      from_stage=from_stage, to_stage=prospect.stage, from_status=from_status,
+                      to_status=prospect.status, owner_id=prospect.owner_id,
+                      team_id=prospect.team_id, at=now)

@@ -27,7 +27,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, case, false, func, insert, literal_column, update
+from sqlalchemy import (
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from pipeline.db import DriverStatement, UTCDateTime
@@ -106,6 +117,49 @@ def follow(session: Session, row: Any) -> None:
         stmts["lose"].run(conn, {**who, "at": row.at})
     else:
         stmts["move"].run(conn, who)
+
+
+def following(change: str, win: bool, history: Any) -> list[Any]:
+    """What :func:`follow` sends for a history row, as statements that take the row's
+    values from ``history`` (a data-modifying CTE on PostgreSQL that inserts it and returns
+    ``prospect_id``, ``seq``, ``event``, ``to_stage``, ``owner_id``, ``team_id`` and
+    ``at``), so the row and its visit change go in one statement
+    (:func:`pipeline.prospects.events.record_state`). ``change`` is the row's
+    :func:`~pipeline.engine.machine.visit_change`; ``win`` whether its event is a win.
+
+    The statements of one command share its snapshot: the visit inserted here is not among
+    the open visits the UPDATE beside it closes."""
+    h = history.c
+    mine = sv.c.prospect_id == h.prospect_id
+    is_open = sv.c.end_at.is_(None)
+    seconds = seconds_between("postgresql", h.at, sv.c.start_at)
+    if change == VISIT_LOSE:
+        return [update(sv).where(mine, is_open).values(
+            end_at=h.at, seconds=seconds, exit="lost", owner_id=h.owner_id,
+            team_id=h.team_id)]
+    if change not in (VISIT_ENTER, VISIT_ENTER_LOST, VISIT_END):
+        return [update(sv).where(mine, is_open).values(owner_id=h.owner_id,
+                                                       team_id=h.team_id)]
+    if win:
+        close = update(sv).where(mine).values(
+            won=True, end_at=func.coalesce(sv.c.end_at, h.at),
+            seconds=case((is_open, seconds), else_=sv.c.seconds),
+            exit=case((is_open, h.event), else_=sv.c.exit))
+    else:
+        close = update(sv).where(mine, is_open).values(end_at=h.at, seconds=seconds,
+                                                        exit=h.event)
+    if change == VISIT_END:
+        return [close]
+    columns = ["prospect_id", "start_seq", "stage", "start_at", "won", "stalled", "owner_id",
+               "team_id"]
+    values = [h.prospect_id, h.seq, h.to_stage, h.at]
+    if change == VISIT_ENTER_LOST:
+        columns += ["end_at", "seconds", "exit"]
+        values += [false(), false(), h.owner_id, h.team_id, h.at, literal_column("0"),
+                   literal("lost")]
+    else:
+        values += [true() if win else false(), false(), h.owner_id, h.team_id]
+    return [close, insert(sv).from_select(columns, select(*values))]
 
 
 def mark_stalled(session: Session, prospect_ids: Iterable[int]) -> None:

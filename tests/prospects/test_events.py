@@ -106,3 +106,59 @@ def test_one_log_line_per_event_with_ids_and_nothing_personal(session, factory, 
 
 def test_the_state_machine_library_adds_no_line_of_its_own(app):
     assert not logging.getLogger("transitions").isEnabledFor(logging.INFO)
+
+
+def test_an_outcome_for_a_version_that_moved_on_writes_nothing(session, factory):
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from pipeline.db import unit_of_work
+    from pipeline.errors import Conflict
+    from pipeline.prospects.services import engine_of, load_records, lock_visible, state_of
+
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner, "learn")
+    factory.complete(p, "learn", owner)
+    version = p.version
+    history = session.scalars(select(StageEvent.id).where(
+        StageEvent.prospect_id == p.id).order_by(StageEvent.seq)).all()
+    with pytest.raises(Conflict) as raised, unit_of_work(session):
+        locked = lock_visible(session, owner, p.id)
+        outcome = engine_of(locked).fire(state_of(locked), "advance", now=clock.now(),
+                                         records=load_records(session, locked))
+        set_committed_value(locked, "version", version - 1)  # as read before a change
+        events.apply(session, locked, outcome, actor=owner, now=clock.now())
+    assert raised.value.code == "stale_version"
+    session.expire_all()
+    moved = session.get(Prospect, p.id)
+    assert (moved.stage, moved.version) == ("learn", version)
+    assert session.scalars(select(StageEvent.id).where(
+        StageEvent.prospect_id == p.id).order_by(StageEvent.seq)).all() == history
+    assert [v.stage for v in session.scalars(select(StageVisit).where(
+        StageVisit.prospect_id == p.id, StageVisit.end_at.is_(None)))] == ["learn"]
+
+
+def test_the_locking_read_brings_a_held_instance_up_to_date(session, factory):
+    from sqlalchemy import update
+
+    from pipeline.db import unit_of_work
+    from pipeline.errors import NotFound
+    from pipeline.prospects.services import lock_visible
+
+    owner = factory.user("manager", "Team A")
+    other = factory.user("manager", "Team B")
+    p = factory.prospect(owner)
+    held, version = session.get(Prospect, p.id), p.version
+    # Another writer's change, which the instance the session holds has not seen.
+    session.execute(update(Prospect.__table__).where(Prospect.__table__.c.id == p.id)
+                    .values(tier="diamond", version=Prospect.__table__.c.version + 1))
+    with unit_of_work(session):
+        locked = lock_visible(session, owner, p.id)
+        assert locked is held and (locked.tier, locked.version) == ("diamond", version + 1)
+        assert not session.dirty
+    session.expunge_all()
+    with unit_of_work(session):
+        fresh = lock_visible(session, owner, p.id)
+        assert fresh in session and not session.dirty and fresh.owner.id == owner.id
+        assert (fresh.tier, fresh.name, fresh.stage) == ("diamond", "Li Lei", "first_contact")
+    with pytest.raises(NotFound), unit_of_work(session):
+        lock_visible(session, other, p.id)
