@@ -25,6 +25,7 @@ from pipeline.engine import WorkflowError, load_workflow
 from pipeline.errors import ServiceError
 from pipeline.escalations import cli as escalations_cli
 from pipeline.messages import cli as messages_cli
+from pipeline.reports import cli as reports_cli_commands
 
 UPGRADE_HINT = "run flask --app wsgi db upgrade"
 
@@ -81,6 +82,7 @@ workflow_cli = ProjectGroup("workflow", needs_schema=False, help="Workflow defin
 pipeline_cli = ProjectGroup("pipeline", help="Demo data and the deadline sweep.")
 customers_cli = ProjectGroup("customers", help="The branch's customer book: import.")
 audit_cli = ProjectGroup("audit", help="The audit log: purge old entries on purpose.")
+reports_cli = ProjectGroup("reports", help="The reports: rebuild the funnel's rollups.")
 
 
 def alembic_config(url: str | None = None):
@@ -282,5 +284,8 @@ def init_app(app: Flask) -> None:
         customers_cli.add_command(command)
     for command in audit_commands.COMMANDS:  # purge
         audit_cli.add_command(command)
-    for group in (db_cli, users_cli, workflow_cli, pipeline_cli, customers_cli, audit_cli):
+    for command in reports_cli_commands.COMMANDS:  # rollup
+        reports_cli.add_command(command)
+    for group in (db_cli, users_cli, workflow_cli, pipeline_cli, customers_cli, audit_cli,
+                  reports_cli):
         app.cli.add_command(group)

@@ -39,6 +39,8 @@ class Config:
     PIPELINE_NOW: str | None = None  # fixed clock (ISO-8601), never in production
     PIPELINE_SCHEDULER = False  # in-process sweep scheduler (make run turns it on)
     PIPELINE_SWEEP_MINUTES = 5
+    PIPELINE_ROLLUP_MINUTES = 10  # the in-process scheduler's funnel rollup; 0: none
+    PIPELINE_ROLLUP_MAX_AGE_MINUTES = 30  # older, the branch's funnel is computed live
     PIPELINE_SMTP_HOST: str | None = None
     PIPELINE_SMTP_PORT = 25
     PIPELINE_MAIL_FROM = "pipeline@localhost"

@@ -12,7 +12,7 @@ from pipeline.api.views import api_user, bp, iso, query_args
 from pipeline.auth.models import Team, User
 from pipeline.db import reports_session
 from pipeline.errors import Invalid
-from pipeline.reports import queries
+from pipeline.reports import queries, rollups
 
 
 @bp.get("/funnel")
@@ -43,9 +43,18 @@ def funnel():
         start=queries.local_midnight(start_day, tz) if start_day else None,
         end=queries.local_midnight(end_day + timedelta(days=1), tz) if end_day else None)
     key = workflows.engine(args["workflow"] or workflows.DEFAULT_KEY).workflow.key  # 404 if unknown
-    figures = queries.funnel(session, viewer, filters, now=now, workflow_key=key)
+    # The whole branch unfiltered reads the job's rollup while it is fresh: figures as of
+    # its build (``as_of``, ``rollup`` true); otherwise computed live at this moment.
+    build = rollups.usable(session, viewer, filters, workflow_key=key, tz=tz,
+                           max_age=rollups.max_age(current_app.config), now=now)
+    if build is not None:
+        now = build.built_at
+        figures = rollups.funnel(session, build, filters)
+    else:
+        figures = queries.funnel(session, viewer, filters, now=now, workflow_key=key)
     return jsonify({
         "workflow": key,
         "from": iso(filters.start), "to": iso(filters.end), "as_of": iso(now),
+        "rollup": build is not None,
         "stages": [f.as_dict() for f in figures],
     })

@@ -213,7 +213,12 @@ class Funnel(Schema):
     workflow = fields.String()
     from_ = fields.String(data_key="from", allow_none=True)
     to = fields.String(allow_none=True)
-    as_of = fields.String()
+    as_of = fields.String(metadata={
+        "description": "the moment the figures are of: now, or the build of the branch's "
+                       "rollup they were read from"})
+    rollup = fields.Boolean(metadata={
+        "description": "read from the branch's rollup (kept by a job) instead of computed "
+                       "live"})
 
 
 # ---------------------------------------------------------------- the OpenAPI document

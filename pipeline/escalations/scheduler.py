@@ -61,6 +61,25 @@ def run_once(app: Flask) -> dict:
     return summary
 
 
+def run_rollup(app: Flask) -> dict:
+    """One scheduled build of the funnel's rollups (:mod:`pipeline.reports.rollups`),
+    skipped when another process is building or built within half the interval: with
+    several hosts, about one build per interval between them."""
+    from datetime import timedelta
+
+    from pipeline.reports import rollups
+
+    minutes = max(int(app.config.get("PIPELINE_ROLLUP_MINUTES") or 0), 1)
+    with app.app_context():
+        session = get_db(app).sessionmaker()
+        try:
+            summary = rollups.build_all(session, tz=app.config["PIPELINE_TIMEZONE"],
+                                        fresh_within=timedelta(minutes=minutes) / 2).as_dict()
+        finally:
+            session.close()
+    return summary
+
+
 def start(app: Flask):
     """Start the scheduler for ``app`` if the configuration asks for it (idempotent)."""
     global _scheduler
@@ -80,6 +99,11 @@ def start(app: Flask):
         scheduler.add_job(run_once, "interval", args=[app], minutes=minutes, id="sweep",
                           max_instances=1, coalesce=True,
                           next_run_time=clock.now() + timedelta(seconds=10))
+        rollup_minutes = int(app.config.get("PIPELINE_ROLLUP_MINUTES") or 0)
+        if rollup_minutes > 0:  # the funnel's rollups, exactly once across processes
+            scheduler.add_job(run_rollup, "interval", args=[app], minutes=rollup_minutes,
+                              id="rollup", max_instances=1, coalesce=True,
+                              next_run_time=clock.now() + timedelta(seconds=20))
         scheduler.start()
         atexit.register(_shutdown, scheduler)
         _scheduler = scheduler

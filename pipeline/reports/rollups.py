@@ -513,3 +513,8 @@ def cohorts(session: Session, build: RollupBuild, months: list[date]) -> list[qu
             cohort.lost_now += n
     return [found[i] for i in range(len(months))]
 
+
+
+def max_age(config: Any) -> timedelta:
+    """How old a rollup the funnel may read (``PIPELINE_ROLLUP_MAX_AGE_MINUTES``)."""
+    return timedelta(minutes=int(config.get("PIPELINE_ROLLUP_MAX_AGE_MINUTES") or 0))
