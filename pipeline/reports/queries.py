@@ -50,6 +50,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    String,
     and_,
     case,
     cast,
@@ -793,7 +794,20 @@ def weekly_figures(session: Session, team_id: int, week_start: date, *, tz: str,
     """附件五, the weekly work log of a team for the week (Monday to Sunday in ``tz``) that
     begins on ``week_start``: per manager, prospects created, advanced, won, lost, sent back
     and escalated in the week, and calls and meetings against the norm over the working days
-    elapsed; the team's escalation decisions of the week. Four queries."""
+    elapsed; the team's escalation decisions of the week. Two queries
+    (:func:`weekly_of_teams`)."""
+    return weekly_of_teams(session, [team_id], week_start, tz=tz, now=now,
+                           workflow_key=workflow_key)[team_id]
+
+
+def weekly_of_teams(session: Session, team_ids: list[int], week_start: date, *, tz: str,
+                    now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
+                    ) -> dict[int, WeeklyFigures]:
+    """The weekly figures of every team in ``team_ids`` at once: one statement for every
+    count (a UNION ALL of the moves, the escalations opened, the decisions and the
+    contacts, each grouped by team and manager) and one for the managers' names, however
+    many teams. A move or an escalation counts for the team it was in then; a contact for
+    its manager's team now (as the team's page lists its managers)."""
     now = now or clock.now()
     start = local_midnight(week_start, tz)
     end = local_midnight(week_start + timedelta(days=7), tz)
@@ -801,66 +815,72 @@ def weekly_figures(session: Session, team_id: int, week_start: date, *, tz: str,
     today_local = now.astimezone(ZoneInfo(tz)).date()
     days = [week_start + timedelta(days=i) for i in range(7)]
     working = sum(1 for d in days if d <= today_local and is_working_day(d, workflow_key))
-
-    managers = {u.id: ManagerWeek(u.id, u.name) for u in session.scalars(
-        select(User).where(User.team_id == team_id, User.role == "manager")
-        .order_by(User.name, User.id))}
-
-    def row_for(user_id: int | None) -> ManagerWeek | None:
-        if user_id is None:
-            return None
-        return managers.get(user_id)
+    out = {t: WeeklyFigures(t, week_start, start, end, working, [], {}) for t in team_ids}
+    if not team_ids:
+        return out
 
     def count_if(cond: Any) -> Any:
         return func.sum(case((cond, 1), else_=0))
 
-    extra_ids: set[int] = set()
-    event_rows = session.execute(
-        select(se.c.owner_id,
-               count_if(se.c.event == "create"), count_if(se.c.event == "advance"),
-               count_if(se.c.event == "win"), count_if(_losing()), count_if(se.c.event == "back"))
-        .where(in_week, se.c.team_id == team_id,
-               se.c.to_stage.in_(_stage_order(workflow_key))).group_by(se.c.owner_id)).all()
-    e = Escalation.__table__
+    order = _stage_order(workflow_key)
+    e, c, zero = Escalation.__table__, Contact.__table__, literal(0)
+    no_decision, no_owner = literal(None, String), literal(None, Integer)
     week_of = lambda col: and_(col >= _ts(start), col < _ts(end), col <= _ts(now))
-    esc_rows = session.execute(
-        select(e.c.owner_id, func.count()).where(e.c.team_id == team_id, week_of(e.c.opened_at),
-                                                 e.c.stage.in_(_stage_order(workflow_key)))
-        .group_by(e.c.owner_id)).all()
-    decided = {d: int(n) for d, n in session.execute(
-        select(e.c.decision, func.count()).where(e.c.team_id == team_id,
-                                                 week_of(e.c.decided_at),
-                                                 e.c.stage.in_(_stage_order(workflow_key)))
-        .group_by(e.c.decision))}
-    c = Contact.__table__
-    contact_rows = session.execute(
-        select(c.c.user_id, count_if(c.c.kind == "call"), count_if(c.c.kind.in_(MEETING_KINDS)),
-               func.count())
-        .where(c.c.user_id.in_(select(User.id).where(User.team_id == team_id)),
-               week_of(c.c.at)).group_by(c.c.user_id)).all()
-    for uid in [r[0] for r in event_rows] + [r[0] for r in esc_rows] + \
-            [r[0] for r in contact_rows]:
-        if uid is not None and uid not in managers:
-            extra_ids.add(uid)
-    if extra_ids:  # managers who left the team during or after the week
-        for u in session.scalars(select(User).where(User.id.in_(extra_ids))):
-            managers[u.id] = ManagerWeek(u.id, u.name)
-    for uid, created, advanced, won, lost, back in event_rows:
-        m = row_for(uid)
-        if m:
+    teams_now = select(User.id, User.team_id).where(User.team_id.in_(team_ids)).subquery()
+    counts = union_all(
+        select(se.c.team_id, literal("moves").label("kind"), se.c.owner_id,
+               no_decision.label("decision"),
+               count_if(se.c.event == "create"), count_if(se.c.event == "advance"),
+               count_if(se.c.event == "win"), count_if(_losing()),
+               count_if(se.c.event == "back"))
+        .where(in_week, se.c.team_id.in_(team_ids), se.c.to_stage.in_(order))
+        .group_by(se.c.team_id, se.c.owner_id),
+        select(e.c.team_id, literal("escalated"), e.c.owner_id, no_decision, func.count(), zero,
+               zero, zero, zero)
+        .where(e.c.team_id.in_(team_ids), week_of(e.c.opened_at), e.c.stage.in_(order))
+        .group_by(e.c.team_id, e.c.owner_id),
+        select(e.c.team_id, literal("decided"), no_owner, e.c.decision, func.count(), zero,
+               zero, zero, zero)
+        .where(e.c.team_id.in_(team_ids), week_of(e.c.decided_at), e.c.stage.in_(order))
+        .group_by(e.c.team_id, e.c.decision),
+        select(teams_now.c.team_id, literal("contacts"), c.c.user_id, no_decision,
+               count_if(c.c.kind == "call"), count_if(c.c.kind.in_(MEETING_KINDS)),
+               func.count(), zero, zero)
+        .join(teams_now, teams_now.c.id == c.c.user_id).where(week_of(c.c.at))
+        .group_by(teams_now.c.team_id, c.c.user_id))
+    rows = session.execute(counts).all()
+    # The teams' managers, and anyone with figures in a team they have left since.
+    wanted = {(t, uid) for t, _kind, uid, *_rest in rows if uid is not None}
+    people = session.execute(
+        select(User.id, User.name, User.team_id, User.role)
+        .where(or_(and_(User.team_id.in_(team_ids), User.role == "manager"),
+                   User.id.in_({uid for _t, uid in wanted})))
+        .order_by(User.name, User.id)).all()
+    managers: dict[tuple[int, int], ManagerWeek] = {}
+    for uid, name, team, role in people:
+        if team in out and role == "manager":
+            managers[(team, uid)] = ManagerWeek(uid, name)
+    names = {uid: name for uid, name, _team, _role in people}
+    for key in sorted(wanted - set(managers), key=lambda k: (names.get(k[1], ""), k[1])):
+        if key[1] in names:  # managers who left the team during or after the week
+            managers[key] = ManagerWeek(key[1], names[key[1]])
+    for team, kind, uid, decision, n1, n2, n3, n4, n5 in rows:
+        if kind == "decided":
+            out[team].decided[decision] = int(n1)
+            continue
+        m = managers.get((team, uid))
+        if m is None:
+            continue
+        if kind == "moves":
             m.created, m.advanced, m.won, m.lost, m.back = (
-                int(created or 0), int(advanced or 0), int(won or 0), int(lost or 0),
-                int(back or 0))
-    for uid, n in esc_rows:
-        m = row_for(uid)
-        if m:
-            m.escalated = int(n)
-    for uid, calls, meetings, n in contact_rows:
-        m = row_for(uid)
-        if m:
-            m.calls, m.meetings, m.contacts = int(calls or 0), int(meetings or 0), int(n)
-    return WeeklyFigures(team_id, week_start, start, end, working, list(managers.values()),
-                         decided)
+                int(n1 or 0), int(n2 or 0), int(n3 or 0), int(n4 or 0), int(n5 or 0))
+        elif kind == "escalated":
+            m.escalated = int(n1)
+        else:
+            m.calls, m.meetings, m.contacts = int(n1 or 0), int(n2 or 0), int(n3)
+    for (team, _uid), m in managers.items():
+        out[team].managers.append(m)
+    return out
 
 
 def visible_teams(session: Session, viewer: User) -> list[Team]:
@@ -976,6 +996,8 @@ def daily_totals(session: Session, managers: list[User], day: date, *, tz: str,
 def weekly_branch(session: Session, teams: list[Team], week_start: date, *, tz: str,
                   now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
                   ) -> list[tuple[Team, WeeklyFigures]]:
-    """The weekly work log of every team in ``teams`` (a supervisor's branch), in order."""
-    return [(t, weekly_figures(session, t.id, week_start, tz=tz, now=now,
-                               workflow_key=workflow_key)) for t in teams]
+    """The weekly work log of every team in ``teams`` (a supervisor's branch), in order;
+    two queries for all of them (:func:`weekly_of_teams`)."""
+    figures = weekly_of_teams(session, [t.id for t in teams], week_start, tz=tz, now=now,
+                              workflow_key=workflow_key)
+    return [(t, figures[t.id]) for t in teams]
