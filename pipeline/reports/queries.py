@@ -955,13 +955,16 @@ class DayTotals(DayNorms):
 
 
 def daily_totals(session: Session, managers: list[User], day: date, *, tz: str,
-                 now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY
-                 ) -> DayTotals:
+                 now: datetime | None = None, workflow_key: str = workflows.DEFAULT_KEY,
+                 among: Any = None) -> DayTotals:
     """The day's contacts and moves per manager of ``managers`` (in ``tz``), ordered by
-    team and name, for the branch's (or team's) totals. Three queries."""
+    team and name, for the branch's (or team's) totals. Three queries. ``among``: the
+    same managers' ids as a statement (a branch's thousand managers as one subquery
+    instead of a thousand bound ids)."""
     now = now or clock.now()
     start, end = day_bounds(day, tz)
     ids = [m.id for m in managers]
+    named = ids if among is None else among
     team_names = dict(session.execute(select(Team.id, Team.name).where(
         Team.id.in_({m.team_id for m in managers if m.team_id is not None}))).all())
     rows = {m.id: ManagerDay(m.id, m.name, team_names.get(m.team_id)) for m in managers}
@@ -975,7 +978,7 @@ def daily_totals(session: Session, managers: list[User], day: date, *, tz: str,
                 select(se.c.owner_id, *[count_if(cond) for cond in (
                     se.c.event == "create", se.c.event == "advance",
                     se.c.event == "win", _losing(), se.c.event == "back")])
-                .where(today, se.c.owner_id.in_(ids),
+                .where(today, se.c.owner_id.in_(named),
                        se.c.to_stage.in_(_stage_order(workflow_key)))
                 .group_by(se.c.owner_id)):
             m = rows[uid]
@@ -984,7 +987,7 @@ def daily_totals(session: Session, managers: list[User], day: date, *, tz: str,
         for uid, calls, meetings, n in session.execute(
                 select(c.c.user_id, count_if(c.c.kind == "call"),
                        count_if(c.c.kind.in_(MEETING_KINDS)), func.count())
-                .where(c.c.user_id.in_(ids), c.c.at >= _ts(start), c.c.at < _ts(end))
+                .where(c.c.user_id.in_(named), c.c.at >= _ts(start), c.c.at < _ts(end))
                 .group_by(c.c.user_id)):
             rows[uid].calls, rows[uid].meetings, rows[uid].contacts = (
                 int(calls), int(meetings), int(n))

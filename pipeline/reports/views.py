@@ -38,6 +38,7 @@ from pipeline.reports.forms import (
     WeeklySummaryForm,
 )
 from pipeline.reports.models import WeeklyLog
+from pipeline.reports.rows import ManyOptions, daily_totals_rows
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -167,6 +168,7 @@ def _daily_context() -> dict[str, Any]:
     viewer = current_user._get_current_object()
     managers = queries.visible_managers(session, viewer)
     form = DailyFilterForm(request.args, managers=managers)
+    form.manager.widget = ManyOptions()
     form.validate()
     if form.day.errors:
         flash(_("That day is not a valid date; showing today."), "error")
@@ -181,7 +183,9 @@ def _daily_context() -> dict[str, Any]:
     form.day.data = day
     sheet = queries.daily_sheet(session, manager.id, day, tz=user_tz()) if manager else None
     # A team lead's team and a supervisor's branch: every manager's day, with the totals.
-    totals = queries.daily_totals(session, managers, day, tz=user_tz()) \
+    totals = queries.daily_totals(
+        session, managers, day, tz=user_tz(),
+        among=queries.managers_seen(select(User.id), viewer)) \
         if viewer.role != "manager" and managers else None
     return {"form": form, "manager": manager, "day": day, "sheet": sheet,
             "managers": managers, "today": today_local(), "totals": totals,
@@ -192,6 +196,8 @@ def _daily_context() -> dict[str, Any]:
 def daily():
     ctx = _daily_context()
     return render_template("reports/daily.html", **ctx, labels=labels,
+                           totals_rows=daily_totals_rows(ctx["totals"], ctx["branch_view"])
+                           if ctx["totals"] else None,
                            describe_changes=exports.describe_changes,
                            describe_contacts=exports.describe_contacts,
                            time_left=time_left, timedelta=timedelta)
