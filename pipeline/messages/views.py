@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -324,22 +325,57 @@ def lead_call(task_id: int):
 
 # ---------------------------------------------------------------- report
 
+ALL_TEAMS = "all"  # the touch report's per-team table of the whole branch
+
+
 @bp.route("/reports/messages")
 @login_required
 def report():
-    start, end, bad = _period(request.args.get("from"), request.args.get("to"))
+    """The touch report. It opens on the current month (from its first day to today, in
+    the bank's time zone); empty days show every touch. A supervisor sees one team's
+    managers at a time (their own team, else the first), or the per-team table of the
+    whole branch (``team=all``)."""
+    args = request.args
+    if "from" in args or "to" in args:
+        shown = (args.get("from", ""), args.get("to", ""))
+    else:
+        today = clock.now().astimezone(ZoneInfo(workflows.workflow().timezone)).date()
+        shown = (today.replace(day=1).isoformat(), today.isoformat())
+    start, end, bad = _period(*shown)
     if bad:
         flash(_("That period is not valid; showing every touch."), "error")
-    data = reports.touch_report(reports_session(), current_user, start=start, end=end)
-    return render_template("messages/report.html", data=data,
-                           start=request.args.get("from", "") if not bad else "",
-                           end=request.args.get("to", "") if not bad else "")
+        shown = ("", "")
+    viewer = current_user._get_current_object()
+    session = reports_session()
+    teams, team, everyone = [], None, False
+    if viewer.role in ("supervisor", "admin"):
+        teams = list(session.scalars(select(Team).order_by(Team.name, Team.id)))
+        team, everyone = _report_team(teams, args.get("team"), viewer.team_id)
+    data = reports.touch_report(session, viewer, start=start, end=end,
+                                team_id=team.id if team else None)
+    return render_template("messages/report.html", data=data, start=shown[0], end=shown[1],
+                           teams=teams, team=team, everyone=everyone, all_teams=ALL_TEAMS)
+
+
+def _report_team(teams: list[Team], wanted: str | None, own: int | None
+                 ) -> tuple[Team | None, bool]:
+    """The team a supervisor's touch report shows, and whether it is the whole branch's
+    per-team table instead. Without any team: no team, every manager."""
+    if wanted == ALL_TEAMS:
+        return None, True
+    if not teams:
+        return None, False
+    by_id = {t.id: t for t in teams}
+    if wanted:
+        if not wanted.isdigit() or int(wanted) not in by_id:
+            raise NotFound(_("No such team among those you may see."))
+        return by_id[int(wanted)], False
+    return by_id.get(own) or teams[0], False
 
 
 def _period(start: str | None, end: str | None) -> tuple[Any, Any, bool]:
     """The report's period from two days (the bank's time zone), the end day included."""
     from datetime import date, datetime
-    from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(workflows.workflow().timezone)
     try:
