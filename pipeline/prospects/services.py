@@ -14,12 +14,12 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.auth.services import audit
-from pipeline.db import DriverStatement, unit_of_work
+from pipeline.db import unit_of_work
 from pipeline.engine import EventNotAllowed, TransitionRefused, UnknownEvent
 from pipeline.engine.definition import CUSTOMER_SOURCES
 from pipeline.engine.guards import GUARDS
@@ -455,21 +455,21 @@ class _ScopeOf(NamedTuple):
 
 
 _PROSPECT_ATTRS = tuple(a.key for a in sa_inspect(Prospect).column_attrs)
-_LOCKS: dict[tuple[str, bool], DriverStatement] = {}
+_LOCKS: dict[tuple[str, bool], Any] = {}
+_UNSET = object()
 
 
-def _lock_statement(viewer: User) -> DriverStatement:
+def _lock_statement(viewer: User) -> Any:
     """The locking read of one prospect under ``viewer``'s scope rule (:func:`queries.scope`),
-    built once per kind of viewer: every column of the row, as the ORM would load it."""
+    built once per kind of viewer: every column of the row, in the mapper's order."""
     key = (viewer.role, viewer.team_id is None)
     found = _LOCKS.get(key)
     if found is None:
         stand_in = _ScopeOf(viewer.role, bindparam("viewer_id"),
                             None if viewer.team_id is None else bindparam("team_id"))
-        columns = [getattr(Prospect, name) for name in _PROSPECT_ATTRS]
-        found = _LOCKS.setdefault(key, DriverStatement(
-            queries.scope(select(*columns), stand_in)
-            .where(Prospect.id == bindparam("pid")).with_for_update()))
+        columns = [Prospect.__table__.c[name] for name in _PROSPECT_ATTRS]
+        found = _LOCKS.setdefault(key, queries.scope(select(*columns), stand_in)
+                                  .where(Prospect.id == bindparam("pid")).with_for_update())
     return found
 
 
@@ -478,26 +478,31 @@ def lock_visible(session: Session, viewer: User, prospect_id: Any) -> Prospect:
     until the transaction ends (NotFound outside the viewer's scope), as the session's
     instance of the prospect holding the locked row's values.
 
-    One prebuilt statement: the ORM's execution and loading of the entity cost several
-    times the round trip on the path every event takes. The row's values become the
-    instance's committed state (``set_committed_value``): an instance the session already
-    holds is brought up to date with them, otherwise a new one joins the session as
+    The row is read by a Core statement built once (its compiled form and result
+    description cached by the engine), not loaded as an ORM entity: the ORM's execution and
+    loading cost more than the round trip on the path every event takes. The row's values
+    become the instance's committed state: an instance the session already holds is
+    brought up to date with them (``set_committed_value`` for each value that differs),
+    otherwise a new instance takes them as loaded values and joins the session as
     persistent (``make_transient_to_detached``, then ``Session.add``), as a loaded one
     would. Pending changes are flushed first, as before any query."""
     pid = parse_id(prospect_id, "prospect")
     session.flush()
-    row = _lock_statement(viewer).run(
-        session.connection(), {"pid": pid, "viewer_id": viewer.id,
-                               "team_id": viewer.team_id}).first()
+    row = session.connection().execute(_lock_statement(viewer), {
+        "pid": pid, "viewer_id": viewer.id, "team_id": viewer.team_id}).first()
     if row is None:
         raise NotFound("no such prospect")
     held = session.identity_map.get(session.identity_key(Prospect, (pid,)))
-    prospect = held if held is not None else Prospect()
-    for name, value in zip(_PROSPECT_ATTRS, row, strict=True):
-        set_committed_value(prospect, name, value)
-    if held is None:
-        make_transient_to_detached(prospect)
-        session.add(prospect)
+    if held is not None:
+        values = instance_dict(held)
+        for name, value in zip(_PROSPECT_ATTRS, row, strict=True):
+            if values.get(name, _UNSET) != value:
+                set_committed_value(held, name, value)
+        return held
+    prospect = Prospect()
+    instance_dict(prospect).update(zip(_PROSPECT_ATTRS, row, strict=True))
+    make_transient_to_detached(prospect)
+    session.add(prospect)
     return prospect
 
 
