@@ -101,22 +101,24 @@ def _touches_by_prospect(owners: Any, start: datetime | None, end: datetime | No
                          calls: set[str], records: set[str]) -> Any:
     """Calls and meetings per owner, read from the owners' prospects: each prospect's call
     steps and cadence records are found by its own index entries, so a team's figures
-    cost its prospects, not the branch's touches. Rows (owner, whether the prospect was
-    called, calls made, meetings): each prospect's three look-ups are made once."""
+    cost its prospects, not the branch's touches. Per prospect, one look-up of its calls
+    made (how many in the period, and whether any) and one of its records; rows (owner,
+    whether the prospect was called, calls made, meetings)."""
     t, r, p = CadenceTask, StageRecord, Prospect
-    made = and_(t.prospect_id == p.id, t.key.in_(calls), t.done_at.is_not(None),
-                t.cancelled_at.is_(None))
-    kind = case((select(t.id).where(made).exists(), literal(AFTER_CALL)),
-                else_=literal(AFTER_SMS))
-    n_calls = select(func.count()).select_from(t).where(
-        made, *_in(t.done_at, start, end)).scalar_subquery()
-    n_met = select(func.count()).select_from(r).where(
-        r.prospect_id == p.id, r.record_key.in_(records), r.complete.is_(True),
+    in_period = _in(t.done_at, start, end)
+    per = (select(p.id.label("id"), p.owner_id.label("owner_id"),
+                  func.count(case((and_(*in_period), t.id)) if in_period else t.id)
+                  .label("calls"), (func.count(t.id) > 0).label("called"))
+           .select_from(p)
+           .outerjoin(t, and_(t.prospect_id == p.id, t.key.in_(calls), t.done_at.is_not(None),
+                              t.cancelled_at.is_(None)))
+           .where(p.owner_id.in_(owners)).group_by(p.id, p.owner_id).subquery("per_prospect"))
+    met = select(func.count()).select_from(r).where(
+        r.prospect_id == per.c.id, r.record_key.in_(records), r.complete.is_(True),
         *_in(r.updated_at, start, end)).scalar_subquery()
-    per = select(p.owner_id.label("owner_id"), kind.label("kind"), n_calls.label("calls"),
-                 n_met.label("met")).where(p.owner_id.in_(owners)).subquery("per_prospect")
-    return select(per.c.owner_id, per.c.kind, func.sum(per.c.calls), func.sum(per.c.met),
-                  literal(0)).group_by(per.c.owner_id, per.c.kind)
+    kind = case((per.c.called, literal(AFTER_CALL)), else_=literal(AFTER_SMS))
+    return select(per.c.owner_id, kind, func.sum(per.c.calls), func.sum(met),
+                  literal(0)).group_by(per.c.owner_id, kind)
 
 
 def _touches_in_branch(owners: Any, start: datetime | None, end: datetime | None,
