@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Select, case, func, select, type_coerce
+from sqlalchemy import JSON, Select, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from pipeline import clock
@@ -38,6 +38,7 @@ from pipeline.prospects.models import Prospect, StageEvent, StageRecord
 GROUPS = ("category", "cause", "channel", "manager")
 DAY = timedelta(days=1)
 RECUR_AT = 2  # a cause that comes back at least this often is a root cause to act on
+BRANCH_WIDE = ("supervisor", "admin")  # who sees every complaint (queries.scope)
 
 
 @dataclass
@@ -111,42 +112,81 @@ def cases(viewer: User, *, start: datetime | None = None, end: datetime | None =
 def lines(session: Session, viewer: User, *, start: datetime | None = None,
           end: datetime | None = None) -> list[Line]:
     """The complaints the viewer may see received in [start, end), with what the report
-    needs of each. Four queries, each reading only the complaints' own rows (by the
-    prospect id's indexes), not the history or records of every customer."""
+    needs of each. One query: per complaint its handler's e-mail, its settling (first
+    ``win``) and whether it was extended, from its own history, and its dimensions'
+    fields, from its own records, each found by the complaint's key (never the history or
+    records of every customer)."""
     wf = engine().workflow
-    found = cases(viewer, start=start, end=end)
-    rows = session.execute(found.order_by(Prospect.id)).all()
-    if not rows:
-        return []
-    ids = found.with_only_columns(Prospect.id)
-    # The settling (first ``win``) and the extensions, from the complaints' history only.
-    settled: dict[int, datetime] = {}
-    extended: set[int] = set()
-    for pid, event, at in session.execute(
-            select(StageEvent.prospect_id, StageEvent.event, StageEvent.at)
-            .where(StageEvent.prospect_id.in_(ids), StageEvent.event.in_(("win", "extend")))):
-        if event == "extend":
-            extended.add(pid)
-        elif pid not in settled or at < settled[pid]:
-            settled[pid] = at
-    facts: dict[int, dict[str, Any]] = {r.id: {} for r in rows}
-    if wf.dimensions:
-        names = list(wf.dimensions)
-        for pid, *values in session.execute(
-                select(StageRecord.prospect_id,
-                       *(case((StageRecord.record_key == record, _field(fkey)))
-                         for record, fkey in wf.dimensions.values()))
-                .where(StageRecord.prospect_id.in_(ids), StageRecord.record_key.in_(
-                    {record for record, _fkey in wf.dimensions.values()}))):
-            facts[pid].update((name, v) for name, v in zip(names, values, strict=True)
-                              if v is not None)
-    managers = dict(session.execute(select(User.id, User.email).where(
-        User.id.in_({r.owner_id for r in rows}))).all())
-    found = [Line(r.id, r.received_at, settled.get(r.id), r.id in extended,
-                  {"category": r.category, "manager": managers.get(r.owner_id), **facts[r.id]})
-             for r in rows]
-    _settling(found)
-    return found
+    case_id = Complaint.prospect_id
+    if viewer.role in BRANCH_WIDE:
+        # Every complaint: each handler by the case's key, not a join that would read
+        # every customer's prospect to find the cases among them.
+        owner: Any = select(Prospect.owner_id).where(Prospect.id == case_id) \
+            .correlate(Complaint).scalar_subquery()
+        found = select(case_id, owner, Complaint.received_at, Complaint.category)
+        if start is not None:
+            found = found.where(Complaint.received_at >= start)
+        if end is not None:
+            found = found.where(Complaint.received_at < end)
+    else:
+        owner = Prospect.owner_id
+        found = cases(viewer, start=start, end=end)
+    settled = select(func.min(StageEvent.at)).where(
+        StageEvent.prospect_id == case_id, StageEvent.event == "win").scalar_subquery()
+    # Counted per case (an EXISTS would be planned as one scan of every history row).
+    extended = select(func.count()).where(StageEvent.prospect_id == case_id,
+                                          StageEvent.event == "extend").scalar_subquery()
+    names = list(wf.dimensions)
+    fields = [select(_field(fkey)).where(StageRecord.prospect_id == case_id,
+                                         StageRecord.record_key == record).scalar_subquery()
+              for record, fkey in wf.dimensions.values()]
+    email = select(User.email).where(User.id == owner).scalar_subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        # The per-case lookups are costed above PostgreSQL's JIT threshold, and compiling
+        # them takes longer than running them; the setting ends with the transaction.
+        session.execute(select(func.set_config("jit", "off", True)))
+    out = []
+    for pid, _owner, received_at, category, manager, settled_at, was_extended, *values \
+            in session.execute(found.add_columns(email, settled, extended, *fields)
+                               .order_by(case_id)):
+        line = Line(pid, received_at, settled_at, bool(was_extended),
+                    {"category": category, "manager": manager})
+        line.values.update((name, v) for name, v in zip(names, values, strict=True)
+                           if v is not None)
+        out.append(line)
+    _settling(out)
+    return out
+
+
+def _add(fig: Figures, line: Line) -> None:
+    fig.received += 1
+    fig.extended += line.extended
+    if line.days is not None:
+        fig.settled += 1
+        fig.days.append(line.days)
+        fig.settled_in_time += line.in_time
+
+
+def _tables(found: list[Line], groupings: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The figures of ``found`` by each of ``groupings`` and over all, in one pass."""
+    eng = engine()
+    days_allowed = eng.workflow.case_limit.days if eng.workflow.case_limit else None
+    total = Figures(None)
+    by_group: dict[str, dict[Any, Figures]] = {by: {} for by in groupings}
+    for line in found:
+        _add(total, line)
+        for by, groups in by_group.items():
+            key = line.values.get(by)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = Figures(key)
+            _add(group, line)
+    whole = total.as_dict()
+    as_of = clock.now().isoformat()
+    return {by: {"by": by, "limit_days": days_allowed, "as_of": as_of, "total": dict(whole),
+                 "groups": [f.as_dict() for f in sorted(
+                     groups.values(), key=lambda f: (-f.received, str(f.group)))]}
+            for by, groups in by_group.items()}
 
 
 def report(session: Session, viewer: User, *, by: str, start: datetime | None = None,
@@ -157,46 +197,43 @@ def report(session: Session, viewer: User, *, by: str, start: datetime | None = 
         raise ValueError(f"by must be one of {', '.join(GROUPS)}")
     if found is None:
         found = lines(session, viewer, start=start, end=end)
-    eng = engine()
-    days_allowed = eng.workflow.case_limit.days if eng.workflow.case_limit else None
-    total = Figures(None)
-    groups: dict[Any, Figures] = {}
-    for line in found:
-        key = line.values.get(by)
-        for fig in (total, groups.setdefault(key, Figures(key))):
-            fig.received += 1
-            fig.extended += line.extended
-            if line.days is not None:
-                fig.settled += 1
-                fig.days.append(line.days)
-                fig.settled_in_time += line.in_time
-    ordered = sorted(groups.values(), key=lambda f: (-f.received, str(f.group)))
-    return {"by": by, "limit_days": days_allowed, "as_of": clock.now().isoformat(),
-            "total": total.as_dict(), "groups": [f.as_dict() for f in ordered]}
+    return _tables(found, (by,))[by]
 
 
 def tables(session: Session, viewer: User, *, start: datetime | None = None,
-           end: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """The report by each of :data:`GROUPS`, from one reading of the complaints."""
-    found = lines(session, viewer, start=start, end=end)
-    return {by: report(session, viewer, by=by, found=found) for by in GROUPS}
+           end: datetime | None = None, found: list[Line] | None = None
+           ) -> dict[str, dict[str, Any]]:
+    """The report by each of :data:`GROUPS`, from one reading of the complaints (``found``,
+    the :func:`lines` already read, when given), in one pass over them."""
+    if found is None:
+        found = lines(session, viewer, start=start, end=end)
+    return _tables(found, GROUPS)
 
 
 def root_causes(session: Session, viewer: User, *, start: datetime | None = None,
-                end: datetime | None = None, at_least: int = RECUR_AT) -> list[dict[str, Any]]:
+                end: datetime | None = None, at_least: int = RECUR_AT,
+                found: list[Line] | None = None) -> list[dict[str, Any]]:
     """Causes that recur (at least ``at_least`` complaints in the period), most frequent
-    first, each with its corrective actions and their owners."""
+    first, each with its corrective actions and their owners. ``found``: the
+    :func:`lines` already read, whose causes are counted instead of asking the database
+    again."""
     if "cause" not in engine().workflow.dimensions:
         return []
-    record, fkey = engine().workflow.dimensions["cause"]
-    cause = _field(fkey)
-    # Counted by the database over the cause records of the complaints in the period.
-    counts: dict[str, int] = {c: n for c, n in session.execute(
-        select(cause, func.count()).where(
-            StageRecord.prospect_id.in_(cases(viewer, start=start, end=end)
-                                        .with_only_columns(Prospect.id)),
-            StageRecord.record_key == record)
-        .group_by(cause)) if c}
+    if found is not None:
+        counts: dict[str, int] = {}
+        for line in found:
+            if c := line.values.get("cause"):
+                counts[c] = counts.get(c, 0) + 1
+    else:
+        record, fkey = engine().workflow.dimensions["cause"]
+        cause = _field(fkey)
+        # Counted by the database over the cause records of the complaints in the period.
+        counts = {c: n for c, n in session.execute(
+            select(cause, func.count()).where(
+                StageRecord.prospect_id.in_(cases(viewer, start=start, end=end)
+                                            .with_only_columns(Prospect.id)),
+                StageRecord.record_key == record)
+            .group_by(cause)) if c}
     recurring = [c for c, n in counts.items() if n >= at_least]
     actions = _actions(session, recurring)
     return [{"cause": c, "complaints": counts[c], "actions": actions.get(c, [])}

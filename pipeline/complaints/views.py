@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from pipeline import clock, workflows
@@ -256,6 +257,32 @@ def init_app(app: Flask) -> None:
 
 # ---------------------------------------------------------------- report and root causes
 
+# One group's row of a report table, as the template wrote it (the handlers' table of a
+# branch has a thousand rows: written here, one escape per group's name).
+_REPORT_ROW = """
+      <tr%s><th scope="row">%s</th>
+        <td class="num">%d</td><td class="num">%d</td>
+        <td class="num">%d%s</td>
+        <td class="num">%d</td><td class="num">%s</td></tr>
+    """
+
+
+def _report_rows(table: dict[str, Any]) -> Markup:
+    """A report table's rows: each group's, then the total."""
+    out = []
+    groups = table["groups"]
+    for i, g in enumerate([*groups, table["total"]]):
+        last = i == len(groups)
+        pct = g["settled_in_time_pct"]
+        median = g["median_days_to_settle"]
+        out.append(_REPORT_ROW % (
+            ' class="total"' if last else "", escape(_("All") if last else g["group"] or "—"),
+            g["received"], g["settled"], g["settled_in_time"],
+            "" if pct is None else f" ({pct} %)", g["extended"],
+            "—" if median is None else escape(median)))
+    return Markup("".join(out))
+
+
 @bp.route("/complaints/report", methods=["GET", "POST"])
 def report():
     """The complaint figures by category, cause, channel and handler, and the root-cause
@@ -279,9 +306,12 @@ def report():
             status = 422
     # The figures from the reports' database (a replica, when configured); the root causes
     # with the actions this page saves from the primary, so a saved action is shown.
-    figures = reports_session()
-    tables = reports.tables(figures, current_user)
+    # The causes are counted from the same reading of the complaints as the figures.
+    found = reports.lines(reports_session(), current_user)
+    tables = reports.tables(session, current_user, found=found)
     return render_template("complaints/report.html", tables=tables,
-                           causes=reports.root_causes(session, current_user), form=form,
+                           rows={by: _report_rows(t) for by, t in tables.items()},
+                           causes=reports.root_causes(session, current_user, found=found),
+                           form=form,
                            may_act=current_user.role in services.LEADS,
                            choices=services.cause_choices()), status
