@@ -19,7 +19,12 @@ from pipeline.db import make_engine
 from pipeline.escalations import scheduler
 from pipeline.prospects.models import StageVisit
 from pipeline.reports import queries, rollups
-from pipeline.reports.models import RollupBuild, rollup_cohorts, rollup_visits
+from pipeline.reports.models import (
+    RollupBuild,
+    rollup_cohorts,
+    rollup_reentries,
+    rollup_visits,
+)
 from tests.conftest import T0
 from tests.reports.conftest import History, day
 
@@ -221,7 +226,10 @@ def test_a_build_replaces_its_rows(session, rich):
     rollups.build_all(session, tz=TZ, now=T0)
     rollups.build_all(session, tz=TZ, now=T0)
     visits = session.scalar(select(func.count()).select_from(StageVisit))
-    assert session.scalar(select(func.sum(rollup_visits.c.n))) == visits
+    assert session.scalar(select(func.sum(rollup_visits.c.visits))) == visits
+    # Only the re-entries keep their previous days.
+    assert session.scalar(select(func.sum(rollup_reentries.c.n))) == \
+        visits - session.scalar(select(func.sum(rollup_visits.c.entered)))
     assert session.scalar(select(func.sum(rollup_cohorts.c.n))) == 8
     assert session.scalar(select(func.count()).select_from(RollupBuild)) == \
         len(workflows.all_engines())
@@ -375,7 +383,7 @@ def test_two_concurrent_builds_build_once(committed, monkeypatch):
     assert sorted(str(r["skipped"]) for r in results) == ["None", "busy"]
     check = committed.sessionmaker()
     try:
-        assert check.scalar(select(func.sum(rollup_visits.c.n))) == 2
+        assert check.scalar(select(func.sum(rollup_visits.c.visits))) == 2
         assert check.scalar(select(func.count()).select_from(RollupBuild)) == \
             len(workflows.all_engines())
         # A third run finds the rollup fresh.

@@ -50,10 +50,25 @@ class RollupBuild(Base):
     build_ms: Mapped[int] = mapped_column(default=0)  # how long the build took
 
 
-# Visits by stage, start day and outcome, with the day of the same prospect's previous
-# visit into the stage (any, with the same exit kind, won, stalled): NULL when none.
+# Visits by stage and start day: every visit, and those that are the prospect's first
+# into the stage (``entered``), first with that exit kind, first won, first stalled.
+OUTCOMES = ("advanced", "lost", "back", "won", "stalled")
 rollup_visits = Table(
     "rollup_visits", Base.metadata,
+    Column("workflow_key", String(64), nullable=False),
+    Column("stage", String(64), nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Column("entered", Integer, nullable=False),
+    *[Column(name, Integer, nullable=False) for name in OUTCOMES],
+    Index("ix_rollup_visits_workflow_day", "workflow_key", "day"),
+)
+
+# The other visits (a previous visit of the same prospect into the stage), by stage, start
+# day and outcome, with the day of that previous visit and of the previous one with the
+# same exit kind, won, stalled (NULL when none): what a period starting later needs.
+rollup_reentries = Table(
+    "rollup_reentries", Base.metadata,
     Column("workflow_key", String(64), nullable=False),
     Column("stage", String(64), nullable=False),
     Column("day", Integer, nullable=False),
@@ -65,22 +80,24 @@ rollup_visits = Table(
     Column("prev_won_day", Integer, nullable=True),
     Column("prev_stalled_day", Integer, nullable=True),
     Column("n", Integer, nullable=False),
-    Index("ix_rollup_visits_workflow_day", "workflow_key", "day"),
+    Index("ix_rollup_reentries_workflow_day", "workflow_key", "day"),
 )
 
-# Time in stage: visits by stage, end day (NULL: open at the build) and whole days in the
-# stage, and the same visits by the hour of that day they reached (h00 to h23: whole hours
-# modulo 24), read for the few days a percentile falls in.
+# Time in stage: visits by stage, end day and whole days in the stage, and the same visits
+# by the hour of that day they reached (h00 to h23: whole hours modulo 24), read for the
+# few days a percentile falls in. ``span``: "day" (ended on ``end_day``), "open" (open at
+# the build) or "all" (every ended visit, for a period with no end: ``end_day`` NULL).
 HOUR_COLUMNS = tuple(f"h{i:02d}" for i in range(24))
 rollup_durations = Table(
     "rollup_durations", Base.metadata,
     Column("workflow_key", String(64), nullable=False),
     Column("stage", String(64), nullable=False),
+    Column("span", String(8), nullable=False),
     Column("end_day", Integer, nullable=True),
     Column("days", Integer, nullable=False),
     Column("n", Integer, nullable=False),
     *[Column(name, Integer, nullable=False) for name in HOUR_COLUMNS],
-    Index("ix_rollup_durations_workflow_end", "workflow_key", "end_day"),
+    Index("ix_rollup_durations_workflow_span", "workflow_key", "span", "end_day"),
 )
 
 # Cohorts: prospects by the day of their first entry, the furthest stage (its index in the

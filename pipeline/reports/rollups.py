@@ -61,6 +61,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     text,
@@ -76,9 +77,11 @@ from pipeline.prospects.models import StageVisit
 from pipeline.reports import queries
 from pipeline.reports.models import (
     HOUR_COLUMNS,
+    OUTCOMES,
     RollupBuild,
     rollup_cohorts,
     rollup_durations,
+    rollup_reentries,
     rollup_visits,
 )
 from pipeline.sql import dialect_name, seconds_between
@@ -234,7 +237,7 @@ def _build_one(session: Session, dialect: str, key: str, tz: str, now: datetime
                ) -> tuple[int, int]:
     """Replace the rows of workflow ``key``; (visits read, rows written)."""
     order = workflows.workflow(key).stage_keys
-    for table in (rollup_visits, rollup_durations, rollup_cohorts):
+    for table in (rollup_visits, rollup_reentries, rollup_durations, rollup_cohorts):
         session.execute(delete(table).where(table.c.workflow_key == key))
     mine = sv.c.stage.in_(order)
     lo, hi, visits = session.execute(
@@ -252,7 +255,8 @@ def _build_one(session: Session, dialect: str, key: str, tz: str, now: datetime
     _build_durations(session, dialect, key, mine, offsets, now)
     _build_cohorts(session, dialect, key, order, mine, offsets)
     rows = sum(session.scalar(select(func.count()).select_from(t).where(t.c.workflow_key == key))
-               or 0 for t in (rollup_visits, rollup_durations, rollup_cohorts))
+               or 0 for t in (rollup_visits, rollup_reentries, rollup_durations,
+                              rollup_cohorts))
     return int(visits), int(rows)
 
 
@@ -283,9 +287,26 @@ def _build_visits(session: Session, dialect: str, key: str, mine: Any,
     cols = [w.c.stage, w.c.day, w.c.exit_kind, w.c.won, w.c.stalled, w.c.prev_day,
             w.c.prev_exit_day, w.c.prev_won_day, w.c.prev_stalled_day]
     grouped = select(literal(key), *cols, func.count()).group_by(*cols)
-    session.execute(insert(rollup_visits).from_select(
+    # Every visit grouped with its previous days first (one pass over the visits); then
+    # the days' totals from those rows, and only the re-entries kept with their days.
+    x = rollup_reentries
+    session.execute(insert(x).from_select(
         ["workflow_key", "stage", "day", "exit_kind", "won", "stalled", "prev_day",
          "prev_exit_day", "prev_won_day", "prev_stalled_day", "n"], grouped))
+
+    def first(cond: Any, prev: Any) -> Any:
+        return func.sum(case((and_(cond, prev.is_(None)), x.c.n), else_=0))
+
+    session.execute(insert(rollup_visits).from_select(
+        ["workflow_key", "stage", "day", "visits", "entered", *OUTCOMES],
+        select(literal(key), x.c.stage, x.c.day, func.sum(x.c.n),
+               first(true(), x.c.prev_day),
+               *[first(x.c.exit_kind == k, x.c.prev_exit_day)
+                 for k in ("advanced", "lost", "back")],
+               first(x.c.won.is_(True), x.c.prev_won_day),
+               first(x.c.stalled.is_(True), x.c.prev_stalled_day))
+        .where(x.c.workflow_key == key).group_by(x.c.stage, x.c.day)))
+    session.execute(delete(x).where(x.c.workflow_key == key, x.c.prev_day.is_(None)))
 
 
 def _build_durations(session: Session, dialect: str, key: str, mine: Any,
@@ -303,12 +324,18 @@ def _build_durations(session: Session, dialect: str, key: str, mine: Any,
         .group_by(base.c.stage, base.c.end_day, base.c.hours).subquery("h")
     days = by_hour.c.hours // 24
     cols = [by_hour.c.stage, by_hour.c.end_day, days]
-    session.execute(insert(rollup_durations).from_select(
-        ["workflow_key", "stage", "end_day", "days", "n", *HOUR_COLUMNS],
-        select(literal(key), *cols, func.sum(by_hour.c.n),
-               *[func.sum(case((by_hour.c.hours % 24 == i, by_hour.c.n), else_=0))
-                 for i in range(24)])
+    span = case((by_hour.c.end_day.is_(None), literal("open")), else_=literal("day"))
+    names = ["workflow_key", "span", "stage", "end_day", "days", "n", *HOUR_COLUMNS]
+    session.execute(insert(rollup_durations).from_select(names, select(
+        literal(key), span, *cols, func.sum(by_hour.c.n),
+        *[func.sum(case((by_hour.c.hours % 24 == i, by_hour.c.n), else_=0)) for i in range(24)])
         .group_by(*cols)))
+    # Every ended visit, whatever its day: a period with no end reads these few rows.
+    d = rollup_durations
+    session.execute(insert(d).from_select(names, select(
+        literal(key), literal("all"), d.c.stage, null(), d.c.days, func.sum(d.c.n),
+        *[func.sum(d.c[c]) for c in HOUR_COLUMNS])
+        .where(d.c.workflow_key == key, d.c.span == "day").group_by(d.c.stage, d.c.days)))
 
 
 def _build_cohorts(session: Session, dialect: str, key: str, order: tuple[str, ...],
@@ -379,42 +406,53 @@ def funnel(session: Session, build: RollupBuild, filters: queries.Filters
            ) -> list[queries.StageFigures]:
     """:func:`pipeline.reports.queries.funnel` of the whole branch as of ``build.built_at``,
     read from the rollup: the counts exactly, the percentiles of days in stage within an
-    hour (see the module's docstring). Three small queries."""
+    hour (see the module's docstring). Three small queries, four for a period with a
+    start."""
     key = build.workflow_key
     order = workflows.workflow(key).stage_keys
     first, end = _day_range(build, filters)
     r = rollup_visits
+    counts: dict[str, dict[str, int]] = {}
+    for row in session.execute(
+            select(r.c.stage, *[func.sum(r.c[c]).label(c)
+                                for c in ("visits", "entered", *OUTCOMES)])
+            .where(r.c.workflow_key == key, _in_days(r.c.day, first, end))
+            .group_by(r.c.stage)).mappings():
+        counts[row["stage"]] = {k: int(v or 0) for k, v in row.items() if k != "stage"}
+    if first is not None:
+        # A period that starts later: a prospect's first visit in it may be a re-entry
+        # (its previous visit began before the period), and counts it then.
+        x = rollup_reentries
 
-    def first_in_period(prev: Any) -> Any:
-        return prev.is_(None) if first is None else or_(prev.is_(None), prev < first)
+        def before(cond: Any, prev: Any) -> Any:
+            return func.coalesce(func.sum(case((and_(cond, prev < first), x.c.n), else_=0)), 0)
 
-    def total(*conds: Any) -> Any:
-        value = case((and_(*conds), r.c.n), else_=0) if conds else r.c.n
-        return func.coalesce(func.sum(value), 0)
-
-    counts = {row.stage: row for row in session.execute(
-        select(r.c.stage, total().label("visits"),
-               total(first_in_period(r.c.prev_day)).label("entered"),
-               *[total(r.c.exit_kind == k, first_in_period(r.c.prev_exit_day)).label(k)
-                 for k in ("advanced", "lost", "back")],
-               total(r.c.won.is_(True), first_in_period(r.c.prev_won_day)).label("won"),
-               total(r.c.stalled.is_(True), first_in_period(r.c.prev_stalled_day))
-               .label("stalled"))
-        .where(r.c.workflow_key == key, _in_days(r.c.day, first, end))
-        .group_by(r.c.stage))}
+        for row in session.execute(
+                select(x.c.stage, before(true(), x.c.prev_day).label("entered"),
+                       *[before(x.c.exit_kind == k, x.c.prev_exit_day).label(k)
+                         for k in ("advanced", "lost", "back")],
+                       before(x.c.won.is_(True), x.c.prev_won_day).label("won"),
+                       before(x.c.stalled.is_(True), x.c.prev_stalled_day).label("stalled"))
+                .where(x.c.workflow_key == key, _in_days(x.c.day, first, end))
+                .group_by(x.c.stage)).mappings():
+            mine = counts.setdefault(row["stage"], dict.fromkeys(("visits", "entered",
+                                                                  *OUTCOMES), 0))
+            for k in ("entered", *OUTCOMES):
+                mine[k] += int(row[k])
 
     # Days in stage: the visits that ended in the period or were open at the build.
     d = rollup_durations
-    timed = and_(d.c.workflow_key == key,
-                 or_(d.c.end_day.is_(None), _in_days(d.c.end_day, first, end)))
+    ended = d.c.span == "all" if first is None and end is None else \
+        and_(d.c.span == "day", _in_days(d.c.end_day, first, end))
+    timed = and_(d.c.workflow_key == key, or_(d.c.span == "open", ended))
     hist: dict[str, dict[int, int]] = {}
     current: dict[str, int] = {}
-    for stage, days, is_open, n in session.execute(
-            select(d.c.stage, d.c.days, d.c.end_day.is_(None), func.sum(d.c.n))
-            .where(timed).group_by(d.c.stage, d.c.days, d.c.end_day.is_(None))):
+    for stage, days, span, n in session.execute(
+            select(d.c.stage, d.c.days, d.c.span, func.sum(d.c.n))
+            .where(timed).group_by(d.c.stage, d.c.days, d.c.span)):
         hist.setdefault(stage, {})
         hist[stage][int(days)] = hist[stage].get(int(days), 0) + int(n)
-        if is_open:
+        if span == "open":
             current[stage] = current.get(stage, 0) + int(n)
     wanted: dict[str, dict[str, list[tuple[int, int]]]] = {}
     needed: set[tuple[str, int]] = set()
@@ -442,10 +480,9 @@ def funnel(session: Session, build: RollupBuild, filters: queries.Filters
         fig = queries.StageFigures(stage)
         row = counts.get(stage)
         if row is not None:
-            fig.entered, fig.advanced, fig.lost, fig.back, fig.won, fig.stalled = (
-                int(row.entered), int(row.advanced), int(row.lost), int(row.back),
-                int(row.won), int(row.stalled))
-            fig.reentered = int(row.visits) - fig.entered
+            for name in ("entered", *OUTCOMES):
+                setattr(fig, name, row[name])
+            fig.reentered = row["visits"] - fig.entered
         fig.current = current.get(stage, 0)
         by_day = hist.get(stage)
         n = sum(by_day.values()) if by_day else 0
