@@ -47,7 +47,8 @@ def _size(n: int, board: float, sweep: float, rate: float, whole: float) -> grow
                     seconds=n / 3000, load_seconds=n / 4000, bytes=n * 10_000)
     s.figures = {"board, manager": board, "prospect page, manager": 0.02,
                  "task list": 0.01, "idle sweep": sweep, "advances/s": rate,
-                 growth.WHOLE: whole, f"api {growth.WHOLE}": whole * 1.1}
+                 growth.WHOLE: whole * 5, growth.ROLLED: whole,
+                 f"api {growth.WHOLE}": whole * 1.1, growth.BUILD: n / 25_000}
     return s
 
 
@@ -62,8 +63,12 @@ def test_growth_table_ratios_and_budgets():
     assert verdict["flat 25k → 250k: idle sweep"] == ("2.25×", False)
     # Advance is a rate: its cost is the time per advance (250/s → 200/s is 1.25×).
     assert verdict["flat 25k → 250k: advance"] == ("1.25×", True)
-    funnel = verdict["funnel of the whole bank at 250k (function and API, the slower median)"]
+    # The budget is the rollup's read and the API (which reads it), not the live figure.
+    funnel = verdict["funnel of the whole bank at 250k (the rollup's read and the API, the "
+                     "slower median)"]
     assert funnel == ("330.0 ms", True)
+    assert "| funnel, whole bank, live (`funnel()`) | 150.0 ms | 1500.0 ms | 10.00× |" in text
+    assert "| rollup build (`reports rollup`, once) | 1000.0 ms | 10000.0 ms | 10.00× |" in text
     # Not the national size: the funnel's figure there is extrapolated and said.
     assert "about 3300.0 ms" in text
 
