@@ -302,12 +302,18 @@ def _current_records(card: Any, by_stage: tuple) -> list:
     workflow and stage rather than a list of (workflow, stage, record) triples, which the
     database plans in a fraction of the time."""
     width = max((len(records) for _stage, records in by_stage), default=0)
+    one_workflow = len({wf for (wf, _stage), _records in by_stage}) == 1
+
+    def key(n: int) -> Any:
+        if one_workflow:  # a board's cards are of one workflow: its stage says the record
+            return case({stage: records[n] for (_wf, stage), records in by_stage
+                         if len(records) > n}, value=card.stage)
+        return case(*((and_(card.workflow_key == wf, card.stage == stage), records[n])
+                      for (wf, stage), records in by_stage if len(records) > n))
+
     return [select(StageRecord.data).where(
         StageRecord.prospect_id == card.id, card.status == "active",
-        StageRecord.record_key == case(*((and_(card.workflow_key == wf, card.stage == stage),
-                                          records[n])
-                                         for (wf, stage), records in by_stage
-                                         if len(records) > n))).scalar_subquery()
+        StageRecord.record_key == key(n)).scalar_subquery()
         for n in range(width)]
 
 
@@ -468,7 +474,9 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
     board) and one more for the teams of a supervisor, whatever the number of cards.
     """
     now = clock.now()
-    by_stage = _stage_records()
+    # The board shows one workflow's cases (of_workflow): only its stages' records are read.
+    shown = filters.get("workflow") or workflows.DEFAULT_KEY
+    by_stage = tuple(item for item in _stage_records() if item[0][0] == shown)
     by_stage_cards: dict[str, list[Card]] = {}
     counts: dict[str, tuple[int, int]] = {}
     if is_wide(viewer, filters):
@@ -495,18 +503,30 @@ def board(session: Session, viewer: User, filters: dict[str, Any], *,
     for card, row in _cards_from(session, stmt, params, by_stage=by_stage):
         by_stage_cards.setdefault(card.prospect.stage, []).append(card)
         counts[card.prospect.stage] = (row[-2], row[-1] or 0)
-    return _board_of(session, viewer, filters, stages, counts, by_stage_cards)
+    # A manager's own open board holds exactly the customers they maintain (the same
+    # statuses, the customer workflow, their own): its count is theirs, with no query.
+    own = viewer.role == "manager" and not limits and default_limit > 0 \
+        and params and shown == workflows.DEFAULT_KEY \
+        and set(OPEN_STATUSES) == set(MAINTAINED)
+    return _board_of(session, viewer, filters, stages, counts, by_stage_cards,
+                     own_count=sum(n for n, _late in counts.values()) if own else None)
 
 
 def _board_of(session: Session, viewer: User, filters: dict[str, Any],
               stages: list[str] | tuple[str, ...], counts: dict[str, tuple[int, int]],
-              by_stage_cards: dict[str, list[Card]], *, count_loads: bool = True) -> Board:
+              by_stage_cards: dict[str, list[Card]], *, count_loads: bool = True,
+              own_count: int | None = None) -> Board:
     """The board of these columns' counts and cards, with its filter choices: the managers
     with the customers each maintains (without ``count_loads``, a whole branch's managers
-    without their counts: counting them would read every prospect of the branch again)."""
+    without their counts: counting them would read every prospect of the branch again;
+    ``own_count``: a manager's own count, already known from the board's rows)."""
     columns = [Column(stage, counts.get(stage, (0, 0))[0], counts.get(stage, (0, 0))[1],
                       by_stage_cards.get(stage, [])) for stage in stages]
-    if count_loads:
+    if own_count is not None and viewer.role == "manager":
+        # manager_loads of a manager: the active manager themselves with their count.
+        loads = [ManagerLoad(viewer.id, viewer.name, viewer.email, own_count)] \
+            if viewer.active else []
+    elif count_loads:
         loads = manager_loads(session, viewer, team=filters.get("team"))
     else:
         loads = [ManagerLoad(*row, None) for row in session.execute(

@@ -117,3 +117,24 @@ def test_each_viewer_sees_their_own_board_when_the_statement_is_shared(app, fact
         sign_in(client, a)
         assert "overdue" not in column_of(client.get("/board").get_data(as_text=True),
                                           "first_contact").split("</header>")[0]
+
+
+def test_a_managers_own_count_on_the_board_is_what_they_maintain(session, factory, manager):
+    from pipeline.complaints.services import file_complaint
+    from pipeline.prospects.services import advance_prospect
+
+    other = factory.user("manager", "Team A")
+    kept = [factory.prospect(manager, stage=s) for s in ("first_contact", "learn", "needs")]
+    advance_prospect(session, kept[1].id, "pause", actor=manager, reason="abroad")
+    gone = factory.prospect(manager)
+    advance_prospect(session, gone.id, "lose", actor=manager, reason="no interest")
+    factory.prospect(other)
+    # A complaint the manager handles is not a customer they maintain.
+    file_complaint(session, actor=manager, data={"customer_id": kept[0].id,
+                                                 "summary": "lost card"})
+    stages = [s.key for s in queries.workflows.workflow().stages]
+    for default_limit in (queries.BOARD_PAGE, 1):
+        board = queries.board(session, manager, {}, stages=stages, default_limit=default_limit)
+        assert board.mine is not None and board.mine.id == manager.id
+        assert board.mine.count == queries.maintained_count(session, manager.id) == 3
+        assert board.total == 3 and board.owners == []
