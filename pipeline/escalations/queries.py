@@ -164,13 +164,21 @@ def open_count(session: Session, viewer: User) -> int:
     return session.scalar(stmt) or 0
 
 
-def histories(session: Session, prospect_ids: list[int]) -> dict[int, list[StageEvent]]:
-    """History rows per prospect, in one query."""
+def histories(session: Session, prospect_ids: list[int], *, latest: int | None = None
+              ) -> dict[int, list[StageEvent]]:
+    """History rows per prospect, in order, in one query: the ``latest`` of each only when
+    given (the database leaves the older ones out)."""
     out: dict[int, list[StageEvent]] = {pid: [] for pid in prospect_ids}
     if not prospect_ids:
         return out
-    for row in session.scalars(select(StageEvent).where(StageEvent.prospect_id.in_(prospect_ids))
-                               .order_by(StageEvent.prospect_id, StageEvent.seq)):
+    stmt = select(StageEvent).where(StageEvent.prospect_id.in_(prospect_ids))
+    if latest is not None:
+        rank = func.row_number().over(partition_by=StageEvent.prospect_id,
+                                      order_by=StageEvent.seq.desc()).label("rank")
+        newest = select(StageEvent.id, rank).where(
+            StageEvent.prospect_id.in_(prospect_ids)).subquery()
+        stmt = stmt.join(newest, newest.c.id == StageEvent.id).where(newest.c.rank <= latest)
+    for row in session.scalars(stmt.order_by(StageEvent.prospect_id, StageEvent.seq)):
         out[row.prospect_id].append(row)
     return out
 

@@ -179,8 +179,7 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
     if kept and all(esc.id != kept["id"] for esc, _p, _o in rows):
         return None
     prospect_ids = [p.id for _e, p, _o in rows]
-    history = {pid: hs[-HISTORY_SHOWN:] for pid, hs in
-               queries.histories(session, prospect_ids).items()}
+    history = queries.histories(session, prospect_ids, latest=HISTORY_SHOWN)
     teams = {p.team_id for _e, p, _o in rows if p.team_id}
     # A page of many teams' cards (a supervisor's province) leaves reassigning to each
     # team's own page (the card links to it): its managers, counted, for each card would
@@ -201,16 +200,40 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
             if offered else None
     choices = queries.queue_choices(session, current_user, team_id=filters.team_id)
     args = filter_args(filters)
+    form = DecisionForm(formdata=None)
+    # What every card shows alike is read once for the page: the kinds' names, the
+    # decisions' labels, the addresses around each id, the history rows' times.
+    kind_names: dict[str, str] = {}
+
+    def kind_label(kind: str) -> str:
+        if kind not in kind_names:
+            kind_names[kind] = str(labels.label(labels.ESCALATION_KINDS, kind))
+        return kind_names[kind]
+
+    tz = get_timezone()
     return render_template(
-        "escalations/queue.html", rows=rows, form=DecisionForm(formdata=None),
+        "escalations/queue.html", rows=rows, form=form,
+        decisions=[(choice.data, choice.label.text) for choice in form.decision],
         new_owners=new_owners, history=history, actors=actors,
         data=data, filters=filters, args=args,
         choices=choices, team_names=dict(choices["teams"]),
-        bulk=BulkContinueForm(), now=clock.now(), workflows=workflows, link=prospect_link,
-        age=queries.age, reason=reason_text,
-        kind_label=lambda k: labels.label(labels.ESCALATION_KINDS, k),
+        bulk=BulkContinueForm(), now=clock.now(), workflows=workflows,
+        link=_by_id(prospect_link), decide_url=_by_id(
+            lambda i: url_for(".decide", escalation_id=i)),
+        age=queries.age, reason=reason_text, kind_label=kind_label,
+        history_at=lambda h: h.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data),
         kept=kept or {}, queue_url=came_from), status
+
+
+_ID_MARKER = 918273645546372819
+
+
+def _by_id(build: Any) -> Any:
+    """``build(n)`` (an address ending in or holding the id ``n``) for many ``n`` at the
+    price of one call: the address around a stand-in id, the id put in its place."""
+    head, _marker, tail = build(_ID_MARKER).partition(str(_ID_MARKER))
+    return lambda n: f"{head}{int(n)}{tail}"
 
 
 @bp.post("/escalations/continue")
