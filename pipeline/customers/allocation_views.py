@@ -30,6 +30,7 @@ from pipeline.db import get_session
 from pipeline.engine.definition import TIERS
 from pipeline.errors import Conflict, Invalid, ServiceError
 from pipeline.forms import CommandForm, option, options
+from pipeline.reports.rows import ManyOptions
 from pipeline.web import BADGES
 
 bp = Blueprint("allocation", __name__, url_prefix="/allocation")
@@ -96,8 +97,9 @@ class MoveForm(CommandForm):
 def _manager_options(session: Any, *, empty: str | None = None) -> list:
     cap = allocation.cap()
     out = [option("", empty)] if empty is not None else []
-    out += [option(str(mid), _("%(name)s (%(count)d/%(cap)d)", name=name, count=count,
-                               cap=cap))
+    # A branch's thousand managers: the label's pattern translated once, then filled in.
+    label = _("%(name)s (%(count)d/%(cap)d)")
+    out += [option(str(mid), label % {"name": name, "count": count, "cap": cap})
             for mid, name, _email, count in allocation.manager_choices(session, current_user)]
     return out
 
@@ -146,6 +148,7 @@ def _book(*, allocate: AllocateForm | None = None, claim: ClaimForm | None = Non
     if current_user.role in ALLOCATORS:
         allocate = allocate or AllocateForm(formdata=None)
         allocate.manager.choices = _manager_options(session, empty=_("Choose a manager"))
+        allocate.manager.widget = ManyOptions()
     else:
         claim = claim or ClaimForm(formdata=None)
     links = {"prev": None, "next": None}
