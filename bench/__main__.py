@@ -28,7 +28,7 @@ from bench.common import Section
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/pipeline_bench"
 NAMES = ("machine", "board", "funnel", "queues", "advance", "sweep", "growth", "branch",
-         "server", "imports", "peer", "aftersale")
+         "server", "imports", "peer", "aftersale", "pages")
 DEFAULT_SCALE = "25000,250000"
 MAIN_SIZE = 250_000
 
@@ -174,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import queues
 
         sections.append(queues.run(args.url))
+    if "pages" in only:
+        from bench import pages
+
+        sections.append(pages.run(args.url))
     # The sweep runs on the data as generated (advance moves prospects on and would leave
     # escalations of finished visits for the first sweep to close).
     sweep_from = G.NOW + G.DAY
