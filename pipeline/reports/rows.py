@@ -31,7 +31,13 @@ _SUMMED = ("calls", "meetings", "contacts", "created", "advanced", "won", "lost"
 
 def _row(totals: DayTotals, team: str, name: str, rows: list[ManagerDay], kind: str) -> str:
     n = len(rows)
-    sums = {f: sum(getattr(m, f) for m in rows) for f in _SUMMED}
+    if n == 1:  # a manager's own row
+        m = rows[0]
+        sums = {"calls": m.calls, "meetings": m.meetings, "contacts": m.contacts,
+                "created": m.created, "advanced": m.advanced, "won": m.won, "lost": m.lost,
+                "back": m.back}
+    else:
+        sums = {f: sum(getattr(m, f) for m in rows) for f in _SUMMED}
     call_norm = totals.call_norm * n
     share = "%.1f%%" % (sums["calls"] / call_norm * 100) if call_norm else "–"
     return _TOTALS_ROW % {"kind": kind, "team": escape(team), "name": escape(name),
