@@ -27,7 +27,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, inspect, literal_column, select, update
+from sqlalchemy import (
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -44,7 +55,7 @@ from pipeline.engine.machine import (
 from pipeline.errors import Conflict
 from pipeline.logs import log_event
 from pipeline.prospects import visits
-from pipeline.prospects.models import CadenceTask, Prospect, StageEvent
+from pipeline.prospects.models import CadenceTask, Prospect, StageEvent, StageRecord
 
 STATE_FIELDS = ("stage", "status", "stage_entered_at", "clock_started_at", "due_at", "warn_at",
                 "paused_at", "paused_seconds", "clock_no", "lost_reason")
@@ -100,12 +111,16 @@ class NoHandler(RuntimeError):
 # ------------------------------------------------------------------ writing an outcome
 
 def apply(session: Session, prospect: Prospect, outcome: Outcome, *, actor: User | None,
-          now: datetime, inserted: bool = False) -> Applied:
+          now: datetime, inserted: bool = False, records_seen: Any = None) -> Applied:
     """Write ``outcome`` for ``prospect`` (locked by the caller, or just ``inserted`` with
     its state) in the caller's transaction: state, history row, stage visit, tasks,
     escalation changes, hooks, log line. Raises Conflict when the prospect's version moved
     on, NoHandler when an effect has no registered writer; the caller's transaction then
-    rolls back whole."""
+    rolls back whole.
+
+    ``records_seen`` (PostgreSQL): the :func:`records_version` the outcome's records were
+    read at, before the caller's lock was granted; the state is written only if they are
+    still the current ones, else :class:`RecordsMoved` is raised and nothing is written."""
     started = time.perf_counter()
     previous_owner = prospect.owner_id
     if outcome.owner_id is not None and outcome.owner_id != prospect.owner_id:
@@ -117,7 +132,8 @@ def apply(session: Session, prospect: Prospect, outcome: Outcome, *, actor: User
     if not inserted and session.get_bind().dialect.name == "postgresql":
         row = record_state(session, prospect, outcome.state, now, outcome.recorded_as,
                            actor=actor, from_stage=outcome.from_stage,
-                           from_status=outcome.from_status, reason=outcome.reason, data=data)
+                           from_status=outcome.from_status, reason=outcome.reason, data=data,
+                           records_seen=records_seen)
     else:
         if not inserted:
             save_state(session, prospect, outcome.state, now)
@@ -315,6 +331,33 @@ def write_history(session: Session, prospect: Prospect, event: str, *, at: datet
 _HISTORY_GIVEN = ("event", "from_stage", "from_status", "actor_id", "at")
 
 
+class RecordsMoved(Exception):
+    """The prospect's stage records changed between their read and the lock (another
+    writer's commit): the outcome decided on them is not written; the caller reads them
+    again under the lock and decides anew."""
+
+
+def records_data(prospect_id: Any) -> Any:
+    """PostgreSQL: a prospect's stage records as one JSON object, record key → data (NULL
+    without records)."""
+    sr = StageRecord.__table__
+    return select(func.jsonb_object_agg(sr.c.record_key, sr.c.data, type_=JSONB)) \
+        .where(sr.c.prospect_id == prospect_id).scalar_subquery()
+
+
+def records_version(prospect_id: Any) -> Any:
+    """PostgreSQL: which row versions a prospect's stage records are, as one JSON object
+    (record id → the id of the transaction that wrote that version, ``xmin``; NULL without
+    records). Any committed change of a record (an insert, an update, a delete) changes it,
+    so one read with the locking read of the prospect, and compared again by the write
+    under the lock, says whether the records read before the lock was granted are still
+    the current ones."""
+    sr = StageRecord.__table__
+    return select(func.jsonb_object_agg(
+        sr.c.id, cast(literal_column("stage_records.xmin"), Text), type_=JSONB)) \
+        .where(sr.c.prospect_id == prospect_id).scalar_subquery()
+
+
 def _record_state_statement(key: tuple) -> Any:
     """The new state, the history row and its stage-visit change as one statement of
     data-modifying CTEs (PostgreSQL): the UPDATE of the ``columns`` that change (version
@@ -323,9 +366,13 @@ def _record_state_statement(key: tuple) -> Any:
     (:func:`pipeline.prospects.visits.following`) take the history row's values. When the
     version has moved on the UPDATE returns nothing, so nothing else is written and the
     statement returns no row."""
-    columns, optional, change, win = key
+    columns, optional, change, win, checked = key
     p, se = Prospect.__table__, StageEvent.__table__
-    state = (update(p).where(p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version"))
+    where = [p.c.id == bindparam("b_id"), p.c.version == bindparam("b_version")]
+    if checked:  # the records the outcome was decided on are still the current ones
+        where.append(records_version(p.c.id).is_not_distinct_from(
+            bindparam("b_records", type_=JSONB)))
+    state = (update(p).where(*where)
              .values(version=p.c.version + literal_column("1"),
                      **{f: bindparam(f, type_=p.c[f].type) for f in columns})
              .returning(p.c.id, p.c.stage, p.c.status, p.c.owner_id, p.c.team_id)
@@ -352,12 +399,14 @@ _RECORD_STATE = DriverStatements(_record_state_statement)
 def record_state(session: Session, prospect: Prospect, state: ProspectState, now: datetime,
                  event: str, *, actor: User | None, from_stage: str | None,
                  from_status: str | None, reason: str | None = None,
-                 data: Mapping[str, Any] | None = None) -> HistoryRow:
+                 data: Mapping[str, Any] | None = None, records_seen: Any = None
+                 ) -> HistoryRow:
     """:func:`save_state` and :func:`write_history` of the locked ``prospect`` as one
     statement, one round trip where they took four (PostgreSQL; see
     :func:`_record_state_statement`): the same rows, the same version check (Conflict when
     it moved on), the instance made to agree. Other pending changes of the session are
-    flushed after it, as :func:`write_history` flushes them before the history row."""
+    flushed after it, as :func:`write_history` flushes them before the history row.
+    ``records_seen``: see :func:`apply`."""
     changed = _state_changes(prospect, state, now)
     change = visit_change(event, from_stage, state.stage, from_status,
                           state.status)
@@ -372,9 +421,15 @@ def record_state(session: Session, prospect: Prospect, state: ProspectState, now
     if data:
         params["h_data"] = dict(data)
         optional.append("data")
-    statement = _RECORD_STATE[(tuple(changed), tuple(optional), change, event == "win")]
+    checked = records_seen is not None
+    if checked:
+        params["b_records"] = records_seen
+    statement = _RECORD_STATE[(tuple(changed), tuple(optional), change, event == "win",
+                               checked)]
     found = statement.run(session.connection(), params).first()
     if found is None:
+        if checked:  # the version is the locked row's: the records moved on
+            raise RecordsMoved()
         raise Conflict("the prospect was changed by someone else; reload and retry",
                        code="stale_version")
     _saved(prospect, changed)

@@ -39,9 +39,12 @@ from pipeline.prospects.changes import record_changes
 from pipeline.prospects.events import (  # noqa: F401  (the one path, used through here)
     STATE_FIELDS,
     HistoryRow,
+    RecordsMoved,
     apply,
     apply_state,
     flush_or_conflict,
+    records_data,
+    records_version,
     save_state,
     state_of,
     write_history,
@@ -459,15 +462,20 @@ _LOCKS: dict[tuple[str, bool], Any] = {}
 _UNSET = object()
 
 
-def _lock_statement(viewer: User) -> Any:
+def _lock_statement(viewer: User, with_records: bool = False) -> Any:
     """The locking read of one prospect under ``viewer``'s scope rule (:func:`queries.scope`),
-    built once per kind of viewer: every column of the row, in the mapper's order."""
-    key = (viewer.role, viewer.team_id is None)
+    built once per kind of viewer: every column of the row, in the mapper's order, and
+    ``with_records`` (PostgreSQL) its stage records and their version
+    (:func:`events.records_data`, :func:`events.records_version`)."""
+    key = (viewer.role, viewer.team_id is None, with_records)
     found = _LOCKS.get(key)
     if found is None:
         stand_in = _ScopeOf(viewer.role, bindparam("viewer_id"),
                             None if viewer.team_id is None else bindparam("team_id"))
-        columns = [Prospect.__table__.c[name] for name in _PROSPECT_ATTRS]
+        p = Prospect.__table__
+        columns = [p.c[name] for name in _PROSPECT_ATTRS]
+        if with_records:
+            columns += [records_data(p.c.id), records_version(p.c.id)]
         found = _LOCKS.setdefault(key, queries.scope(select(*columns), stand_in)
                                   .where(Prospect.id == bindparam("pid")).with_for_update())
     return found
@@ -486,12 +494,42 @@ def lock_visible(session: Session, viewer: User, prospect_id: Any) -> Prospect:
     otherwise a new instance takes them as loaded values and joins the session as
     persistent (``make_transient_to_detached``, then ``Session.add``), as a loaded one
     would. Pending changes are flushed first, as before any query."""
+    return _as_instance(session, *_locked_row(session, viewer, prospect_id))
+
+
+def lock_with_records(session: Session, viewer: User, prospect_id: Any
+                      ) -> tuple[Prospect, dict[str, dict], Any]:
+    """The event path's locking read: the prospect as :func:`lock_visible` gives it, its
+    stage records (``{record_key: data}``) and what :func:`events.apply` checks them by.
+
+    On PostgreSQL one statement: the records come with the row, read in the statement's
+    snapshot, which precedes the lock when another writer held it; their version
+    (:func:`events.records_version`) goes with them, and the write of the outcome checks
+    it under the lock (:class:`events.RecordsMoved` when they changed meanwhile). On other
+    databases the records are read after the lock and nothing needs checking (None)."""
+    if session.get_bind().dialect.name != "postgresql":
+        prospect = lock_visible(session, viewer, prospect_id)
+        return prospect, load_records(session, prospect), None
+    pid, row = _locked_row(session, viewer, prospect_id, with_records=True)
+    n = len(_PROSPECT_ATTRS)
+    records = {key: data or {} for key, data in (row[n] or {}).items()}
+    return _as_instance(session, pid, row[:n]), records, row[n + 1] or {}
+
+
+def _locked_row(session: Session, viewer: User, prospect_id: Any,
+                with_records: bool = False) -> tuple[int, Any]:
     pid = parse_id(prospect_id, "prospect")
     session.flush()
-    row = session.connection().execute(_lock_statement(viewer), {
+    row = session.connection().execute(_lock_statement(viewer, with_records), {
         "pid": pid, "viewer_id": viewer.id, "team_id": viewer.team_id}).first()
     if row is None:
         raise NotFound("no such prospect")
+    return pid, row
+
+
+def _as_instance(session: Session, pid: int, row: Any) -> Prospect:
+    """The session's instance of prospect ``pid`` holding ``row`` (its columns in
+    :data:`_PROSPECT_ATTRS`' order) as committed state (see :func:`lock_visible`)."""
     held = session.identity_map.get(session.identity_key(Prospect, (pid,)))
     if held is not None:
         values = instance_dict(held)
@@ -520,14 +558,28 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
     """
     command = load(FireEvent, {"event": event, "reason": reason, "version": version,
                                "new_owner": new_owner, "reason_category": reason_category})
+    try:
+        return _fire(session, prospect_id, command, actor, data, read_first=True)
+    except RecordsMoved:  # another writer changed the records while we waited for the lock
+        return _fire(session, prospect_id, command, actor, data, read_first=False)
+
+
+def _fire(session: Session, prospect_id: Any, command: Mapping[str, Any], actor: User,
+          data: Mapping[str, Any] | None, *, read_first: bool) -> Prospect:
+    """:func:`advance_prospect`'s transaction. ``read_first``: the records come with the
+    locking read (:func:`lock_with_records`) and the write checks they are still current;
+    otherwise they are read after the lock."""
     event, reason, version, new_owner = (command["event"], command["reason"],
                                          command["version"], command["new_owner"])
     category = command["reason_category"]
     with unit_of_work(session):
-        prospect = lock_visible(session, actor, prospect_id)
+        if read_first:
+            prospect, records, seen = lock_with_records(session, actor, prospect_id)
+        else:
+            prospect, seen = lock_visible(session, actor, prospect_id), None
+            records = load_records(session, prospect)
         check_version(prospect, version)
         engine = engine_of(prospect)
-        records = load_records(session, prospect)
         before = state_of(prospect)
         now = clock.now()
         try:
@@ -555,7 +607,7 @@ def advance_prospect(session: Session, prospect_id: Any, event: Any, *, actor: U
                                   id_number=prospect.id_number)
             outcome = _reopen_owner(session, prospect, outcome, engine, actor, new_owner)
         try:
-            apply(session, prospect, outcome, actor=actor, now=now)
+            apply(session, prospect, outcome, actor=actor, now=now, records_seen=seen)
             flush_or_conflict(session)
         except IntegrityError as exc:
             if (field := unique_customer_field(exc)) is None:
