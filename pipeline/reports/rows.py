@@ -75,3 +75,15 @@ class ManyOptions(widgets.Select):
         selected = "selected " if choice.selected else ""
         return Markup(f'<option {selected}value="{escape(choice.value)}">'
                       f'{escape(choice.label or choice.value)}</option>')
+
+
+def memo(name: Any) -> Any:
+    """``name(key)`` answered once per key (a sheet's hundreds of lines share a few tiers,
+    stages and statuses), as text."""
+    known: dict[Any, str] = {}
+
+    def named(key: Any) -> str:
+        if key not in known:
+            known[key] = str(name(key))
+        return known[key]
+    return named

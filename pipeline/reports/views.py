@@ -38,7 +38,7 @@ from pipeline.reports.forms import (
     WeeklySummaryForm,
 )
 from pipeline.reports.models import WeeklyLog
-from pipeline.reports.rows import ManyOptions, daily_totals_rows
+from pipeline.reports.rows import ManyOptions, daily_totals_rows, memo
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -200,6 +200,9 @@ def daily():
     return render_template("reports/daily.html", **ctx, labels=labels,
                            totals_rows=daily_totals_rows(ctx["totals"], ctx["branch_view"])
                            if ctx["totals"] else None,
+                           tier_name=memo(lambda t: labels.label(labels.TIERS, t)),
+                           stage_name=memo(labels.stage_name),
+                           status_name=memo(lambda s: labels.label(labels.STATUSES, s)),
                            describe_changes=exports.describe_changes,
                            describe_contacts=exports.describe_contacts,
                            time_left=time_left, timedelta=timedelta)

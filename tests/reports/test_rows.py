@@ -9,7 +9,7 @@ from wtforms import Form, SelectField, widgets
 
 from pipeline.forms import option
 from pipeline.reports.queries import DayTotals, ManagerDay
-from pipeline.reports.rows import ManyOptions, daily_totals_rows
+from pipeline.reports.rows import ManyOptions, daily_totals_rows, memo
 
 
 def _totals(working_day: bool = True) -> DayTotals:
@@ -55,3 +55,16 @@ def test_many_options_render_as_wtforms_select():
         plain, fast = Plain(data=data), Fast(data=data)
         assert str(fast.who(class_="x")) == str(plain.who(class_="x"))
     assert "selected" in str(Fast(data={"who": "4"}).who())
+
+
+def test_memo_answers_each_key_once():
+    calls = []
+
+    def name(key):  # noqa: ANN001, ANN202
+        calls.append(key)
+        return f"<{key}>"
+
+    named = memo(name)
+    assert [named("gold"), named("gold"), named(None), named("gold")] == [
+        "<gold>", "<gold>", "<None>", "<gold>"]
+    assert calls == ["gold", None]
