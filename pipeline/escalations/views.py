@@ -22,6 +22,7 @@ from flask_babel import get_timezone, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
@@ -210,10 +211,23 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
             kind_names[kind] = str(labels.label(labels.ESCALATION_KINDS, kind))
         return kind_names[kind]
 
+    event_names: dict[str, str] = {}
+
+    def history_text(h: Any) -> str:
+        # A row without data is named by its event alone: once per event on the page.
+        if h.data:
+            return labels.history_text(labels.QUEUE_HISTORY, h.event, h.data)
+        if h.event not in event_names:
+            event_names[h.event] = str(labels.history_text(labels.QUEUE_HISTORY, h.event))
+        return event_names[h.event]
+
     tz = get_timezone()
     return render_template(
         "escalations/queue.html", rows=rows, form=form,
-        decisions=[(choice.data, choice.label.text) for choice in form.decision],
+        # The labels are lazy texts, rendered as they are (not escaped): resolved once.
+        decisions=[(choice.data, Markup(str(choice.label.text))) for choice in form.decision],
+        field_labels={name: Markup(str(form[name].label.text))
+                      for name in ("decision", "extend_days", "new_owner", "note")},
         new_owners=new_owners, history=history, actors=actors,
         data=data, filters=filters, args=args,
         choices=choices, team_names=dict(choices["teams"]),
@@ -222,8 +236,7 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
             lambda i: url_for(".decide", escalation_id=i)),
         age=queries.age, reason=reason_text, kind_label=kind_label,
         history_at=lambda h: h.at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-        history_text=lambda h: labels.history_text(labels.QUEUE_HISTORY, h.event, h.data),
-        kept=kept or {}, queue_url=came_from), status
+        history_text=history_text, kept=kept or {}, queue_url=came_from), status
 
 
 _ID_MARKER = 918273645546372819
