@@ -203,12 +203,13 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
     args = filter_args(filters)
     form = DecisionForm(formdata=None)
     # What every card shows alike is read once for the page: the kinds' names, the
-    # decisions' labels, the addresses around each id, the history rows' times.
+    # decisions' labels, the addresses around each id, the history rows' times. Names
+    # and labels are lazy texts, which the template writes as they are (Markup).
     kind_names: dict[str, str] = {}
 
     def kind_label(kind: str) -> str:
         if kind not in kind_names:
-            kind_names[kind] = str(labels.label(labels.ESCALATION_KINDS, kind))
+            kind_names[kind] = Markup(str(labels.label(labels.ESCALATION_KINDS, kind)))
         return kind_names[kind]
 
     event_names: dict[str, str] = {}
@@ -218,7 +219,8 @@ def _render_queue(kept: dict[str, Any] | None = None, status: int = 200,
         if h.data:
             return labels.history_text(labels.QUEUE_HISTORY, h.event, h.data)
         if h.event not in event_names:
-            event_names[h.event] = str(labels.history_text(labels.QUEUE_HISTORY, h.event))
+            event_names[h.event] = Markup(str(labels.history_text(labels.QUEUE_HISTORY,
+                                                                  h.event)))
         return event_names[h.event]
 
     tz = get_timezone()
