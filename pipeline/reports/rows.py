@@ -79,11 +79,12 @@ class ManyOptions(widgets.Select):
 
 def memo(name: Any) -> Any:
     """``name(key)`` answered once per key (a sheet's hundreds of lines share a few tiers,
-    stages and statuses), as text."""
-    known: dict[Any, str] = {}
+    stages and statuses); a lazy text is resolved then, and written as it was (Markup)."""
+    known: dict[Any, Any] = {}
 
-    def named(key: Any) -> str:
+    def named(key: Any) -> Any:
         if key not in known:
-            known[key] = str(name(key))
+            value = name(key)
+            known[key] = Markup(value.__html__()) if hasattr(value, "__html__") else value
         return known[key]
     return named

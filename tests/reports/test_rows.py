@@ -68,3 +68,12 @@ def test_memo_answers_each_key_once():
     assert [named("gold"), named("gold"), named(None), named("gold")] == [
         "<gold>", "<gold>", "<None>", "<gold>"]
     assert calls == ["gold", None]
+
+
+def test_memo_writes_lazy_texts_as_they_were(app):
+    from flask_babel import lazy_gettext
+
+    with app.test_request_context():
+        named = memo(lambda key: lazy_gettext("A & B"))
+        value = named("x")
+        assert str(value) == "A & B" and value.__html__() == "A & B"
