@@ -75,7 +75,7 @@ from sqlalchemy.orm import Session
 from pipeline import clock, workflows
 from pipeline.auth.models import User
 from pipeline.db import UTCDateTime, unit_of_work
-from pipeline.prospects.models import StageVisit
+from pipeline.prospects.models import Prospect, StageVisit
 from pipeline.reports import queries
 from pipeline.reports.models import (
     HOUR_COLUMNS,
@@ -94,6 +94,7 @@ ROLLUP_LOCK = 0x726F_6C6C  # PostgreSQL advisory lock: one rollup build at a tim
 EPOCH = date(1970, 1, 1)
 DAY = 86400
 HOUR = 3600
+CHUNK = 200_000  # prospects (by id) per statement of the visits' windows
 sv = StageVisit.__table__
 
 
@@ -266,7 +267,8 @@ def _build_one(session: Session, dialect: str, key: str, tz: str, now: datetime
     offsets = _offsets(tz, lo, hi)
     _build_visits(session, dialect, key, mine, offsets)
     _build_durations(session, dialect, key, mine, offsets, now)
-    _build_cohorts(session, dialect, key, order, mine, offsets)
+    for in_range in _ranges(session, key, mine):  # rows of several ranges add up
+        _build_cohorts(session, dialect, key, order, in_range, offsets)
     rows = sum(session.scalar(select(func.count()).select_from(t).where(t.c.workflow_key == key))
                or 0 for t in (rollup_visits, rollup_reentries, rollup_durations,
                               rollup_cohorts))
@@ -274,6 +276,59 @@ def _build_one(session: Session, dialect: str, key: str, tz: str, now: datetime
 
 
 def _build_visits(session: Session, dialect: str, key: str, mine: Any,
+                  offsets: list[tuple[int | None, int]]) -> None:
+    """The visits' rows: grouped a range of prospects at a time (:func:`_ranges`) into
+    rows set apart (``workflow_key`` :func:`_staging`), then summed."""
+    staging = _staging(key)
+    for in_range in _ranges(session, key, mine):
+        _stage_visits(session, dialect, staging, in_range, offsets)
+    x = rollup_reentries
+    names = ["workflow_key", "stage", "day", "exit_kind", "won", "stalled", "prev_day",
+             "prev_exit_day", "prev_won_day", "prev_stalled_day", "n"]
+    keys = [x.c[c] for c in names[1:-1]]
+    staged = x.c.workflow_key == staging
+
+    def first(cond: Any, prev: Any) -> Any:
+        return func.sum(case((and_(cond, prev.is_(None)), x.c.n), else_=0))
+
+    # The days' totals from every visit; only the re-entries kept with their days.
+    session.execute(insert(rollup_visits).from_select(
+        ["workflow_key", "stage", "day", "visits", "entered", *OUTCOMES],
+        select(literal(key), x.c.stage, x.c.day, func.sum(x.c.n),
+               first(true(), x.c.prev_day),
+               *[first(x.c.exit_kind == k, x.c.prev_exit_day)
+                 for k in ("advanced", "lost", "back")],
+               first(x.c.won.is_(True), x.c.prev_won_day),
+               first(x.c.stalled.is_(True), x.c.prev_stalled_day))
+        .where(staged).group_by(x.c.stage, x.c.day)))
+    session.execute(insert(x).from_select(names, select(
+        literal(key), *keys, func.sum(x.c.n)).where(staged, x.c.prev_day.is_not(None))
+        .group_by(*keys)))
+    session.execute(delete(x).where(staged))
+
+
+def _ranges(session: Session, key: str, mine: Any) -> list[Any]:
+    """``mine`` cut into ranges of prospect ids of about :data:`CHUNK` prospects each (one
+    range up to that): the windows and the per-prospect groups sort or hash one range at a
+    time, in memory whatever the bank's size."""
+    low, high = session.execute(select(func.min(sv.c.prospect_id), func.max(sv.c.prospect_id))
+                                .where(mine)).one()
+    prospects = session.scalar(select(func.count()).select_from(Prospect)
+                               .where(Prospect.workflow_key == key)) or 0
+    count = max(-(-prospects // CHUNK), 1)
+    if low is None or count == 1:
+        return [mine]
+    step = -(-(int(high) - int(low) + 1) // count)
+    return [and_(mine, sv.c.prospect_id >= start, sv.c.prospect_id < start + step)
+            for start in range(int(low), int(high) + 1, step)]
+
+
+def _staging(key: str) -> str:
+    """The ``workflow_key`` of a build's rows before they are summed (never committed)."""
+    return f"~{key}"
+
+
+def _stage_visits(session: Session, dialect: str, key: str, mine: Any,
                   offsets: list[tuple[int | None, int]]) -> None:
     kind = case((sv.c.exit.in_(_inline(list(queries.ADVANCE_EVENTS))), _inline("advanced")),
                 (sv.c.exit == _inline("lost"), _inline("lost")),
@@ -314,26 +369,9 @@ def _build_visits(session: Session, dialect: str, key: str, mine: Any,
     cols = [w.c.stage, w.c.day, w.c.exit_kind, w.c.won, w.c.stalled, w.c.prev_day,
             w.c.prev_exit_day, w.c.prev_won_day, w.c.prev_stalled_day]
     grouped = select(_inline(key), *cols, func.count()).group_by(*cols)
-    # Every visit grouped with its previous days first (one pass over the visits); then
-    # the days' totals from those rows, and only the re-entries kept with their days.
-    x = rollup_reentries
-    session.execute(insert(x).from_select(
+    session.execute(insert(rollup_reentries).from_select(
         ["workflow_key", "stage", "day", "exit_kind", "won", "stalled", "prev_day",
          "prev_exit_day", "prev_won_day", "prev_stalled_day", "n"], grouped))
-
-    def first(cond: Any, prev: Any) -> Any:
-        return func.sum(case((and_(cond, prev.is_(None)), x.c.n), else_=0))
-
-    session.execute(insert(rollup_visits).from_select(
-        ["workflow_key", "stage", "day", "visits", "entered", *OUTCOMES],
-        select(literal(key), x.c.stage, x.c.day, func.sum(x.c.n),
-               first(true(), x.c.prev_day),
-               *[first(x.c.exit_kind == k, x.c.prev_exit_day)
-                 for k in ("advanced", "lost", "back")],
-               first(x.c.won.is_(True), x.c.prev_won_day),
-               first(x.c.stalled.is_(True), x.c.prev_stalled_day))
-        .where(x.c.workflow_key == key).group_by(x.c.stage, x.c.day)))
-    session.execute(delete(x).where(x.c.workflow_key == key, x.c.prev_day.is_(None)))
 
 
 def _build_durations(session: Session, dialect: str, key: str, mine: Any,
