@@ -1,5 +1,6 @@
 """The in-process sweep for the embedded default (``make run``): APScheduler's
-BackgroundScheduler runs the sweep and the outbox every ``PIPELINE_SWEEP_MINUTES``.
+BackgroundScheduler runs the sweep and the outbox every ``PIPELINE_SWEEP_MINUTES``, and
+the build of the funnel's rollups every ``PIPELINE_ROLLUP_MINUTES``.
 
 Started by ``create_app`` only when ``PIPELINE_SCHEDULER`` is on and the app is not
 testing; once per process, and under Flask's reloader only in the serving child (the
