@@ -222,6 +222,48 @@ def test_random_histories(session, factory, seed):
         session, sup, queries.Filters(), months, tz=TZ)
 
 
+def test_days_of_a_time_zone_with_summer_time(session, factory):
+    """Days in a zone whose offset changes (London, 29 March 2026 at 01:00 UTC): entries
+    just before and after the change, and at the local midnights on either side, fall on
+    the same days for the rollup as for the live funnel."""
+    london = "Europe/London"
+    h = History(session)
+    m = factory.user("manager", "Team A")
+    sup = factory.user("supervisor")
+    change = 47  # day(47) is 2026-03-29 01:00 UTC
+    h.prospect(m, steps(("create", "first_contact", change - 1 - 1 / 24),  # 28th, 00:00 GMT
+                        ("advance", "learn", change - 0.02),  # 00:31 GMT, the 29th
+                        ("back", "first_contact", change + 0.02),  # 02:28 BST, the 29th
+                        ("advance", "learn", change + 22 / 24)))  # 00:00 BST, the 30th
+    h.prospect(m, steps(("create", "first_contact", change - 2 / 24),  # 23:00 GMT, the 28th
+                        ("advance", "learn", change + 21.99 / 24),  # 23:59 BST, the 29th
+                        ("lose", "learn", change + 2, "lost", "gone")))
+    now = day(change + 5)
+    clock.set_now(now)
+    rollups.build_all(session, tz=london, now=now)
+    build = rollups.latest(session, "seven_step")
+    assert build.timezone == london
+
+    def in_london(first: date | None, last: date | None) -> queries.Filters:
+        return queries.Filters(
+            start=queries.local_midnight(first, london) if first else None,
+            end=queries.local_midnight(last + timedelta(days=1), london) if last else None)
+
+    for first, last in [(None, None), (date(2026, 3, 28), date(2026, 3, 28)),
+                        (date(2026, 3, 29), date(2026, 3, 29)), (date(2026, 3, 30), None),
+                        (None, date(2026, 3, 29)), (date(2026, 3, 29), date(2026, 3, 30))]:
+        filters = in_london(first, last)
+        assert_same(queries.funnel(session, sup, filters, now=now),
+                    rollups.funnel(session, build, filters), f"{first} {last}")
+    day_29 = {f.key: f for f in rollups.funnel(
+        session, build, in_london(date(2026, 3, 29), date(2026, 3, 29)))}
+    assert (day_29["learn"].entered, day_29["learn"].reentered) == (2, 0)
+    assert (day_29["first_contact"].entered, day_29["first_contact"].reentered) == (1, 0)
+    months = queries.month_starts(date(2026, 2, 1), date(2026, 4, 1))
+    assert rollups.cohorts(session, build, months) == queries.cohorts(
+        session, sup, queries.Filters(), months, tz=london)
+
+
 def test_a_build_replaces_its_rows(session, rich):
     rollups.build_all(session, tz=TZ, now=T0)
     rollups.build_all(session, tz=TZ, now=T0)
