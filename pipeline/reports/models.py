@@ -85,8 +85,9 @@ rollup_reentries = Table(
 
 # Time in stage: visits by stage, end day and whole days in the stage, and the same visits
 # by the hour of that day they reached (h00 to h23: whole hours modulo 24), read for the
-# few days a percentile falls in. ``span``: "day" (ended on ``end_day``), "open" (open at
-# the build) or "all" (every ended visit, for a period with no end: ``end_day`` NULL).
+# few days a percentile falls in. ``span``: "day" (ended on ``end_day``), "month" (ended in
+# the month beginning on ``end_day``), "open" (open at the build) or "all" (every ended
+# visit, for a period with no bounds: ``end_day`` NULL).
 HOUR_COLUMNS = tuple(f"h{i:02d}" for i in range(24))
 rollup_durations = Table(
     "rollup_durations", Base.metadata,

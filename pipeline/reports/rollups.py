@@ -395,6 +395,39 @@ def _build_durations(session: Session, dialect: str, key: str, mine: Any,
         literal(key), literal("all"), d.c.stage, null(), d.c.days, func.sum(d.c.n),
         *[func.sum(d.c[c]) for c in HOUR_COLUMNS])
         .where(d.c.workflow_key == key, d.c.span == "day").group_by(d.c.stage, d.c.days)))
+    # And by month (``end_day`` the month's first day): a long period reads its whole
+    # months from these rows, only the days at its edges from the days' rows.
+    bounds = session.execute(select(func.min(d.c.end_day), func.max(d.c.end_day)).where(
+        d.c.workflow_key == key, d.c.span == "day")).one()
+    if bounds[0] is None:
+        return
+    starts = _month_starts(int(bounds[0]), int(bounds[1]))
+    month = _inline(starts[0]) if len(starts) == 1 else \
+        case(*[(d.c.end_day < _inline(after), _inline(start))
+               for start, after in zip(starts, starts[1:])], else_=_inline(starts[-1]))
+    by_month = select(d.c.stage, month.label("month"), d.c.days, d.c.n,
+                      *[d.c[c] for c in HOUR_COLUMNS]) \
+        .where(d.c.workflow_key == key, d.c.span == "day").subquery("m")
+    session.execute(insert(d).from_select(names, select(
+        literal(key), literal("month"), by_month.c.stage, by_month.c.month, by_month.c.days,
+        func.sum(by_month.c.n), *[func.sum(by_month.c[c]) for c in HOUR_COLUMNS])
+        .group_by(by_month.c.stage, by_month.c.month, by_month.c.days)))
+
+
+def _month_starts(first: int, last: int) -> list[int]:
+    """The first days (day numbers) of the months from ``first``'s to ``last``'s."""
+    out, current = [], day_date(first).replace(day=1)
+    while (current - EPOCH).days <= last:
+        out.append((current - EPOCH).days)
+        current = (current.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+def _month_at_or_after(number: int) -> int:
+    d = day_date(number)
+    if d.day == 1:
+        return number
+    return ((d.replace(day=28) + timedelta(days=4)).replace(day=1) - EPOCH).days
 
 
 def _build_cohorts(session: Session, dialect: str, key: str, order: tuple[str, ...],
@@ -502,7 +535,7 @@ def funnel(session: Session, build: RollupBuild, filters: queries.Filters
     # Days in stage: the visits that ended in the period or were open at the build.
     d = rollup_durations
     ended = d.c.span == "all" if first is None and end is None else \
-        and_(d.c.span == "day", _in_days(d.c.end_day, first, end))
+        _ended_in(first, end)
     timed = and_(d.c.workflow_key == key, or_(d.c.span == "open", ended))
     hist: dict[str, dict[int, int]] = {}
     current: dict[str, int] = {}
@@ -576,6 +609,25 @@ def _value_at(hours: dict[int, int], day: int, rank: int) -> float:
     hour, so within an hour of the true value."""
     hour, within = _locate(hours, rank)
     return float(hour * HOUR + HOUR * (within + 0.5) / hours[hour])
+
+
+def _ended_in(first: int | None, end: int | None) -> Any:
+    """The duration rows of the visits that ended on the days [first, end): the whole
+    months between from the months' rows, the days at the edges from the days' rows."""
+    d = rollup_durations
+    month_a = None if first is None else _month_at_or_after(first)
+    month_b = None if end is None else (day_date(end).replace(day=1) - EPOCH).days
+    if month_a is not None and month_b is not None and month_a >= month_b:
+        return and_(d.c.span == "day", _in_days(d.c.end_day, first, end))
+    edges = []
+    if first is not None:
+        edges.append(_in_days(d.c.end_day, first, month_a))
+    if end is not None:
+        edges.append(_in_days(d.c.end_day, month_b, end))
+    parts = [and_(d.c.span == "month", _in_days(d.c.end_day, month_a, month_b))]
+    if edges:
+        parts.append(and_(d.c.span == "day", or_(*edges)))
+    return or_(*parts)
 
 
 # ---------------------------------------------------------------- cohorts from it
