@@ -19,15 +19,18 @@ is the sum of its days:
   went back), won, stalled (NULL when none). A visit counts a prospect as entered in
   ``[from, to]`` when it began in the period and its previous visit began before ``from``
   (or never): exactly one visit per prospect does. The same holds for each outcome with its
-  own previous day. Most visits have no previous one, so grouping by these days keeps the
-  rows few (:data:`pipeline.reports.models.rollup_visits`).
-- **Days in stage are the one approximation.** Visits are counted by end day (NULL: open
-  when the rollup was built) and whole days in the stage, and again by whole hours. The
-  percentiles are found in the days first, then interpolated within the hour: each of the
-  two ranked values ``percentile_cont`` interpolates between is placed within its hour, so
-  the median and the 90th percentile are within one hour (1/24 day) of the exact figures.
-  This is the product's decision: the hour rows are read only for the day a percentile
-  falls in.
+  own previous day. A prospect's first visits are counted per stage and day
+  (:data:`pipeline.reports.models.rollup_visits`: all an unbounded period reads); the
+  other visits keep their previous days (``rollup_reentries``), read for a period with a
+  start.
+- **Days in stage are the one approximation.** Visits are counted by end day (or open
+  when the rollup was built) and whole days in the stage, with the whole hours of that day
+  side by side; also by month of the end day, and all ended visits together, so a period
+  reads its whole months and only its edge days. The percentiles are found in the days
+  first, then interpolated within the hour: each of the two ranked values
+  ``percentile_cont`` interpolates between is placed evenly within its hour, so the median
+  and the 90th percentile are within one hour (1/24 day) of the exact figures. This is the
+  product's decision.
 - **Cohorts are exact**: prospects by the day of their first entry, the furthest stage
   reached and whether they are lost now.
 
@@ -38,7 +41,11 @@ A build replaces every workflow's rows and records ``built_at`` in one transacti
 a time across processes and hosts: on PostgreSQL under an advisory lock that a concurrent
 build does not wait for (it skips), on SQLite under the write lock every transaction takes.
 A scheduled build also skips when a build newer than half its interval is there already,
-so several hosts running the scheduler build about once per interval between them.
+so several hosts running the scheduler build about once per interval between them. The
+windows over the visits sort one range of about :data:`CHUNK` prospects at a time. On the
+benchmark's province (270,000 prospects, 1.3 million visits) a build took 10-16 s on the
+shared 2-core machine (load 3-5); the whole province's funnel read from it 35-50 ms, a
+period of months about 125 ms (live: 0.5-1.1 s).
 """
 from __future__ import annotations
 
