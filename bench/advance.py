@@ -1,6 +1,7 @@
 """``advance`` through the service against its floor: the same rows written by plain SQL
-(psycopg, no ORM) in the same transaction shape — lock the prospect, read its records,
-update it, append the history row, close the stage visit and open the next, commit."""
+(psycopg, no ORM) in the same transaction shape — lock the prospect reading its records,
+then update it, append the history row, close the stage visit and open the next in one
+statement, commit."""
 from __future__ import annotations
 
 import random
@@ -8,6 +9,7 @@ import time
 from datetime import datetime, timedelta
 
 import psycopg
+from psycopg.types.json import Jsonb
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -19,22 +21,35 @@ from pipeline.db import make_engine
 from pipeline.prospects.models import Prospect, StageRecord
 from pipeline.prospects.services import advance_prospect
 
+# Ours' transaction on PostgreSQL (pipeline.prospects.events.record_state), by hand: the
+# locking read with the records and their version, then the new state, the history row and
+# the stage visits as one statement whose UPDATE checks the records are still current.
+_RECORDS_VERSION = "(SELECT jsonb_object_agg(id, xmin::text) FROM stage_records " \
+                   "WHERE prospect_id = prospects.id)"
 FLOOR_SQL = {
-    "lock": "SELECT id, stage, status, clock_no, owner_id, team_id, version FROM prospects "
+    "lock": "SELECT id, stage, status, clock_no, owner_id, team_id, version, "
+            "(SELECT jsonb_object_agg(record_key, data) FROM stage_records "
+            f"WHERE prospect_id = prospects.id), {_RECORDS_VERSION} FROM prospects "
             "WHERE id = %s AND owner_id = %s FOR UPDATE",
-    "records": "SELECT record_key, data FROM stage_records WHERE prospect_id = %s",
-    "update": "UPDATE prospects SET stage = %s, stage_entered_at = %s, clock_started_at = %s, "
-              "due_at = %s, warn_at = %s, paused_seconds = 0, clock_no = clock_no + 1, "
-              "updated_at = %s, version = version + 1 WHERE id = %s AND version = %s",
-    "history": "INSERT INTO stage_events (prospect_id, seq, event, from_stage, to_stage, "
-               "from_status, to_status, actor_id, owner_id, team_id, at) "
-               "SELECT %s, COALESCE(MAX(seq), 0) + 1, 'advance', %s, %s, 'active', 'active', "
-               "%s, %s, %s, %s FROM stage_events WHERE prospect_id = %s RETURNING seq",
-    "close_visit": "UPDATE stage_visits SET end_at = %s, exit = 'advance', "
-                   "seconds = CAST(round(EXTRACT(epoch FROM %s - start_at)) AS INTEGER) "
-                   "WHERE prospect_id = %s AND end_at IS NULL",
-    "open_visit": "INSERT INTO stage_visits (prospect_id, start_seq, stage, start_at, won, "
-                  "stalled, owner_id, team_id) VALUES (%s, %s, %s, %s, false, false, %s, %s)",
+    "write": "WITH new_state AS (UPDATE prospects SET stage = %s, stage_entered_at = %s, "
+             "clock_started_at = %s, due_at = %s, warn_at = %s, paused_seconds = 0, "
+             "clock_no = clock_no + 1, updated_at = %s, version = version + 1 "
+             f"WHERE id = %s AND version = %s AND {_RECORDS_VERSION} IS NOT DISTINCT FROM %s "
+             "RETURNING id, stage, status, owner_id, team_id), "
+             "new_history AS (INSERT INTO stage_events (prospect_id, seq, event, from_stage, "
+             "to_stage, from_status, to_status, actor_id, owner_id, team_id, at) "
+             "SELECT id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM stage_events "
+             "WHERE prospect_id = new_state.id), 'advance', %s, stage, 'active', status, %s, "
+             "owner_id, team_id, %s FROM new_state "
+             "RETURNING id, seq, prospect_id, to_stage, owner_id, team_id, at), "
+             "closed AS (UPDATE stage_visits SET end_at = h.at, exit = 'advance', "
+             "seconds = CAST(round(EXTRACT(epoch FROM h.at - start_at)) AS INTEGER) "
+             "FROM new_history h WHERE stage_visits.prospect_id = h.prospect_id "
+             "AND end_at IS NULL), "
+             "opened AS (INSERT INTO stage_visits (prospect_id, start_seq, stage, start_at, "
+             "won, stalled, owner_id, team_id) SELECT prospect_id, seq, to_stage, at, false, "
+             "false, owner_id, team_id FROM new_history) "
+             "SELECT id, seq FROM new_history",
 }
 BUDGET = 0.5  # the service does at least half the floor's advances per second
 WARM_UP = 10  # advances each way before the timed rounds
@@ -147,17 +162,15 @@ def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf
     now = clock.now()
     with conn.cursor() as cur:
         cur.execute(FLOOR_SQL["lock"], (pid, owner))
-        _, stage, _status, _clock_no, owner_id, team_id, version = cur.fetchone()
-        cur.execute(FLOOR_SQL["records"], (pid,))
-        cur.fetchall()
+        _, stage, _status, _clock_no, owner_id, _team_id, version, _records, seen = \
+            cur.fetchone()
         to = nxt[stage]
         limit = wf.limit_days(to)
         due = now + timedelta(days=limit) if limit else None
         warn = due - timedelta(days=limit) * 0.2 if due else None
-        cur.execute(FLOOR_SQL["update"], (to, now, now, due, warn, now, pid, version))
-        cur.execute(FLOOR_SQL["history"], (pid, stage, to, owner_id, owner_id, team_id, now,
-                                           pid))
-        (seq,) = cur.fetchone()
-        cur.execute(FLOOR_SQL["close_visit"], (now, now, pid))
-        cur.execute(FLOOR_SQL["open_visit"], (pid, seq, to, now, owner_id, team_id))
+        cur.execute(FLOOR_SQL["write"], (to, now, now, due, warn, now, pid, version,
+                                         Jsonb(seen) if seen is not None else None, stage,
+                                         owner_id, now))
+        if cur.fetchone() is None:
+            raise RuntimeError(f"the floor's write found prospect {pid} changed")
     conn.commit()

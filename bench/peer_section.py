@@ -233,7 +233,9 @@ def _advance(section: Section, url: str, Session: Any, counter: QueryCounter, ro
                 "round on distinct prospects whose records are complete; one committed transaction per advance "
                 "each (synchronous_commit on). Ours also writes what the peer leaves out: the "
                 "stage visits (one closed, the next opened), the new stage's cadence tasks, "
-                "the escalation handlers' work and the optimistic version check.")
+                "the escalation handlers' work, the optimistic version check and (its "
+                "records coming with the locking read) the check that they are still the "
+                "current ones.")
     section.say()
     section.table(
         ["path", "median advances/s", "per advance", "client CPU per advance",
