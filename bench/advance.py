@@ -24,8 +24,8 @@ from pipeline.prospects.services import advance_prospect
 # Ours' transaction on PostgreSQL (pipeline.prospects.events.record_state), by hand: the
 # locking read with the records and their version, then the new state, the history row and
 # the stage visits as one statement whose UPDATE checks the records are still current.
-_RECORDS_VERSION = "(SELECT jsonb_object_agg(id, xmin::text) FROM stage_records " \
-                   "WHERE prospect_id = prospects.id)"
+_RECORDS_VERSION = "(SELECT COALESCE(jsonb_object_agg(id, xmin::text), '{}'::jsonb) " \
+                   "FROM stage_records WHERE prospect_id = prospects.id)"
 FLOOR_SQL = {
     "lock": "SELECT id, stage, status, clock_no, owner_id, team_id, version, "
             "(SELECT jsonb_object_agg(record_key, data) FROM stage_records "
@@ -169,7 +169,7 @@ def _floor_advance(conn: psycopg.Connection, pid: int, owner: int, nxt: dict, wf
         due = now + timedelta(days=limit) if limit else None
         warn = due - timedelta(days=limit) * 0.2 if due else None
         cur.execute(FLOOR_SQL["write"], (to, now, now, due, warn, now, pid, version,
-                                         Jsonb(seen) if seen is not None else None, stage,
+                                         Jsonb(seen), stage,
                                          owner_id, now))
         if cur.fetchone() is None:
             raise RuntimeError(f"the floor's write found prospect {pid} changed")

@@ -347,14 +347,15 @@ def records_data(prospect_id: Any) -> Any:
 
 def records_version(prospect_id: Any) -> Any:
     """PostgreSQL: which row versions a prospect's stage records are, as one JSON object
-    (record id → the id of the transaction that wrote that version, ``xmin``; NULL without
-    records). Any committed change of a record (an insert, an update, a delete) changes it,
-    so one read with the locking read of the prospect, and compared again by the write
-    under the lock, says whether the records read before the lock was granted are still
-    the current ones."""
+    (record id → the id of the transaction that wrote that version, ``xmin``; ``{}``
+    without records). Any committed change of a record (an insert, an update, a delete)
+    changes it, so one read with the locking read of the prospect, and compared again by
+    the write under the lock, says whether the records read before the lock was granted
+    are still the current ones."""
     sr = StageRecord.__table__
-    return select(func.jsonb_object_agg(
-        sr.c.id, cast(literal_column("stage_records.xmin"), Text), type_=JSONB)) \
+    versions = func.jsonb_object_agg(sr.c.id, cast(literal_column("stage_records.xmin"), Text),
+                                     type_=JSONB)
+    return select(func.coalesce(versions, literal_column("'{}'::jsonb"), type_=JSONB)) \
         .where(sr.c.prospect_id == prospect_id).scalar_subquery()
 
 

@@ -513,7 +513,7 @@ def lock_with_records(session: Session, viewer: User, prospect_id: Any
     pid, row = _locked_row(session, viewer, prospect_id, with_records=True)
     n = len(_PROSPECT_ATTRS)
     records = {key: data or {} for key, data in (row[n] or {}).items()}
-    return _as_instance(session, pid, row[:n]), records, row[n + 1] or {}
+    return _as_instance(session, pid, row[:n]), records, row[n + 1]
 
 
 def _locked_row(session: Session, viewer: User, prospect_id: Any,

@@ -12,7 +12,7 @@ from pipeline import clock
 from pipeline.escalations.models import Escalation
 from pipeline.escalations.services import decide_escalation, sweep_due
 from pipeline.prospects import events
-from pipeline.prospects.models import Prospect, StageEvent, StageVisit
+from pipeline.prospects.models import Prospect, StageEvent, StageRecord, StageVisit
 from pipeline.prospects.services import advance_prospect, save_record
 from tests.conftest import T0
 
@@ -162,3 +162,27 @@ def test_the_locking_read_brings_a_held_instance_up_to_date(session, factory):
         assert (fresh.tier, fresh.name, fresh.stage) == ("diamond", "Li Lei", "first_contact")
     with pytest.raises(NotFound), unit_of_work(session):
         lock_visible(session, other, p.id)
+
+
+def test_an_event_on_a_prospect_without_records_reads_them_once(session, factory):
+    from sqlalchemy import event
+
+    owner = factory.user("manager", "Team A")
+    p = factory.prospect(owner)
+    assert session.scalars(select(StageRecord).where(StageRecord.prospect_id == p.id)).all() \
+        == []
+    sent: list[str] = []
+    engine = session.connection().engine
+    listen = lambda _c, _cur, statement, *_a: sent.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        paused = advance_prospect(session, p.id, "pause", actor=owner, reason="travelling")
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert paused.status == "paused"
+    reads = [s for s in sent if "stage_records" in s]
+    # PostgreSQL: with the locking read, and the write's check that they are unchanged
+    # (no second attempt: none is there and none came); SQLite: read after the lock.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    assert len(reads) == (2 if postgres else 1)
+    assert sum(" FOR UPDATE" in s for s in sent) == (1 if postgres else 0)  # one locking read
