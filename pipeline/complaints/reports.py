@@ -147,13 +147,13 @@ def lines(session: Session, viewer: User, *, start: datetime | None = None,
         session.execute(select(func.set_config("jit", "off", True)))
     out = []
     for pid, _owner, received_at, category, manager, settled_at, was_extended, *values \
-            in session.execute(found.add_columns(email, settled, extended, *fields)
-                               .order_by(case_id)):
-        line = Line(pid, received_at, settled_at, bool(was_extended),
-                    {"category": category, "manager": manager})
-        line.values.update((name, v) for name, v in zip(names, values, strict=True)
-                           if v is not None)
-        out.append(line)
+            in session.connection().execute(  # plain rows: no ORM loading per case
+                found.add_columns(email, settled, extended, *fields).order_by(case_id)).all():
+        facts = {"category": category, "manager": manager}
+        for name, v in zip(names, values, strict=True):
+            if v is not None:
+                facts[name] = v
+        out.append(Line(pid, received_at, settled_at, bool(was_extended), facts))
     _settling(out)
     return out
 
