@@ -3,10 +3,10 @@
 Read from the cases' rows, the complaints' own rows, the history (the ``win`` row settles
 a complaint, ``extend`` rows extend it) and the fields of the records the workflow's
 ``dimensions`` name (the channel and the cause, each read from its record's JSON by the
-database): four queries whatever the number of complaints, each reaching the complaints'
-own rows by their ids (never a scan of every customer's history), then grouped in Python,
-all groupings from one reading (:func:`tables`). The root causes are counted by the
-database.
+database): one query whatever the number of complaints, each case's rows reached by its
+key (never a scan of every customer's history), then grouped in Python, all groupings and
+the total in one pass over one reading (:func:`tables`). The root causes are counted by
+the database, or from that reading when the page has it.
 
 Figures per group, over the complaints received in the period:
 
