@@ -3,9 +3,21 @@ button), a complaint's page with its steps, and the lines on the customer's page
 card. Thin views: a form, one service call, a redirect."""
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -24,10 +36,12 @@ from pipeline.prospects import queries as prospect_queries
 from pipeline.prospects import services as prospect_services
 from pipeline.prospects.events import state_of
 from pipeline.prospects.models import Prospect
+from pipeline.reports import queries as report_queries
 from pipeline.web import current_locale, require_sign_in
 
 bp = Blueprint("complaints", __name__)
 UNKNOWN_CUSTOMER = "No customer has this number."
+REPORT_DAYS = (date(1900, 1, 1), date(2999, 12, 31))  # the report's days, as the API's
 
 
 require_sign_in(bp)
@@ -304,14 +318,40 @@ def report():
                 return redirect(url_for(".report", _anchor="causes"))
         else:
             status = 422
+    shown, start, end = _report_period(request.args)
     # The figures from the reports' database (a replica, when configured); the root causes
     # with the actions this page saves from the primary, so a saved action is shown.
     # The causes are counted from the same reading of the complaints as the figures.
-    found = reports.lines(reports_session(), current_user)
+    found = reports.lines(reports_session(), current_user, start=start, end=end)
     tables = reports.tables(session, current_user, found=found)
     return render_template("complaints/report.html", tables=tables,
                            rows={by: _report_rows(t) for by, t in tables.items()},
                            causes=reports.root_causes(session, current_user, found=found),
-                           form=form,
+                           form=form, start=shown[0], end=shown[1],
                            may_act=current_user.role in services.LEADS,
                            choices=services.cause_choices()), status
+
+
+def _report_period(args: Any) -> tuple[tuple[str, str], Any, Any]:
+    """The complaint report's period: the days shown in its form and the moments
+    [start, end) of receipt, in the viewer's time zone (the bank's by default). Without
+    ``from`` and ``to`` it is the current month, from its first day to today; both empty
+    is every complaint since the first. A day that is not a date, out of the records'
+    years, or an end before the start shows every complaint, with a message."""
+    tz = getattr(current_user, "timezone", None) or current_app.config["PIPELINE_TIMEZONE"]
+    if "from" in args or "to" in args:
+        shown = (args.get("from", "").strip(), args.get("to", "").strip())
+    else:
+        today = clock.now().astimezone(ZoneInfo(tz)).date()
+        shown = (today.replace(day=1).isoformat(), today.isoformat())
+    try:
+        days = [date.fromisoformat(v) if v else None for v in shown]
+    except ValueError:
+        days = [date.min, None]
+    if any(d is not None and not REPORT_DAYS[0] <= d <= REPORT_DAYS[1] for d in days) or (
+            days[0] and days[1] and days[1] < days[0]):
+        flash(_("That period is not valid; showing every complaint."), "error")
+        return ("", ""), None, None
+    start = report_queries.local_midnight(days[0], tz) if days[0] else None
+    end = report_queries.local_midnight(days[1] + timedelta(days=1), tz) if days[1] else None
+    return shown, start, end
