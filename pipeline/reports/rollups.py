@@ -44,8 +44,8 @@ A scheduled build also skips when a build newer than half its interval is there 
 so several hosts running the scheduler build about once per interval between them. The
 windows over the visits sort one range of about :data:`CHUNK` prospects at a time. On the
 benchmark's province (270,000 prospects, 1.3 million visits) a build took 10-16 s on the
-shared 2-core machine (load 3-5); the whole province's funnel read from it 35-50 ms, a
-period of months about 125 ms (live: 0.5-1.1 s).
+shared 2-core machine (load 3-7); the whole province's funnel read from it 27-50 ms, a
+period of months about 30 ms (live: 0.5-1.1 s), the supervisor's page 131 ms (live 1.3 s).
 """
 from __future__ import annotations
 
