@@ -63,21 +63,25 @@ class FunnelFilterForm(_QueryForm):
             raise ValidationError(_l("The end of the period is before its start."))
 
 
-class DailyFilterForm(_QueryForm):
-    manager = SelectField(_l("Manager"), coerce=_int_or_none, validators=[Optional()],
-                          validate_choice=False)
-    day = DateField(_l("Day"), validators=[Optional()])
-
-    def __init__(self, *args, managers=(), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.manager.choices = [option(u.id, u.name) for u in managers]
-
-
-ALL_TEAMS = "all"  # the weekly log of every team (a supervisor's branch)
+ALL_TEAMS = "all"  # every team's totals: the weekly log and the daily sheet of a branch
 
 
 def _team_or_all(value: object) -> int | str | None:
     return ALL_TEAMS if value == ALL_TEAMS else _int_or_none(value)
+
+
+class DailyFilterForm(_QueryForm):
+    team = SelectField(_l("Team"), coerce=_team_or_all, validators=[Optional()],
+                       validate_choice=False)
+    manager = SelectField(_l("Manager"), coerce=_int_or_none, validators=[Optional()],
+                          validate_choice=False)
+    day = DateField(_l("Day"), validators=[Optional()])
+
+    def __init__(self, *args, managers=(), teams=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.manager.choices = [option(u.id, u.name) for u in managers]
+        everyone = [option(ALL_TEAMS, _l("All teams"))] if len(teams) > 1 else []
+        self.team.choices = everyone + [option(t.id, t.name) for t in teams]
 
 
 class WeeklyFilterForm(_QueryForm):

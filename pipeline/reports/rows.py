@@ -45,14 +45,16 @@ def _row(totals: DayTotals, team: str, name: str, rows: list[ManagerDay], kind: 
                           "share": share, **sums}
 
 
-def daily_totals_rows(totals: DayTotals, branch_view: bool) -> Markup:
-    """The totals table's bodies: each team's managers and the team's total, then the
-    branch's total in the footer (a branch's view)."""
+def daily_totals_rows(totals: DayTotals, branch_view: bool, *, teams_only: bool = False
+                      ) -> Markup:
+    """The totals table's bodies: each team's managers (not with ``teams_only``) and the
+    team's total, then the branch's total in the footer (a branch's view)."""
     out = []
     for team, rows in totals.teams():
         label = team or "–"
         out.append("\n    <tbody>\n      ")
-        out.extend(_row(totals, label, m.name, [m], "manager") for m in rows)
+        if not teams_only:
+            out.extend(_row(totals, label, m.name, [m], "manager") for m in rows)
         out.append("\n      ")
         out.append(_row(totals, label, _("Team total"), rows, "team-total"))
         out.append("\n    </tbody>\n    ")

@@ -25,9 +25,10 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from pipeline import clock, labels, workflows
-from pipeline.auth.models import User
+from pipeline.auth.models import Team, User
 from pipeline.db import get_session, reports_session
 from pipeline.errors import NotFound, ServiceError
+from pipeline.forms import option
 from pipeline.prospects.presenters import time_left
 from pipeline.reports import aftersale, charts, exports, queries, rollups, services
 from pipeline.reports.forms import (
@@ -80,11 +81,15 @@ def _period(start: date | None, end: date | None) -> str:
 def _funnel_context() -> dict[str, Any]:
     session = reports_session()
     viewer = current_user._get_current_object()
-    teams = queries.visible_teams(session, viewer) if viewer.role in ("supervisor", "admin") \
-        else []
-    managers = queries.visible_managers(session, viewer) \
+    # The filters' choices as ids and names only (a branch has a thousand managers), their
+    # options written directly.
+    teams = session.execute(select(Team.id, Team.name).order_by(Team.name)).all() \
+        if viewer.role in ("supervisor", "admin") else []
+    managers = session.execute(queries.managers_seen(select(User.id, User.name), viewer)
+                               .order_by(User.name, User.id)).all() \
         if viewer.role in ("supervisor", "admin", "team_lead") else []
     form = FunnelFilterForm(request.args, teams=teams, managers=managers)
+    form.team.widget, form.owner.widget = ManyOptions(), ManyOptions()
     valid = form.validate()
     tz = user_tz()
     start_day = form.start.data if valid else None
@@ -163,13 +168,19 @@ def funnel_export(fmt: str):
 
 # ---------------------------------------------------------------- the daily progress sheet
 
-def _daily_context() -> dict[str, Any]:
+def _daily_context(*, export: bool = False) -> dict[str, Any]:
+    """The daily sheet's manager, day and totals. A supervisor's page shows one team at a
+    time (the team asked for; without one, the asked manager's team, else their own team,
+    else the first) with that team's totals, or every team's totals and the branch's at
+    ``team=all``. The export keeps every manager in view (a supervisor's whole branch)."""
     session = reports_session()
     viewer = current_user._get_current_object()
     # The managers' names and teams only (a branch has a thousand).
     managers = session.execute(queries.managers_seen(
         select(User.id, User.name, User.team_id), viewer).order_by(User.name, User.id)).all()
-    form = DailyFilterForm(request.args, managers=managers)
+    teams = queries.visible_teams(session, viewer) \
+        if viewer.role in ("supervisor", "admin") and not export else []
+    form = DailyFilterForm(request.args, managers=(), teams=teams)
     form.manager.widget = ManyOptions()
     form.validate()
     if form.day.errors:
@@ -178,27 +189,52 @@ def _daily_context() -> dict[str, Any]:
     by_id = {u.id: u for u in managers}
     if wanted is not None and wanted not in by_id:
         raise NotFound(_("No such manager among those you may see."))
+    team, everyone = _daily_team(teams, form.team.data, by_id.get(wanted), viewer.team_id)
+    shown = managers if team is None else [u for u in managers if u.team_id == team.id]
+    form.manager.choices = [option(u.id, u.name) for u in shown]
     manager = by_id.get(wanted) if wanted else (
-        viewer if viewer.role == "manager" else (managers[0] if managers else None))
+        viewer if viewer.role == "manager" else (shown[0] if shown else None))
+    if team is not None and manager is not None and manager.team_id != team.id:
+        manager = shown[0] if shown else None  # the team was changed with the manager kept
     day = form.day.data if form.day.data and not form.day.errors else today_local()
     form.manager.data = manager.id if manager else None
+    form.team.data = ALL_TEAMS if everyone else (team.id if team else None)
     form.day.data = day
     sheet = queries.daily_sheet(session, manager.id, day, tz=user_tz()) if manager else None
-    # A team lead's team and a supervisor's branch: every manager's day, with the totals.
-    totals = queries.daily_totals(
-        session, managers, day, tz=user_tz(),
-        among=queries.managers_seen(select(User.id), viewer)) \
-        if viewer.role != "manager" and managers else None
+    # A team lead's team, a supervisor's team or branch: every manager's day, the totals.
+    among = queries.managers_seen(select(User.id), viewer, team.id if team else None)
+    totals = queries.daily_totals(session, shown, day, tz=user_tz(), among=among) \
+        if viewer.role != "manager" and shown else None
     return {"form": form, "manager": manager, "day": day, "sheet": sheet,
-            "managers": managers, "today": today_local(), "totals": totals,
-            "branch_view": viewer.role in ("supervisor", "admin")}
+            "managers": shown, "today": today_local(), "totals": totals,
+            "teams": teams, "team": team, "everyone": everyone,
+            "branch_view": viewer.role in ("supervisor", "admin") and team is None}
+
+
+def _daily_team(teams: list, wanted: int | str | None, manager: Any, own: int | None
+                ) -> tuple[Any, bool]:
+    """The team a supervisor's daily sheet shows, and whether it is every team's totals
+    instead. Without any team (or for a team lead, a manager, an export): every manager
+    in view, as one list."""
+    if not teams or wanted == ALL_TEAMS:
+        return None, bool(teams)
+    by_id = {t.id: t for t in teams}
+    if wanted is not None:
+        if wanted not in by_id:
+            raise NotFound(_("No such team among those you may see."))
+        return by_id[wanted], False
+    if manager is not None:
+        return (by_id[manager.team_id], False) if manager.team_id in by_id else (None, True)
+    return by_id.get(own) or teams[0], False
 
 
 @bp.get("/daily")
 def daily():
     ctx = _daily_context()
     return render_template("reports/daily.html", **ctx, labels=labels,
-                           totals_rows=daily_totals_rows(ctx["totals"], ctx["branch_view"])
+                           team_arg=ALL_TEAMS if ctx["everyone"] else None,
+                           totals_rows=daily_totals_rows(ctx["totals"], ctx["branch_view"],
+                                                         teams_only=ctx["everyone"])
                            if ctx["totals"] else None,
                            tier_name=memo(lambda t: labels.label(labels.TIERS, t)),
                            stage_name=memo(labels.stage_name),
@@ -211,7 +247,7 @@ def daily():
 @bp.get("/daily.<fmt>")
 def daily_export(fmt: str):
     _check_format(fmt)
-    ctx = _daily_context()
+    ctx = _daily_context(export=True)
     if ctx["sheet"] is None:
         raise NotFound(_("There is no manager to report on."))
     sections = exports.daily_sections(ctx["sheet"], ctx["manager"].name,

@@ -117,7 +117,7 @@ def test_a_supervisor_hands_on_the_branch_sheets(open_page, live_factory, login,
     for viewport in (DESK, PHONE):
         page = open_page(viewport, lang)
         login(page, sup.email)
-        page.goto("/reports/daily")
+        page.goto("/reports/daily?team=all")
         totals = page.get_by_test_id("daily-totals")
         assert total in totals.inner_text()
         assert page_width(page) <= viewport["width"]

@@ -59,7 +59,7 @@ def test_daily_totals_by_team_and_branch(session, factory, history):
 def test_daily_page_and_sheets_carry_the_branch_totals(client, factory, history):
     s = branch_story(factory, history)
     login(client, s["sup"])
-    html = client.get("/reports/daily").get_data(as_text=True)
+    html = client.get("/reports/daily?team=all").get_data(as_text=True)
     block = html.split('data-testid="daily-totals"', 1)[1].split("</section>", 1)[0]
     assert "Branch totals of the day" in block
     branch_row = block.split('data-row="branch-total"', 1)[1].split("</tr>", 1)[0]
