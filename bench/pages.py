@@ -1,7 +1,8 @@
 """The pages and reads a branch's people open all day, at province scale: the after-sale
 report, the complaint report, the daily sheet (supervisor and team lead), the weekly log,
 the escalation queue (team lead and supervisor), the allocation page, My day, a prospect
-page and the sign-in, through the Flask test client with a signed-in session: server time,
+page, the home page each role lands on, the funnel page, the complaints, the touch report,
+the campaigns, the customer import and the sign-in, through the Flask test client with a signed-in session: server time,
 the app's CPU and the statements of each request. The board and the funnel have their own
 sections."""
 from __future__ import annotations
@@ -71,20 +72,36 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
         ("allocation page, supervisor", supervisor, "/allocation"),
         ("My day, manager", manager, "/my-day"),
         ("prospect page, manager", manager, f"/prospects/{page_id}"),
+        ("home after sign-in, manager", manager, "/"),
+        ("home after sign-in, team lead", lead, "/"),
+        ("home after sign-in, supervisor", supervisor, "/"),
+        ("funnel page, team lead", lead, "/reports/funnel"),
+        ("funnel page, supervisor (whole branch)", supervisor, "/reports/funnel"),
+        ("complaints, manager", manager, "/complaints"),
+        ("complaints, team lead", lead, "/complaints"),
+        ("complaints, supervisor", supervisor, "/complaints"),
+        ("touch report, team lead", lead, "/reports/messages"),
+        ("touch report, supervisor", supervisor, "/reports/messages"),
+        ("campaigns, supervisor", supervisor, "/campaigns"),
+        ("customer import, supervisor", supervisor, "/imports/customers"),
     ]
     rows, results = [], {}
     for name, user, path in cases:
         client = app.test_client()
         sign_in(client, user.email)
-        response = client.get(path)
+        # The home page sends each role on to its own page: followed, as a browser does.
+        def get(p: str = path, cl: Any = client) -> Any:
+            return cl.get(p, follow_redirects=True)
+
+        response = get()
         if response.status_code != 200:
             raise RuntimeError(f"{path} as {user.email} answered {response.status_code}")
         size = len(response.data)
         with counter.counting() as c:
-            client.get(path)
+            get()
             statements = c.count
-        client.get(path)
-        times, cpu = _timed(lambda p=path, cl=client: cl.get(p), repeat)
+        get()
+        times, cpu = _timed(get, repeat)
         results[name] = median(times)
         rows.append([name, repeat, ms(median(times)), ms(percentile(times, 90)),
                      ms(median(cpu)), statements, f"{size / 1024:.0f} KB"])

@@ -535,21 +535,28 @@ class LostReason:
 
 
 def lost_reasons(session: Session, viewer: User, filters: Filters, *,
-                 workflow_key: str = workflows.DEFAULT_KEY) -> list[LostReason]:
+                 workflow_key: str = workflows.DEFAULT_KEY, by_team: bool = True
+                 ) -> list[LostReason]:
     """Prospects lost in the period, by the stage they were lost in, team and the reason's
     category (from the lose event's history row; :data:`OTHER` when it has none the
     workflow knows), each with its free-text notes counted; in stage order, then team, then
-    most frequent first. One query."""
+    most frequent first. One query. ``by_team=False`` adds the teams up (``team`` None): a
+    branch of a hundred teams has thousands of (stage, team, category) rows, too many to
+    read on one page."""
     wf = workflows.workflow(workflow_key)
     order = wf.stage_keys
     known = [c.key for c in wf.lost_reasons]
     category = se.c.data[REASON_CATEGORY].as_string()
-    stmt = select(se.c.to_stage, Team.name, category, se.c.reason, func.count().label("n")) \
-        .select_from(se).outerjoin(Team, Team.id == se.c.team_id).where(
+    team = Team.name if by_team else literal(None, String).label("team")
+    stmt = select(se.c.to_stage, team, category, se.c.reason, func.count().label("n")) \
+        .select_from(se)
+    if by_team:
+        stmt = stmt.outerjoin(Team, Team.id == se.c.team_id)
+    stmt = stmt.where(
             _losing(), _in_period(se.c.at, filters), se.c.to_stage.in_(order),
             scope_clause(viewer, se.c.owner_id, se.c.team_id),
             *_filter_clauses(filters, se.c.owner_id, se.c.team_id, se.c.prospect_id),
-        ).group_by(se.c.to_stage, Team.name, category, se.c.reason)
+        ).group_by(se.c.to_stage, *([Team.name] if by_team else []), category, se.c.reason)
     groups: dict[tuple[str, str | None, str], LostReason] = {}
     for stage, team, cat, reason, n in session.execute(stmt):
         cat = cat if cat in known else OTHER

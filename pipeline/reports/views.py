@@ -78,7 +78,9 @@ def _period(start: date | None, end: date | None) -> str:
 
 # ---------------------------------------------------------------- the funnel
 
-def _funnel_context() -> dict[str, Any]:
+def _funnel_context(export: bool = False) -> dict[str, Any]:
+    """The funnel page's figures; ``export``: the download's (the lost reasons by team
+    even for the whole branch, which the page adds up over the teams)."""
     session = reports_session()
     viewer = current_user._get_current_object()
     # The filters' choices as ids and names only (a branch has a thousand managers), their
@@ -117,7 +119,10 @@ def _funnel_context() -> dict[str, Any]:
     months = queries.month_starts(first_month, last_month)[-MAX_COHORT_MONTHS:]
     cohorts = rollups.cohorts(session, build, months) if build is not None else \
         queries.cohorts(session, viewer, filters, months, tz=tz, workflow_key=wf.key)
-    lost = queries.lost_reasons(session, viewer, filters, workflow_key=wf.key)
+    lost_by_team = export or not queries.branch_wide(viewer) or filters.team_id is not None \
+        or filters.owner_id is not None
+    lost = queries.lost_reasons(session, viewer, filters, workflow_key=wf.key,
+                                by_team=lost_by_team)
     escalations = queries.escalations_by_decision(session, viewer, filters)
     names = {f.key: labels.stage_name(f.key, wf.key) for f in figures}
     funnel_svg = charts.funnel_chart(
@@ -132,7 +137,8 @@ def _funnel_context() -> dict[str, Any]:
                "stage's time limit. The table beside the chart gives the same figures."),
         unit=_("days"))
     return {"form": form, "figures": figures, "cohorts": cohorts, "lost": lost,
-            "escalations": escalations, "names": names, "funnel_svg": funnel_svg,
+            "escalations": escalations, "names": names, "lost_by_team": lost_by_team,
+            "funnel_svg": funnel_svg,
             "time_svg": time_svg, "stage_keys": wf.stage_keys, "filters": filters,
             "limits": {k: wf.limit_days(k) for k in wf.stage_keys}, "now": now,
             "rollup_at": build.built_at if build is not None else None,
@@ -153,7 +159,7 @@ def funnel():
 @bp.get("/funnel.<fmt>")
 def funnel_export(fmt: str):
     _check_format(fmt)
-    ctx = _funnel_context()
+    ctx = _funnel_context(export=True)
     sections = exports.funnel_sections(ctx["figures"], ctx["cohorts"], ctx["lost"],
                                        ctx["escalations"], workflow_key=ctx["wf"].key)
     services.record_export(get_session(), "funnel", request.args.to_dict(),

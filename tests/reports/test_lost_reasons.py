@@ -3,7 +3,9 @@ lose event's ``reason_category`` in the API and on the prospect page, and the fu
 by category with the free-text notes beside it ("other" for a loss without one)."""
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import yaml
 from sqlalchemy import select
 
 from pipeline import workflows
+from pipeline.auth.models import Team
 from pipeline.engine.definition import WorkflowError, parse_workflow
 from pipeline.engine.guards import GUARDS
 from pipeline.prospects.models import StageEvent
@@ -140,3 +143,34 @@ def test_funnel_groups_losses_by_category(client, session, factory, history):
     login(client, sup, locale="zh_CN")
     html = client.get("/reports/funnel").get_data(as_text=True)
     assert "已在他行购买" in html and ">其他<" in html
+
+
+def test_whole_branch_page_adds_the_teams_up(client, session, factory, history):
+    """The supervisor's page, unfiltered, gives one row per stage and category over every
+    team; a team filter and the download keep the teams apart."""
+    a, b = factory.user("manager", "Team A"), factory.user("manager", "Team B")
+    sup = factory.user("supervisor")
+    for i, m in enumerate((a, a, b)):
+        history.prospect(m, walk(("create", "first_contact", 0),
+                                 ("lose", "first_contact", 1, f"note {i % 2}",
+                                  {"reason_category": "bought_elsewhere"})), name=f"L{i}")
+    by_team = queries.lost_reasons(session, sup, Filters())
+    assert [(r.team, r.count) for r in by_team] == [("Team A", 2), ("Team B", 1)]
+    [summed] = queries.lost_reasons(session, sup, Filters(), by_team=False)
+    assert (summed.team, summed.category, summed.count) == (None, "bought_elsewhere", 3)
+    assert sorted(summed.notes) == [("note 0", 2), ("note 1", 1)]
+    login(client, sup)
+
+    def lost_rows(path: str) -> list[str]:
+        html = client.get(path).get_data(as_text=True)
+        table = html.split('data-testid="lost-table"', 1)[1].split("</table>", 1)[0]
+        return table.split("<tr data-category=")[1:]
+
+    [row] = lost_rows("/reports/funnel")
+    assert "All teams" in row and ">3<" in row
+    team_a = session.scalar(select(Team.id).where(Team.name == "Team A"))
+    [row] = lost_rows(f"/reports/funnel?team={team_a}")
+    assert "Team A" in row and ">2<" in row
+    with zipfile.ZipFile(io.BytesIO(client.get("/reports/funnel.csv").data)) as z:
+        text = "".join(z.read(n).decode("utf-8-sig") for n in z.namelist())
+    assert "Team A" in text and "Team B" in text
