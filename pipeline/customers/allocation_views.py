@@ -10,11 +10,13 @@ a leaving manager's customers spread over the receiving managers.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from sqlalchemy import select
 from wtforms import (
     BooleanField,
     SelectField,
@@ -25,11 +27,13 @@ from wtforms import (
 )
 
 from pipeline import labels
+from pipeline.auth.models import Team
 from pipeline.customers import allocation
 from pipeline.db import get_session
 from pipeline.engine.definition import TIERS
-from pipeline.errors import Conflict, Invalid, ServiceError
+from pipeline.errors import Conflict, Invalid, NotFound, ServiceError
 from pipeline.forms import CommandForm, option, options
+from pipeline.prospects import queries as prospect_queries
 from pipeline.reports.rows import ManyOptions
 from pipeline.web import BADGES
 
@@ -94,14 +98,44 @@ class MoveForm(CommandForm):
     note = TextAreaField(_l("Note (in the history and the handovers)"))
 
 
-def _manager_options(session: Any, *, empty: str | None = None) -> list:
+def _manager_options(session: Any, *, empty: str | None = None, team: Team | None = None
+                     ) -> list:
+    """The managers to choose, each with their count out of the cap: every active manager
+    in the viewer's scope, or one ``team``'s (only theirs counted)."""
     cap = allocation.cap()
     out = [option("", empty)] if empty is not None else []
     # A branch's thousand managers: the label's pattern translated once, then filled in.
     label = _("%(name)s (%(count)d/%(cap)d)")
+    managers = allocation.manager_choices(session, current_user) if team is None else [
+        (m.id, m.name, m.email, m.count)
+        for m in prospect_queries.manager_loads(session, current_user, team=team.name)]
     out += [option(str(mid), label % {"name": name, "count": count, "cap": cap})
-            for mid, name, _email, count in allocation.manager_choices(session, current_user)]
+            for mid, name, _email, count in managers]
     return out
+
+
+ALL_TEAMS = "all"  # every team's managers to allocate to
+
+
+def _allocation_team(teams: list[Team]) -> tuple[Team | None, bool]:
+    """Whose managers the allocation form offers (a branch has a thousand, and counting
+    each one's customers reads the whole book): the team asked for (``team``, on the
+    page's address or, after a refused allocation, on the address it returns to), else
+    the viewer's own, else the first; every manager at ``team=all`` or without teams."""
+    wanted = request.args.get("team")
+    if wanted is None and request.method == "POST":
+        wanted = parse_qs(urlsplit(request.form.get("back") or "").query).get(
+            "team", [None])[0]
+    if not teams:
+        return None, False
+    if wanted == ALL_TEAMS:
+        return None, True
+    by_id = {t.id: t for t in teams}
+    if wanted:
+        if not wanted.isdigit() or int(wanted) not in by_id:
+            raise NotFound(_("No such team among those you may see."))
+        return by_id[int(wanted)], False
+    return by_id.get(current_user.team_id) or teams[0], False
 
 
 def _show(form: CommandForm, exc: ServiceError) -> str:
@@ -145,21 +179,27 @@ def _book(*, allocate: AllocateForm | None = None, claim: ClaimForm | None = Non
                             *options((t, labels.label(labels.TIERS, t)) for t in TIERS)]
     filters.area.choices = [option("", _("Any area")),
                             *options((a, a) for a in page.areas)]
+    teams, team, everyone = [], None, False
     if current_user.role in ALLOCATORS:
+        teams = list(session.scalars(select(Team).order_by(Team.name, Team.id)))
+        team, everyone = _allocation_team(teams)
         allocate = allocate or AllocateForm(formdata=None)
-        allocate.manager.choices = _manager_options(session, empty=_("Choose a manager"))
+        allocate.manager.choices = _manager_options(session, empty=_("Choose a manager"),
+                                                    team=team)
         allocate.manager.widget = ManyOptions()
     else:
         claim = claim or ClaimForm(formdata=None)
     links = {"prev": None, "next": None}
+    kept = {**query, "team": ALL_TEAMS if everyone else request.args.get("team")}
     if page.page > 1:
-        links["prev"] = url_for(".book", **{**query, "page": page.page - 1})
+        links["prev"] = url_for(".book", **{**kept, "page": page.page - 1})
     if page.page < page.pages:
-        links["next"] = url_for(".book", **{**query, "page": page.page + 1})
+        links["next"] = url_for(".book", **{**kept, "page": page.page + 1})
     return render_template(
         "customers/allocation.html", page=page, rows=[allocation.book_row(b)
                                                       for b in page.items],
         filters=filters, allocate=allocate, claim=claim, alert=alert, links=links,
+        teams=teams, team=team, everyone=everyone, all_teams=ALL_TEAMS,
         chosen=set(chosen or []), tier_label=lambda t: labels.label(labels.TIERS, t),
         potential_label=lambda p: labels.label(labels.POTENTIALS, p) if p else "",
         back=request.full_path), status

@@ -31,6 +31,7 @@ def test_filter_tick_and_allocate(page, live_factory, login, live_session, live_
     page.goto("/board")
     page.get_by_role("link", name="Allocation").click()
     page.get_by_label("Branch area").select_option(area)
+    page.get_by_label("Allocate to the managers of").select_option(label="Team A")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url(lambda u: "area=" in u)
     rows = page.get_by_test_id("book-row")
@@ -39,7 +40,7 @@ def test_filter_tick_and_allocate(page, live_factory, login, live_session, live_
     page.get_by_label(f"Allocated {seed + 3}").check()
     page.get_by_label(f"Allocated {seed + 2}").check()
     choice = f"{manager.name} (0/{allocation.cap()})"
-    page.get_by_label("Allocate to").select_option(label=choice)
+    page.get_by_label("Allocate to", exact=True).select_option(label=choice)
     page.get_by_role("button", name="Allocate", exact=True).click()
     page.get_by_text("2 customers allocated.").wait_for(state="visible")
     assert page.get_by_test_id("book-row").count() == 1  # the same filter, one left
