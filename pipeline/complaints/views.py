@@ -56,16 +56,23 @@ def workflow():  # noqa: ANN201
     return services.engine().workflow
 
 
+LIST_PAGE = 50  # complaints a page of the list shows (a branch's open ones first)
+
+
 @bp.get("/complaints")
 def index():
     session = get_session()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
     rows = list(session.execute(
         queries.listed(current_user).add_columns(Complaint)
         .join(Complaint, Complaint.prospect_id == Prospect.id)
-        .order_by(Prospect.status, Prospect.due_at, Prospect.id).limit(500)))
+        .order_by(Prospect.status, Prospect.due_at, Prospect.id)
+        .offset((page - 1) * LIST_PAGE).limit(LIST_PAGE + 1)))
+    more, rows = len(rows) > LIST_PAGE, rows[:LIST_PAGE]
     people = _people(session, {p.owner_id for p, _c in rows})
     return render_template("complaints/index.html", rows=rows, wf=workflow(), people=people,
-                           now=clock.now(), status_label=complaint_status)
+                           now=clock.now(), status_label=complaint_status, page=page,
+                           more=more)
 
 
 def _customer(session, form: ComplaintForm) -> Prospect | None:  # noqa: ANN001

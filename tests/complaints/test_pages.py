@@ -158,3 +158,29 @@ def test_the_complaint_pages_speak_chinese(client, session, factory):
         assert english not in html, english
     listing = client.get("/complaints").get_data(as_text=True)
     assert "新建投诉" in listing and "投诉处理" in listing
+
+
+def test_the_list_pages_through_a_branchs_complaints(client, session, factory, monkeypatch):
+    """The list shows a page of complaints at a time, open ones first by due time, with
+    links to the next and previous pages."""
+    from pipeline.complaints import views
+
+    monkeypatch.setattr(views, "LIST_PAGE", 2)
+    manager = factory.user("manager", "Team A")
+    sign_in(client, manager)
+    for i in range(3):
+        customer = factory.prospect(manager, name=f"Customer {i}")
+        clock.set_now(T0 + timedelta(hours=i))
+        r = client.post("/complaints/new", data={"customer_id": str(customer.id),
+                                                 "summary": f"complaint {i}"})
+        assert r.status_code == 302
+    first = client.get("/complaints").get_data(as_text=True)
+    assert first.count('data-testid="complaint-row"') == 2
+    assert 'data-testid="next-page"' in first and 'rel="prev"' not in first
+    assert "Customer 0" in first and "Customer 1" in first and "Customer 2" not in first
+    second = client.get("/complaints?page=2").get_data(as_text=True)
+    assert second.count('data-testid="complaint-row"') == 1 and "Customer 2" in second
+    assert 'rel="prev"' in second and 'data-testid="next-page"' not in second
+    beyond = client.get("/complaints?page=9").get_data(as_text=True)
+    assert 'data-testid="complaint-row"' not in beyond and "No complaints." in beyond
+    assert client.get("/complaints?page=x").status_code == 200
