@@ -91,10 +91,12 @@ class AfterSaleReport:
     def __post_init__(self) -> None:
         self.total = ManagerAfterSale(0, "", None)
         for m in self.managers:
-            for name in ("retention", "in_time", "escalated", "retained", "partly",
-                         "left_outcome", "customers_left", "over_cap", "maturities",
-                         "maturities_contacted"):
+            for name in _SUMMED:
                 setattr(self.total, name, getattr(self.total, name) + getattr(m, name))
+
+
+_SUMMED = ("retention", "in_time", "escalated", "retained", "partly", "left_outcome",
+           "customers_left", "over_cap", "maturities", "maturities_contacted")
 
 
 def bounds(start: date, end: date, tz: str) -> tuple[datetime, datetime]:
@@ -201,14 +203,29 @@ def _shown_pct(value: float | None) -> str:
     return "–" if value is None else "%.1f%%" % (value * 100)
 
 
-def table_rows(report: AfterSaleReport) -> Markup:
-    """The page's rows: one per manager, then the total."""
+def team_totals(report: AfterSaleReport) -> list[ManagerAfterSale]:
+    """Each team's total over its managers in the report, in the managers' order of
+    teams (a team's row is named "Team total", its team beside it)."""
+    out: dict[str | None, ManagerAfterSale] = {}
+    name = _("Team total")
+    for m in report.managers:
+        row = out.get(m.team)
+        if row is None:
+            row = out[m.team] = ManagerAfterSale(-1, name, m.team or "–")
+        for f in _SUMMED:
+            setattr(row, f, getattr(row, f) + getattr(m, f))
+    return sorted(out.values(), key=lambda r: r.team or "")
+
+
+def table_rows(report: AfterSaleReport, *, teams_only: bool = False) -> Markup:
+    """The page's rows: one per manager (or per team, ``teams_only``), then the total."""
     total = _("Total")
+    shown = team_totals(report) if teams_only else report.managers
     return Markup("".join(_ROW % (
         "" if m.id else ' class="total"', escape(m.name or total), escape(m.team or ""),
         m.retention, m.in_time, m.escalated, m.retained, m.partly, m.left_outcome,
         _shown_pct(m.retention_rate), m.over_cap, m.maturities_contacted, m.maturities,
-        m.customers_left) for m in [*report.managers, report.total]))
+        m.customers_left) for m in [*shown, report.total]))
 
 
 def _pct(value: float | None) -> Any:

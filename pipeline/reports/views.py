@@ -195,7 +195,7 @@ def _daily_context(*, export: bool = False) -> dict[str, Any]:
     by_id = {u.id: u for u in managers}
     if wanted is not None and wanted not in by_id:
         raise NotFound(_("No such manager among those you may see."))
-    team, everyone = _daily_team(teams, form.team.data, by_id.get(wanted), viewer.team_id)
+    team, everyone = _report_team(teams, form.team.data, by_id.get(wanted), viewer.team_id)
     shown = managers if team is None else [u for u in managers if u.team_id == team.id]
     form.manager.choices = [option(u.id, u.name) for u in shown]
     manager = by_id.get(wanted) if wanted else (
@@ -217,11 +217,11 @@ def _daily_context(*, export: bool = False) -> dict[str, Any]:
             "branch_view": viewer.role in ("supervisor", "admin") and team is None}
 
 
-def _daily_team(teams: list, wanted: int | str | None, manager: Any, own: int | None
+def _report_team(teams: list, wanted: int | str | None, manager: Any, own: int | None
                 ) -> tuple[Any, bool]:
-    """The team a supervisor's daily sheet shows, and whether it is every team's totals
-    instead. Without any team (or for a team lead, a manager, an export): every manager
-    in view, as one list."""
+    """The team a supervisor's daily sheet or after-sale report shows, and whether it is
+    every team's totals instead. Without any team (or for a team lead, a manager, an
+    export): every manager in view, as one list."""
     if not teams or wanted == ALL_TEAMS:
         return None, bool(teams)
     by_id = {t.id: t for t in teams}
@@ -372,7 +372,7 @@ def weekly_export(fmt: str):
 
 # ---------------------------------------------------------------- after-sale work
 
-def _after_sale_context() -> dict[str, Any]:
+def _after_sale_context(*, export: bool = False) -> dict[str, Any]:
     session = reports_session()
     viewer = current_user._get_current_object()
     today = today_local()
@@ -392,24 +392,36 @@ def _after_sale_context() -> dict[str, Any]:
     # subquery of every figure's statement.
     managers = session.execute(queries.managers_seen(
         select(User.id, User.name, User.team_id), viewer).order_by(User.name, User.id)).all()
+    # A supervisor's page: one team's managers (the team asked for, else their own, else
+    # the first), or each team's total at team=all; the download keeps every manager.
+    teams = queries.visible_teams(session, viewer) \
+        if viewer.role in ("supervisor", "admin") and not export else []
+    asked = request.args.get("team", "")
+    team, everyone = _report_team(teams, ALL_TEAMS if asked == ALL_TEAMS else int(asked)
+                                  if asked.isdigit() and len(asked) < 10 else None,
+                                  None, viewer.team_id)
+    if team is not None:
+        managers = [m for m in managers if m.team_id == team.id]
     report = aftersale.after_sale_report(
         session, managers, start, end, tz=user_tz(),
         retention_kind=wf.care.retention_task if wf.care else "retention",
-        among=queries.managers_seen(select(User.id), viewer))
-    return {"report": report, "start": start, "end": end}
+        among=queries.managers_seen(select(User.id), viewer, team.id if team else None))
+    return {"report": report, "start": start, "end": end, "teams": teams, "team": team,
+            "everyone": everyone, "all_teams": ALL_TEAMS}
 
 
 @bp.get("/after-sale")
 def after_sale():
     ctx = _after_sale_context()
     return render_template("reports/aftersale.html", **ctx, labels=labels,
-                           rows=aftersale.table_rows(ctx["report"]))
+                           rows=aftersale.table_rows(ctx["report"],
+                                                     teams_only=ctx["everyone"]))
 
 
 @bp.get("/after-sale.<fmt>")
 def after_sale_export(fmt: str):
     _check_format(fmt)
-    ctx = _after_sale_context()
+    ctx = _after_sale_context(export=True)
     services.record_export(get_session(), "aftersale", {"from": ctx["start"].isoformat(),
                                                          "to": ctx["end"].isoformat()},
                            actor=current_user._get_current_object(), ip=request.remote_addr)
