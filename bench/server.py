@@ -157,6 +157,10 @@ STEPS = (
 )
 
 
+# Before the levels, untimed: a few users of every role walking their pages.
+WARM_UP = Step("warm-up", 12, 3, 2, (0.2, 1.0))
+
+
 @dataclass
 class Measured:
     step: Step
@@ -229,7 +233,7 @@ def _pg_cpu() -> float:
 
 def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
         seconds: int = 60, steps: tuple[Step, ...] = STEPS, sign_in_every: int = 20,
-        arrival: float = 15, sweep_every: float = 20) -> Section:
+        arrival: float = 15, sweep_every: float = 20, warm_up: int = 30) -> Section:
     """Load the province through one gunicorn for ``seconds`` per step of ``steps``, each
     Locust user of every step arriving within the step's first ``arrival`` seconds and
     signing out and in again as its next account every
@@ -266,22 +270,31 @@ def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
     try:
         _wait_until_up(base, server)
         sweeper.start()
-        for n, step in enumerate(steps):
+        def locust(n: int, step: Step, run_seconds: int) -> Path:
+            """One Locust run of ``step``; the file of its request times."""
             times = tmp / f"times{n}.json"
             step_env = {**env, "BENCH_TIMES": str(times), "BENCH_USERS": str(step.users),
                         "BENCH_LEADS": str(step.leads),
                         "BENCH_SUPERVISORS": str(step.supervisors),
                         "BENCH_THINK": f"{step.think[0]},{step.think[1]}"}
-            cpu0, pg0 = _cpu_seconds([server.pid]), _pg_cpu()
-            spawn_rate = step.users / arrival
-            locust = subprocess.run(
+            done = subprocess.run(
                 [str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"),
-                 "--headless", "--users", str(step.users), "--spawn-rate", str(spawn_rate),
-                 "--run-time", f"{seconds}s", "--host", base, "--csv", str(tmp / f"load{n}"),
-                 "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"],
+                 "--headless", "--users", str(step.users),
+                 "--spawn-rate", str(step.users / arrival), "--run-time", f"{run_seconds}s",
+                 "--host", base, "--csv", str(tmp / f"load{n}"), "--only-summary",
+                 "--loglevel", "WARNING", "--exit-code-on-error", "0"],
                 check=False, cwd=ROOT, env=step_env, capture_output=True, text=True)
-            if locust.returncode != 0:
-                raise RuntimeError("locust failed: " + locust.stderr[-2000:])
+            if done.returncode != 0:
+                raise RuntimeError("locust failed: " + done.stderr[-2000:])
+            return times
+
+        # Untimed: every worker process and thread serves each kind of page once before
+        # the levels are measured (a server in use is warm: templates compiled, statements
+        # cached, connections open).
+        locust(-1, WARM_UP, warm_up)
+        for n, step in enumerate(steps):
+            cpu0, pg0 = _cpu_seconds([server.pid]), _pg_cpu()
+            times = locust(n, step, seconds)
             measured.append(Measured(
                 step, seconds, [tuple(x) for x in json.loads(times.read_text("utf-8"))],
                 _cpu_seconds([server.pid]) - cpu0, _pg_cpu() - pg0,
@@ -299,8 +312,9 @@ def run(url: str, *, sweep_from: datetime, workers: int = 3, threads: int = 4,
     section.say(
         f"gunicorn on 127.0.0.1, {workers} workers × {threads} threads (gthread; the app "
         f"as `wsgi:app`, clock fixed at the data's time), on the same {cores} cores as "
-        f"PostgreSQL, Locust and the sweeps. Locust runs each load level below for "
-        f"{seconds} s, its users arriving evenly over the first {arrival:g} s; every "
+        f"PostgreSQL, Locust and the sweeps. After {warm_up} s of untimed warm-up "
+        f"({WARM_UP.users} users walking every role's pages), Locust runs each load level "
+        f"below for {seconds} s, its users arriving evenly over the first {arrival:g} s; every "
         f"simulated user has "
         f"accounts of its own, signs in through the form, and signs out through the menu "
         f"and in again as its next account every {sign_in_every} tasks. Password hashes: "
