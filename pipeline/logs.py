@@ -16,6 +16,7 @@ SQL parameters never reach a log either: every engine hides them
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -239,7 +240,12 @@ def safe_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def is_personal_key(key: Any) -> bool:
     """Whether a field named ``key`` would carry personal data (:data:`PERSONAL_KEYS`)."""
-    words = [w for w in _WORD_BREAK.split(_CAMEL.sub("_", str(key)).lower()) if w]
+    return _personal_name(str(key))
+
+
+@functools.lru_cache(maxsize=4096)  # events repeat the same few dozen field names
+def _personal_name(key: str) -> bool:
+    words = [w for w in _WORD_BREAK.split(_CAMEL.sub("_", key).lower()) if w]
     return bool(words) and ("".join(words) in PERSONAL_KEYS or words[-1] in PERSONAL_KEYS
                             or "".join(words[-2:]) in PERSONAL_KEYS)
 
