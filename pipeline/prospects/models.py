@@ -151,6 +151,8 @@ class StageEvent(Base):
         # The after-sale report's customers who left in a period.
         Index("ix_stage_events_leave", "at", postgresql_where=text("event = 'leave'"),
               sqlite_where=text("event = 'leave'")),
+        # A manager's (or a team's managers') rows of a day: the daily sheet and its totals.
+        Index("ix_stage_events_owner_at", "owner_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,7 +164,7 @@ class StageEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(10))
     to_status: Mapped[str] = mapped_column(String(10))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str | None] = mapped_column(Text)

@@ -35,7 +35,7 @@ Performance (what the queries rely on):
 - Each escalation finds its visit (the latest entry before it opened) by one probe of the
   (prospect_id, seq) index (:func:`escalated_visits`, the reference for the ``stalled``
   flag). Lost reasons filter ``ix_stage_events_at``; the daily sheet starts from
-  ``ix_stage_events_owner_id`` and ``ix_contacts_user_at``; the weekly log from
+  ``ix_stage_events_owner_at`` and ``ix_contacts_user_at``; the weekly log from
   ``ix_stage_events_team_id`` and ``ix_contacts_user_at``.
 """
 from __future__ import annotations

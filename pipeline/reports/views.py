@@ -187,7 +187,7 @@ def _daily_context(*, export: bool = False) -> dict[str, Any]:
     teams = queries.visible_teams(session, viewer) \
         if viewer.role in ("supervisor", "admin") and not export else []
     form = DailyFilterForm(request.args, managers=(), teams=teams)
-    form.manager.widget = ManyOptions()
+    form.manager.widget = form.team.widget = ManyOptions()
     form.validate()
     if form.day.errors:
         flash(_("That day is not a valid date; showing today."), "error")
