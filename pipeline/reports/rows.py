@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from wtforms import widgets
 
-from pipeline.reports.queries import DayTotals, ManagerDay
+from pipeline.reports.queries import DayTotals, ManagerDay, SheetLine
 
 # Each row begins as the template's macro began: a line of indentation, then the row.
 _TOTALS_ROW = "\n      " + """
@@ -63,6 +63,45 @@ def daily_totals_rows(totals: DayTotals, branch_view: bool, *, teams_only: bool 
         out.append("\n    <tfoot>")
         out.append(_row(totals, _("Branch total"), "", totals.managers, "branch-total"))
         out.append("</tfoot>\n    ")
+    return Markup("".join(out))
+
+
+# One prospect's line of a manager's daily sheet, as the template wrote it (a manager has a
+# few hundred prospects: written here, one escape per text).
+_SHEET_ROW = """
+    <tr data-prospect="%d"%s>
+      <th scope="row">%s</th>
+      <td>%s</td>
+      <td>%s</td>
+      <td>%s</td>
+      <td class="num">%s</td>
+      <td class="%s" data-testid="stage-clock">%s</td>
+      <td>%s</td>
+      <td>%s</td>
+    </tr>
+  """
+
+
+def daily_sheet_rows(lines: list[SheetLine], *, tier_name: Any, stage_name: Any,
+                     status_name: Any, time_left: Any, describe_changes: Any,
+                     describe_contacts: Any, workflow_key: str) -> Markup:
+    """The daily sheet's table rows, one per prospect: its name, tier, stage and status,
+    days in the stage, the stage clock, and the day's changes and contacts."""
+    out = []
+    for line in lines:
+        if line.clock:
+            clock_text, clock_class = time_left(line.clock.due_at, line.clock.status,
+                                                line.clock.as_of)
+        else:
+            clock_text, clock_class = "", ""
+        out.append(_SHEET_ROW % (
+            line.prospect_id, ' class="changed"' if line.changes else "", escape(line.name),
+            escape(tier_name(line.tier)), escape(stage_name(line.stage)),
+            escape(status_name(line.status)),
+            "–" if line.days_in_stage is None else f"{line.days_in_stage:.1f}",
+            escape(clock_class), escape(clock_text or "–"),
+            escape(describe_changes(line.changes, workflow_key) or "–"),
+            escape(describe_contacts(line.contacts) or "–")))
     return Markup("".join(out))
 
 

@@ -39,7 +39,7 @@ from pipeline.reports.forms import (
     WeeklySummaryForm,
 )
 from pipeline.reports.models import WeeklyLog
-from pipeline.reports.rows import ManyOptions, daily_totals_rows, memo
+from pipeline.reports.rows import ManyOptions, daily_sheet_rows, daily_totals_rows, memo
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -242,12 +242,15 @@ def daily():
                            totals_rows=daily_totals_rows(ctx["totals"], ctx["branch_view"],
                                                          teams_only=ctx["everyone"])
                            if ctx["totals"] else None,
-                           tier_name=memo(lambda t: labels.label(labels.TIERS, t)),
-                           stage_name=memo(labels.stage_name),
-                           status_name=memo(lambda s: labels.label(labels.STATUSES, s)),
-                           describe_changes=exports.describe_changes,
-                           describe_contacts=exports.describe_contacts,
-                           time_left=time_left, timedelta=timedelta)
+                           sheet_rows=daily_sheet_rows(
+                               ctx["sheet"].lines,
+                               tier_name=memo(lambda t: labels.label(labels.TIERS, t)),
+                               stage_name=memo(labels.stage_name),
+                               status_name=memo(lambda s: labels.label(labels.STATUSES, s)),
+                               time_left=time_left, describe_changes=exports.describe_changes,
+                               describe_contacts=exports.describe_contacts,
+                               workflow_key=workflows.DEFAULT_KEY)
+                           if ctx["sheet"] else None, timedelta=timedelta)
 
 
 @bp.get("/daily.<fmt>")
