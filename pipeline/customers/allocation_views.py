@@ -324,8 +324,9 @@ def move():
     _allocators_only()
     session = get_session()
     form = MoveForm() if request.method == "POST" else MoveForm(formdata=None)
-    form.leaving.choices = _manager_options(session, empty=_("Choose a manager"))
+    # Every manager's count read once for both lists.
     form.receivers.choices = _manager_options(session)
+    form.leaving.choices = [option("", _("Choose a manager")), *form.receivers.choices]
     alert, status = None, 200
     if request.method == "POST":
         if not form.validate_on_submit():
