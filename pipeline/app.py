@@ -17,9 +17,11 @@ from pipeline.complaints import views as complaint_views
 from pipeline.config import ConfigurationError
 from pipeline.customers.allocation_views import bp as allocation_bp
 from pipeline.customers.views import bp as customers_bp
+from pipeline.escalations import scheduler
 from pipeline.escalations import views as escalation_views
 from pipeline.messages import views as message_views
 from pipeline.prospects.views import bp as prospects_bp
+from pipeline.reports import rollups
 from pipeline.reports.views import bp as reports_bp
 
 __all__ = ["ConfigurationError", "create_app"]  # ConfigurationError: where wsgi.py looks
@@ -70,6 +72,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(prospects_bp)
     app.register_blueprint(reports_bp)
+    # The funnel's rollups on an interval of their own, known before the scheduler starts.
+    scheduler.PERIODIC["rollup"] = ("PIPELINE_ROLLUP_MINUTES", rollups.scheduled_build)
     app.register_blueprint(customers_bp)
     aftersale_views.init_app(app)  # campaigns
     app.register_blueprint(allocation_bp)

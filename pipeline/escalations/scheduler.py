@@ -1,6 +1,7 @@
 """The in-process sweep for the embedded default (``make run``): APScheduler's
 BackgroundScheduler runs the sweep and the outbox every ``PIPELINE_SWEEP_MINUTES``, and
-the build of the funnel's rollups every ``PIPELINE_ROLLUP_MINUTES``.
+the jobs other domains register in :data:`PERIODIC` on intervals of their own (the build
+of the funnel's rollups every ``PIPELINE_ROLLUP_MINUTES``).
 
 Started by ``create_app`` only when ``PIPELINE_SCHEDULER`` is on and the app is not
 testing; once per process, and under Flask's reloader only in the serving child (the
@@ -31,6 +32,10 @@ _last_full: str | None = None  # the UTC day of this process's last full sweep
 # Other outboxes each scheduled run delivers after the sweep and the e-mail (name ->
 # callable(app) -> summary), registered at app start by the domains that own them.
 DELIVERIES: dict[str, Callable[[Flask], Any]] = {}
+# Other jobs on intervals of their own (name -> (the config key of its minutes, 0 for
+# none; callable(app) -> summary)), registered at app start by the domains that own them:
+# the funnel's rollups.
+PERIODIC: dict[str, tuple[str, Callable[[Flask], Any]]] = {}
 
 
 def should_start(app: Flask) -> bool:
@@ -62,25 +67,6 @@ def run_once(app: Flask) -> dict:
     return summary
 
 
-def run_rollup(app: Flask) -> dict:
-    """One scheduled build of the funnel's rollups (:mod:`pipeline.reports.rollups`),
-    skipped when another process is building or built within half the interval: with
-    several hosts, about one build per interval between them."""
-    from datetime import timedelta
-
-    from pipeline.reports import rollups
-
-    minutes = max(int(app.config.get("PIPELINE_ROLLUP_MINUTES") or 0), 1)
-    with app.app_context():
-        session = get_db(app).sessionmaker()
-        try:
-            summary = rollups.build_all(session, tz=app.config["PIPELINE_TIMEZONE"],
-                                        fresh_within=timedelta(minutes=minutes) / 2).as_dict()
-        finally:
-            session.close()
-    return summary
-
-
 def start(app: Flask):
     """Start the scheduler for ``app`` if the configuration asks for it (idempotent)."""
     global _scheduler
@@ -94,17 +80,17 @@ def start(app: Flask):
         minutes = max(int(app.config.get("PIPELINE_SWEEP_MINUTES") or 5), 1)
         from datetime import timedelta
 
-
         scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
         # First run shortly after start; then every few minutes, never two at once.
         scheduler.add_job(run_once, "interval", args=[app], minutes=minutes, id="sweep",
                           max_instances=1, coalesce=True,
                           next_run_time=clock.now() + timedelta(seconds=10))
-        rollup_minutes = int(app.config.get("PIPELINE_ROLLUP_MINUTES") or 0)
-        if rollup_minutes > 0:  # the funnel's rollups, exactly once across processes
-            scheduler.add_job(run_rollup, "interval", args=[app], minutes=rollup_minutes,
-                              id="rollup", max_instances=1, coalesce=True,
-                              next_run_time=clock.now() + timedelta(seconds=20))
+        for name, (key, job) in PERIODIC.items():
+            every = int(app.config.get(key) or 0)
+            if every > 0:
+                scheduler.add_job(job, "interval", args=[app], minutes=every, id=name,
+                                  max_instances=1, coalesce=True,
+                                  next_run_time=clock.now() + timedelta(seconds=20))
         scheduler.start()
         atexit.register(_shutdown, scheduler)
         _scheduler = scheduler

@@ -695,3 +695,19 @@ def cohorts(session: Session, build: RollupBuild, months: list[date]) -> list[qu
 def max_age(config: Any) -> timedelta:
     """How old a rollup the funnel may read (``PIPELINE_ROLLUP_MAX_AGE_MINUTES``)."""
     return timedelta(minutes=int(config.get("PIPELINE_ROLLUP_MAX_AGE_MINUTES") or 0))
+
+
+def scheduled_build(app: Any) -> dict:
+    """One scheduled build (the in-process scheduler's ``rollup`` job, every
+    ``PIPELINE_ROLLUP_MINUTES``), skipped when another process is building or built within
+    half the interval: with several hosts, about one build per interval between them."""
+    from pipeline.db import get_db
+
+    minutes = max(int(app.config.get("PIPELINE_ROLLUP_MINUTES") or 0), 1)
+    with app.app_context():
+        session = get_db(app).sessionmaker()
+        try:
+            return build_all(session, tz=app.config["PIPELINE_TIMEZONE"],
+                             fresh_within=timedelta(minutes=minutes) / 2).as_dict()
+        finally:
+            session.close()
