@@ -46,7 +46,7 @@ def may_decide(viewer: User, prospect_team_id: int | None) -> bool:
             and viewer.team_id == prospect_team_id)
 
 
-QUEUE_PAGE = 50  # escalations per page of a queue
+QUEUE_PAGE = 25  # escalations per page of a queue (each card carries its decision form)
 QUEUE_SORTS = ("oldest", "newest")
 
 
