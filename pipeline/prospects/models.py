@@ -61,6 +61,10 @@ class Prospect(Base):
         Index("ix_prospects_owner_board", "owner_id", "status", "stage"),
         Index("ix_prospects_team_board", "team_id", "status", "stage"),
         Index("ix_prospects_status_due", "status", "due_at"),
+        # The won cases of a workflow by due time: the sweep's after-sale customers of the
+        # workflows that keep contact frequencies, without the settled complaints.
+        Index("ix_prospects_won_workflow_due", "workflow_key", "due_at",
+              postgresql_where=text("status = 'won'"), sqlite_where=text("status = 'won'")),
         # The after-sale report's customers by tier, of a team's or a branch's managers.
         Index("ix_prospects_status_owner", "status", "owner_id", "tier"),
         # A whole-branch board: each column's open prospects in the board's order (due time,
