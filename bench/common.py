@@ -117,3 +117,14 @@ def sign_in(client: Any, email: str) -> None:
     response = client.post("/login", data={"email": email, "password": PASSWORD})
     if response.status_code != 302:
         raise RuntimeError(f"sign-in as {email} answered {response.status_code}")
+
+
+def timed_with_cpu(get: Callable[[], Any], n: int) -> tuple[list[float], list[float]]:
+    """``n`` calls of ``get``: each one's wall seconds, and the CPU seconds of this process."""
+    times, cpu = [], []
+    for _ in range(n):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        get()
+        cpu.append(time.process_time() - start_cpu)
+        times.append(time.perf_counter() - start)
+    return times, cpu

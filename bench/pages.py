@@ -7,13 +7,20 @@ the app's CPU and the statements of each request. The board and the funnel have 
 sections."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.common import QueryCounter, Section, make_app, median, ms, percentile, sign_in
+from bench.common import (
+    QueryCounter,
+    Section,
+    make_app,
+    median,
+    ms,
+    percentile,
+    sign_in,
+    timed_with_cpu,
+)
 from bench.generate import PASSWORD
 from pipeline.auth.models import User
 from pipeline.db import get_db
@@ -21,16 +28,6 @@ from pipeline.prospects.models import Prospect
 
 PAGE_SECONDS = 0.150  # every page's median, isolated (the load test's p99 needs headroom)
 AIM_SECONDS = 0.060   # where most pages should be
-
-
-def _timed(get: Callable[[], Any], n: int) -> tuple[list[float], list[float]]:
-    times, cpu = [], []
-    for _ in range(n):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        get()
-        cpu.append(time.process_time() - start_cpu)
-        times.append(time.perf_counter() - start)
-    return times, cpu
 
 
 def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
@@ -101,7 +98,7 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
             get()
             statements = c.count
         get()
-        times, cpu = _timed(get, repeat)
+        times, cpu = timed_with_cpu(get, repeat)
         results[name] = median(times)
         rows.append([name, repeat, ms(median(times)), ms(percentile(times, 90)),
                      ms(median(cpu)), statements, f"{size / 1024:.0f} KB"])
@@ -117,7 +114,7 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
     with counter.counting() as c:
         client.post("/login", data={"email": manager.email, "password": PASSWORD})
         statements = c.count
-    times, cpu = _timed(sign_in_again, max(repeat // 3, 3))
+    times, cpu = timed_with_cpu(sign_in_again, max(repeat // 3, 3))
     rows.append(["sign out and in again (form POSTs), manager", len(times), ms(median(times)),
                  ms(percentile(times, 90)), ms(median(cpu)), statements, "–"])
     section.table(["request", "requests", "median", "p90", "median CPU of the app process",

@@ -3,13 +3,18 @@ lead: page size and server time), the board over all teams, and the complaint re
 funnel, through the Flask test client with a signed-in session."""
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 from sqlalchemy import func, select
 
-from bench.common import QueryCounter, Section, make_app, median, ms, percentile, sign_in
+from bench.common import (
+    QueryCounter,
+    Section,
+    make_app,
+    median,
+    ms,
+    percentile,
+    sign_in,
+    timed_with_cpu,
+)
 from pipeline.auth.models import User
 from pipeline.complaints.models import Complaint
 from pipeline.db import get_db
@@ -19,16 +24,6 @@ QUEUE_KB = 100        # the escalation page as it opens, in KB
 QUEUE_SECONDS = 0.200
 BOARD_SECONDS = 0.200  # the supervisor's board over all teams
 COMPLAINTS_SECONDS = 1.0
-
-
-def _timed(get: Callable[[], Any], n: int) -> tuple[list[float], list[float]]:
-    times, cpu = [], []
-    for _ in range(n):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        get()
-        cpu.append(time.process_time() - start_cpu)
-        times.append(time.perf_counter() - start)
-    return times, cpu
 
 
 def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
@@ -79,7 +74,7 @@ def run(url: str, *, repeat: int = 15, label: str = "PostgreSQL province",
             statements = c.count
         client.get(path)
         n = repeat if "complaint" not in name else max(repeat // 3, 3)
-        times, cpu = _timed(lambda p=path, cl=client: cl.get(p), n)
+        times, cpu = timed_with_cpu(lambda p=path, cl=client: cl.get(p), n)
         results[name] = (median(times), size)
         rows.append([name, scope, n, ms(median(times)), ms(percentile(times, 90)),
                      ms(median(cpu)), statements, f"{size / 1024:.0f} KB"])
