@@ -31,9 +31,10 @@ from pipeline.auth.models import Team
 from pipeline.customers import allocation
 from pipeline.db import get_session
 from pipeline.engine.definition import TIERS
-from pipeline.errors import Conflict, Invalid, NotFound, ServiceError
+from pipeline.errors import Conflict, Invalid, ServiceError
 from pipeline.forms import CommandForm, option, options
 from pipeline.prospects import queries as prospect_queries
+from pipeline.reports.forms import ALL_TEAMS, chosen_team
 from pipeline.reports.rows import ManyOptions
 from pipeline.web import BADGES
 
@@ -114,7 +115,6 @@ def _manager_options(session: Any, *, empty: str | None = None, team: Team | Non
     return out
 
 
-ALL_TEAMS = "all"  # every team's managers to allocate to
 
 
 def _allocation_team(teams: list[Team]) -> tuple[Team | None, bool]:
@@ -126,16 +126,7 @@ def _allocation_team(teams: list[Team]) -> tuple[Team | None, bool]:
     if wanted is None and request.method == "POST":
         wanted = parse_qs(urlsplit(request.form.get("back") or "").query).get(
             "team", [None])[0]
-    if not teams:
-        return None, False
-    if wanted == ALL_TEAMS:
-        return None, True
-    by_id = {t.id: t for t in teams}
-    if wanted:
-        if not wanted.isdigit() or int(wanted) not in by_id:
-            raise NotFound(_("No such team among those you may see."))
-        return by_id[int(wanted)], False
-    return by_id.get(current_user.team_id) or teams[0], False
+    return chosen_team(teams, wanted, current_user.team_id)
 
 
 def _show(form: CommandForm, exc: ServiceError) -> str:

@@ -49,6 +49,7 @@ from pipeline.messages.models import SmsMessage
 from pipeline.prospects import presenters as P
 from pipeline.prospects import queries
 from pipeline.prospects.privacy import mask
+from pipeline.reports.forms import ALL_TEAMS, chosen_team
 from pipeline.web import csrf
 
 bp = Blueprint("messages", __name__)
@@ -325,7 +326,6 @@ def lead_call(task_id: int):
 
 # ---------------------------------------------------------------- report
 
-ALL_TEAMS = "all"  # the touch report's per-team table of the whole branch
 
 
 @bp.route("/reports/messages")
@@ -350,27 +350,11 @@ def report():
     teams, team, everyone = [], None, False
     if viewer.role in ("supervisor", "admin"):
         teams = list(session.scalars(select(Team).order_by(Team.name, Team.id)))
-        team, everyone = _report_team(teams, args.get("team"), viewer.team_id)
+        team, everyone = chosen_team(teams, args.get("team"), viewer.team_id)
     data = reports.touch_report(session, viewer, start=start, end=end,
                                 team_id=team.id if team else None)
     return render_template("messages/report.html", data=data, start=shown[0], end=shown[1],
                            teams=teams, team=team, everyone=everyone, all_teams=ALL_TEAMS)
-
-
-def _report_team(teams: list[Team], wanted: str | None, own: int | None
-                 ) -> tuple[Team | None, bool]:
-    """The team a supervisor's touch report shows, and whether it is the whole branch's
-    per-team table instead. Without any team: no team, every manager."""
-    if wanted == ALL_TEAMS:
-        return None, True
-    if not teams:
-        return None, False
-    by_id = {t.id: t for t in teams}
-    if wanted:
-        if not wanted.isdigit() or int(wanted) not in by_id:
-            raise NotFound(_("No such team among those you may see."))
-        return by_id[int(wanted)], False
-    return by_id.get(own) or teams[0], False
 
 
 def _period(start: str | None, end: str | None) -> tuple[Any, Any, bool]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
 from pipeline import labels
+from pipeline.errors import NotFound
 from pipeline.forms import option
 from pipeline.reports.services import SUMMARY_MAX
 
@@ -64,6 +66,31 @@ class FunnelFilterForm(_QueryForm):
 
 
 ALL_TEAMS = "all"  # every team's totals: the weekly log and the daily sheet of a branch
+
+
+def chosen_team(teams: list, wanted: object, own: int | None, manager: object = None
+                ) -> tuple[object, bool]:
+    """The team a supervisor's page of many managers shows (the touch report, the daily
+    sheet, the after-sale report, the allocation form), and whether it is every team's
+    totals (``wanted`` is :data:`ALL_TEAMS`) instead. ``wanted``: the team asked for (its
+    id, as a number or the address's text), else the team of ``manager`` when one is
+    asked for (every team's totals when that team is not in view), else ``own``, else the
+    first. Without any team: no team and not every team's totals (every manager, as one
+    list). A team asked for that is not in view is not found."""
+    if not teams:
+        return None, False
+    if wanted == ALL_TEAMS:
+        return None, True
+    by_id = {t.id: t for t in teams}
+    if wanted not in (None, ""):
+        key = int(wanted) if isinstance(wanted, str) and wanted.isdigit() else wanted
+        if key not in by_id:
+            raise NotFound(_("No such team among those you may see."))
+        return by_id[key], False
+    if manager is not None:
+        team_id = getattr(manager, "team_id", None)
+        return (by_id[team_id], False) if team_id in by_id else (None, True)
+    return by_id.get(own) or teams[0], False
 
 
 def _team_or_all(value: object) -> int | str | None:

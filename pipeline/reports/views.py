@@ -37,6 +37,7 @@ from pipeline.reports.forms import (
     FunnelFilterForm,
     WeeklyFilterForm,
     WeeklySummaryForm,
+    chosen_team,
 )
 from pipeline.reports.models import WeeklyLog
 from pipeline.reports.rows import ManyOptions, daily_sheet_rows, daily_totals_rows, memo
@@ -195,7 +196,8 @@ def _daily_context(*, export: bool = False) -> dict[str, Any]:
     by_id = {u.id: u for u in managers}
     if wanted is not None and wanted not in by_id:
         raise NotFound(_("No such manager among those you may see."))
-    team, everyone = _report_team(teams, form.team.data, by_id.get(wanted), viewer.team_id)
+    team, everyone = chosen_team(teams, form.team.data, viewer.team_id,
+                                  by_id.get(wanted))
     shown = managers if team is None else [u for u in managers if u.team_id == team.id]
     form.manager.choices = [option(u.id, u.name) for u in shown]
     manager = by_id.get(wanted) if wanted else (
@@ -215,23 +217,6 @@ def _daily_context(*, export: bool = False) -> dict[str, Any]:
             "managers": shown, "today": today_local(), "totals": totals,
             "teams": teams, "team": team, "everyone": everyone,
             "branch_view": viewer.role in ("supervisor", "admin") and team is None}
-
-
-def _report_team(teams: list, wanted: int | str | None, manager: Any, own: int | None
-                ) -> tuple[Any, bool]:
-    """The team a supervisor's daily sheet or after-sale report shows, and whether it is
-    every team's totals instead. Without any team (or for a team lead, a manager, an
-    export): every manager in view, as one list."""
-    if not teams or wanted == ALL_TEAMS:
-        return None, bool(teams)
-    by_id = {t.id: t for t in teams}
-    if wanted is not None:
-        if wanted not in by_id:
-            raise NotFound(_("No such team among those you may see."))
-        return by_id[wanted], False
-    if manager is not None:
-        return (by_id[manager.team_id], False) if manager.team_id in by_id else (None, True)
-    return by_id.get(own) or teams[0], False
 
 
 @bp.get("/daily")
@@ -400,9 +385,9 @@ def _after_sale_context(*, export: bool = False) -> dict[str, Any]:
     teams = queries.visible_teams(session, viewer) \
         if viewer.role in ("supervisor", "admin") and not export else []
     asked = request.args.get("team", "")
-    team, everyone = _report_team(teams, ALL_TEAMS if asked == ALL_TEAMS else int(asked)
+    team, everyone = chosen_team(teams, ALL_TEAMS if asked == ALL_TEAMS else int(asked)
                                   if asked.isdigit() and len(asked) < 10 else None,
-                                  None, viewer.team_id)
+                                  viewer.team_id)
     if team is not None:
         managers = [m for m in managers if m.team_id == team.id]
     report = aftersale.after_sale_report(
